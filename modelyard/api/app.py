@@ -1,0 +1,116 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from modelyard import __version__
+from modelyard.aip.errors import AipError
+from modelyard.aip.pagetoken import PageTokenCodec
+from modelyard.api import models as models_routes
+from modelyard.api.errors import ApiError
+from modelyard.api.openapi import openapi_document
+from modelyard.resources.codec import ResourceError
+from modelyard.store.engine import default_database_url, make_engine
+from modelyard.store.migrate import upgrade
+from modelyard.store.repository import Store
+
+log = logging.getLogger("modelyard")
+
+
+def create_app(store: Store, *, migrate: bool = True) -> FastAPI:
+    if migrate:
+        upgrade(store.engine)
+    app = FastAPI(
+        title="modelyard",
+        version=__version__,
+        description="A self-hostable model registry, wire-compatible with the Fireworks Gateway REST API.",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.store = store
+    app.state.token_codec = PageTokenCodec(store.secret("page_token_key"))
+    app.include_router(models_routes.router)
+    _install_error_handlers(app)
+    _install_meta_routes(app)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (used with several workers): the database comes from
+    ``MODELYARD_DB``."""
+    store = Store(make_engine(os.environ.get("MODELYARD_DB") or default_database_url()))
+    return create_app(store)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> Response:
+        return exc.response()
+
+    @app.exception_handler(AipError)
+    async def _aip_error(_request: Request, exc: AipError) -> Response:
+        return ApiError(
+            "INVALID_ARGUMENT", str(exc), reason=exc.reason, field=exc.parameter, metadata=exc.metadata
+        ).response()
+
+    @app.exception_handler(ResourceError)
+    async def _resource_error(_request: Request, exc: ResourceError) -> Response:
+        return ApiError("INVALID_ARGUMENT", str(exc), reason="INVALID_MODEL", field=exc.field).response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": ["body"], "msg": "invalid request"}
+        field = ".".join(str(p) for p in first.get("loc", ["body"]))
+        return ApiError("INVALID_ARGUMENT", f"{field}: {first.get('msg')}", field=field).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return ApiError(
+                "NOT_FOUND", f"no such endpoint: {request.method} {request.url.path}", reason="NO_SUCH_ENDPOINT"
+            ).response()
+        if exc.status_code == 405:
+            return ApiError(
+                "UNIMPLEMENTED",
+                f"method {request.method} is not supported on {request.url.path}",
+                reason="METHOD_NOT_ALLOWED",
+                http_status=405,
+            ).response()
+        return ApiError("UNKNOWN", str(exc.detail), http_status=exc.status_code).response()
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> Response:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return ApiError("INTERNAL", "internal error; the server log has the details").response()
+
+
+def _install_meta_routes(app: FastAPI) -> None:
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz(request: Request) -> Response:
+        try:
+            request.app.state.store.ping()
+        except Exception as e:  # the database does not answer
+            log.warning("health check failed: %s", e)
+            return ApiError("UNAVAILABLE", "the database does not answer", reason="DATABASE_UNAVAILABLE").response()
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> Response:
+        import orjson
+
+        return Response(orjson.dumps(openapi_document()), media_type="application/json")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Any:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="modelyard API")

@@ -1,0 +1,381 @@
+"""The Models resource: List, Get, Create, Update (PATCH), Delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from modelyard.aip import filtering
+from modelyard.aip.errors import AipError
+from modelyard.aip.fieldmask import FieldMask, apply_read_mask, parse_field_mask
+from modelyard.aip.ordering import OrderBy, parse_order_by
+from modelyard.aip.pagetoken import PageTokenCodec, check_binding, digest
+from modelyard.api.errors import ApiError, invalid
+from modelyard.resources.codec import (
+    ResourceError,
+    check_id,
+    decode_message,
+    prune,
+    validate_model,
+)
+from modelyard.resources.model import GET_ONLY_FIELDS, MODEL, MODEL_FILTER_SCHEMA
+from modelyard.store.repository import AlreadyExists, NotFound, Scope, Store
+
+router = APIRouter()
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+NAME_FIELD = MODEL.field("name")
+assert NAME_FIELD is not None
+DEFAULT_ORDER = OrderBy(()).with_tiebreaker(NAME_FIELD)
+
+JSON = "application/json"
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _codec(request: Request) -> PageTokenCodec:
+    codec: PageTokenCodec = request.app.state.token_codec
+    return codec
+
+
+def caller_account(request: Request) -> str:
+    """The account of the request's API key (``Authorization: Bearer`` or ``X-Api-Key``)."""
+    key = None
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise ApiError(
+                "UNAUTHENTICATED", "the Authorization header must be 'Bearer <API key>'", reason="INVALID_API_KEY"
+            )
+        key = value.strip()
+    else:
+        key = request.headers.get("x-api-key")
+    if not key:
+        raise ApiError(
+            "UNAUTHENTICATED",
+            "missing API key: send 'Authorization: Bearer <API key>' (or 'X-Api-Key: <API key>')",
+            reason="MISSING_API_KEY",
+        )
+    account = _store(request).authenticate(key)
+    if account is None:
+        raise ApiError("UNAUTHENTICATED", "the API key is not valid", reason="INVALID_API_KEY")
+    return account
+
+
+def query_param(request: Request, camel: str, snake: str) -> str | None:
+    params = request.query_params
+    value = params.get(camel)
+    if value is None:
+        value = params.get(snake)
+    return value
+
+
+def _check_account(account_id: str, *, allow_all: bool = False) -> None:
+    if allow_all and account_id == "-":
+        return
+    try:
+        check_id(account_id, "account id")
+    except ResourceError as e:
+        raise invalid(e.message, field="account_id") from None
+
+
+def _check_model_id(model_id: str) -> None:
+    if ":" in model_id:
+        verb = model_id.partition(":")[2]
+        raise ApiError(
+            "UNIMPLEMENTED",
+            f"the custom method ':{verb}' is not supported by modelyard (uploads live outside the registry)",
+        )
+    try:
+        check_id(model_id)
+    except ResourceError as e:
+        raise invalid(e.message, field="model_id") from None
+
+
+def _aip(err: AipError) -> ApiError:
+    return ApiError(
+        "INVALID_ARGUMENT", str(err), reason=err.reason, field=err.parameter, metadata=err.metadata
+    )
+
+
+def _resource_error(err: ResourceError) -> ApiError:
+    return invalid(str(err), field=err.field or "body", reason="INVALID_MODEL")
+
+
+def _page_size(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(raw)
+    except ValueError:
+        raise invalid(
+            f"pageSize: {raw!r} is not an integer", field="pageSize", reason="INVALID_PAGE_SIZE", pageSize=raw
+        ) from None
+    if size < 0:
+        raise invalid(
+            f"pageSize: must not be negative (got {size})",
+            field="pageSize",
+            reason="INVALID_PAGE_SIZE",
+            pageSize=raw,
+        )
+    if size == 0:
+        return DEFAULT_PAGE_SIZE
+    return min(size, MAX_PAGE_SIZE)
+
+
+def _read_mask(request: Request) -> FieldMask:
+    raw = query_param(request, "readMask", "read_mask") or ""
+    try:
+        return parse_field_mask(raw, MODEL, parameter="readMask")
+    except AipError as e:
+        raise _aip(e) from None
+
+
+def _json_response(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type=JSON)
+
+
+@router.get("/v1/accounts/{account_id}/models", include_in_schema=False)
+def list_models(account_id: str, request: Request) -> Response:
+    caller = caller_account(request)
+    _check_account(account_id, allow_all=True)
+    page_size = _page_size(query_param(request, "pageSize", "page_size"))
+    filter_text = query_param(request, "filter", "filter") or ""
+    order_text = query_param(request, "orderBy", "order_by") or ""
+    token = query_param(request, "pageToken", "page_token") or ""
+    try:
+        checked = filtering.compile_filter(filter_text, MODEL_FILTER_SCHEMA)
+        order = parse_order_by(order_text, MODEL).with_tiebreaker(NAME_FIELD)
+    except AipError as e:
+        raise _aip(e) from None
+    mask = _read_mask(request)
+    binding = {
+        "a": ("account", digest(account_id)),
+        "u": ("caller", digest(caller)),
+        "f": ("filter", digest(filter_text)),
+        "o": ("orderBy", digest(order.canonical)),
+    }
+    after = None
+    if token:
+        try:
+            payload = _codec(request).decode(token)
+            check_binding(payload, **binding)
+        except AipError as e:
+            raise _aip(e) from None
+        after = payload.get("k")
+        if not isinstance(after, list) or len(after) != len(order.fields):
+            raise invalid("pageToken: the page token is not valid", field="pageToken", reason="INVALID_PAGE_TOKEN")
+    page = _store(request).list_models(
+        Scope(caller=caller, target=account_id), checked, order, after=after, limit=page_size
+    )
+    if mask.is_all:
+        models_json = b",".join(page.resources)
+    else:
+        models_json = b",".join(orjson.dumps(apply_read_mask(orjson.loads(r), mask)) for r in page.resources)
+    parts = [b'{"models":[', models_json, b"]"]
+    if page.last_key is not None and page.resources:
+        next_token = _codec(request).encode({"k": page.last_key, **{k: v[1] for k, v in binding.items()}})
+        parts.append(b',"nextPageToken":"' + next_token.encode() + b'"')
+    parts.append(b',"totalSize":' + str(page.total_size).encode() + b"}")
+    return Response(b"".join(parts), media_type=JSON)
+
+
+def _name(account_id: str, model_id: str) -> str:
+    return f"accounts/{account_id}/models/{model_id}"
+
+
+def _read_body(raw: bytes) -> Any:
+    if not raw.strip():
+        raise invalid("the request body is empty; send a JSON object", field="body", reason="INVALID_JSON")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise invalid(f"the request body is not valid JSON: {e}", field="body", reason="INVALID_JSON") from None
+
+
+def _writable(caller: str, account_id: str) -> None:
+    if caller != account_id:
+        raise ApiError(
+            "PERMISSION_DENIED",
+            f"the API key of account {caller!r} cannot write to account {account_id!r}",
+            reason="PERMISSION_DENIED",
+            metadata={"account": account_id},
+        )
+
+
+@router.post("/v1/accounts/{account_id}/models", include_in_schema=False)
+async def create_model(account_id: str, request: Request) -> Response:
+    raw = await request.body()
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_create_model, account_id, request, raw)
+
+
+def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
+    caller = caller_account(request)
+    _check_account(account_id)
+    _writable(caller, account_id)
+    body = _read_body(raw)
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object", field="body", reason="INVALID_JSON")
+    unknown = set(body) - {"modelId", "model_id", "model", "cluster"}
+    if unknown:
+        raise invalid(
+            f"unknown field {sorted(unknown)[0]!r} in the create request; expected modelId, model and cluster",
+            field=sorted(unknown)[0],
+        )
+    model_id = body.get("modelId", body.get("model_id")) or request.query_params.get("modelId") or ""
+    if not isinstance(model_id, str):
+        raise invalid("modelId must be a string", field="modelId")
+    if not model_id:
+        raise invalid("modelId is required", field="modelId")
+    _check_model_id(model_id)
+    cluster = body.get("cluster") or ""
+    if not isinstance(cluster, str):
+        raise invalid("cluster must be a string", field="cluster")
+    try:
+        model = decode_message(MODEL, body.get("model") or {}, path="model", allow_output_only=False)
+        if model.get("kind", "KIND_UNSPECIFIED") == "KIND_UNSPECIFIED":
+            model["kind"] = "HF_PEFT_ADDON"
+        model["state"] = "UPLOADING"
+        if cluster:
+            model["cluster"] = cluster
+        model = prune(model)
+        validate_model(model)
+    except ResourceError as e:
+        raise _resource_error(e) from None
+    try:
+        created = _store(request).create_model(account_id, model_id, model)
+    except AlreadyExists:
+        raise ApiError(
+            "ALREADY_EXISTS",
+            f"model {_name(account_id, model_id)} already exists",
+            reason="MODEL_ALREADY_EXISTS",
+            metadata={"name": _name(account_id, model_id)},
+        ) from None
+    return _json_response(created)
+
+
+def _not_found(name: str) -> ApiError:
+    return ApiError("NOT_FOUND", f"model {name} not found", reason="MODEL_NOT_FOUND", metadata={"name": name})
+
+
+@router.get("/v1/accounts/{account_id}/models/{model_id}", include_in_schema=False)
+def get_model(account_id: str, model_id: str, request: Request) -> Response:
+    caller = caller_account(request)
+    _check_account(account_id)
+    _check_model_id(model_id)
+    mask = _read_mask(request)
+    name = _name(account_id, model_id)
+    found = _store(request).get_model(name)
+    if found is None or (account_id != caller and not found[1]):
+        raise _not_found(name)
+    return _json_response(apply_read_mask(found[0], mask))
+
+
+@router.patch("/v1/accounts/{account_id}/models/{model_id}", include_in_schema=False)
+async def update_model(account_id: str, model_id: str, request: Request) -> Response:
+    raw = await request.body()
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_update_model, account_id, model_id, request, raw)
+
+
+def _update_model(account_id: str, model_id: str, request: Request, raw: bytes) -> Response:
+    caller = caller_account(request)
+    _check_account(account_id)
+    _check_model_id(model_id)
+    _writable(caller, account_id)
+    body = _read_body(raw)
+    mask_text = query_param(request, "updateMask", "update_mask")
+    try:
+        sent = decode_message(MODEL, body, path="", allow_output_only=False, partial=True)
+        mask = (
+            parse_field_mask(mask_text, MODEL, parameter="updateMask", for_update=True)
+            if mask_text is not None
+            else None
+        )
+    except ResourceError as e:
+        raise _resource_error(e) from None
+    except AipError as e:
+        raise _aip(e) from None
+
+    def mutate(current: dict[str, Any]) -> dict[str, Any]:
+        new = _merge(current, sent, mask)
+        if new.get("kind", "KIND_UNSPECIFIED") == "KIND_UNSPECIFIED":
+            new["kind"] = "HF_PEFT_ADDON"
+        new = prune(new)
+        validate_model(new, path="model")
+        return new
+
+    name = _name(account_id, model_id)
+    try:
+        updated = _store(request).update_model(name, mutate)
+    except NotFound:
+        raise _not_found(name) from None
+    except ResourceError as e:
+        raise _resource_error(e) from None
+    return _json_response(updated)
+
+
+def _merge(current: dict[str, Any], sent: dict[str, Any], mask: FieldMask | None) -> dict[str, Any]:
+    """Apply an update: without a mask, every key sent replaces the stored value; with a mask, each
+    masked path takes the sent value, or is cleared when the body does not have it. ``*`` replaces
+    every writable field. Output-only fields never change."""
+    new = dict(current)
+    if mask is None:
+        new.update(sent)
+        return new
+    paths = mask.paths
+    if paths is None:  # "*": a full replacement of the writable fields
+        for decl in MODEL.fields:
+            if not decl.output_only:
+                new.pop(decl.json_name, None)
+        new.update(sent)
+        return new
+    for path in paths:
+        fields = [s for s in path if not isinstance(s, str)]
+        if any(f.output_only for f in fields):
+            continue
+        keys = [f.json_name for f in fields]
+        _set_path(new, sent, keys)
+    return new
+
+
+def _set_path(target: dict[str, Any], source: dict[str, Any], keys: list[str]) -> None:
+    head, rest = keys[0], keys[1:]
+    if not rest:
+        if head in source:
+            target[head] = source[head]
+        else:
+            target.pop(head, None)
+        return
+    sub_source = source.get(head) if isinstance(source.get(head), dict) else {}
+    sub_target = dict(target.get(head) or {})
+    _set_path(sub_target, sub_source or {}, rest)
+    target[head] = sub_target
+
+
+@router.delete("/v1/accounts/{account_id}/models/{model_id}", include_in_schema=False)
+def delete_model(account_id: str, model_id: str, request: Request) -> Response:
+    caller = caller_account(request)
+    _check_account(account_id)
+    _check_model_id(model_id)
+    _writable(caller, account_id)
+    name = _name(account_id, model_id)
+    try:
+        _store(request).delete_model(name)
+    except NotFound:
+        raise _not_found(name) from None
+    return _json_response({})
+
+
+__all__ = ["GET_ONLY_FIELDS", "router"]

@@ -1,0 +1,1 @@
+"""Importers that turn local checkpoints into Model resources."""

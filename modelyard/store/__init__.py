@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy Core over SQLite (embedded default) and PostgreSQL (psycopg 3)."""

@@ -1,0 +1,412 @@
+"""The store: accounts, API keys, and Models with keyset-paged, filtered, ordered listing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from modelyard.aip.filtering.query import CheckedFilter
+from modelyard.aip.ordering import OrderBy
+from modelyard.resources.timestamps import format_rfc3339, now_nanos
+from modelyard.store.filters import compile_query
+from modelyard.store.rows import resource_to_row
+from modelyard.store.tables import SCALARS_BY_PATH, accounts, api_keys, models, server_secrets
+
+
+class AlreadyExists(Exception):
+    pass
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which models a caller sees when listing ``accounts/{target}/models``."""
+
+    caller: str
+    target: str  # an account id, or "-" for every readable account
+
+    def condition(self) -> ColumnElement[bool]:
+        if self.target == self.caller:
+            return models.c.account_id == self.caller
+        if self.target == "-":
+            return or_(models.c.account_id == self.caller, models.c.public.is_(true()))
+        return and_(models.c.account_id == self.target, models.c.public.is_(true()))
+
+    @property
+    def key(self) -> str:
+        if self.target == self.caller:
+            return f"own:{self.caller}"
+        if self.target == "-":
+            return f"all:{self.caller}"
+        return f"public:{self.target}"
+
+
+@dataclass
+class Page:
+    resources: list[bytes]  # canonical JSON of each model, as stored
+    last_key: list[Any] | None  # the keyset position after the page's last item, when there is more
+    total_size: int
+
+
+def hash_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._counts: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
+        self._counts_lock = threading.Lock()
+        self._keys: dict[bytes, tuple[str, float]] = {}
+
+    # -- transactions ----------------------------------------------------------------------------------
+    def _write(self) -> Any:
+        """A write transaction (SQLite takes the write lock at BEGIN)."""
+        conn = self.engine.connect()
+        if self.dialect == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        return _Txn(conn)
+
+    def _read(self) -> Any:
+        conn = self.engine.connect()
+        if self.dialect == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        return _Txn(conn)
+
+    # -- accounts and keys -----------------------------------------------------------------------------
+    def ensure_account(self, account_id: str, conn: Connection | None = None) -> None:
+        if conn is None:
+            with self._write() as c:
+                self.ensure_account(account_id, c)
+            return
+        exists = conn.execute(select(accounts.c.account_id).where(accounts.c.account_id == account_id)).first()
+        if exists is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(accounts).values(account_id=account_id, create_time=now_nanos()))
+            except IntegrityError:
+                pass  # created concurrently
+
+    def account_exists(self, account_id: str) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(accounts.c.account_id).where(accounts.c.account_id == account_id))
+            return row.first() is not None
+
+    def create_api_key(self, account_id: str, display_name: str = "") -> str:
+        key = "my_" + secrets.token_urlsafe(32)
+        with self._write() as conn:
+            self.ensure_account(account_id, conn)
+            conn.execute(
+                insert(api_keys).values(
+                    key_id=secrets.token_hex(8),
+                    account_id=account_id,
+                    key_hash=hash_key(key),
+                    display_name=display_name,
+                    prefix=key[:8],
+                    create_time=now_nanos(),
+                )
+            )
+        return key
+
+    def authenticate(self, key: str) -> str | None:
+        """The account an API key belongs to (cached for a few seconds), or None."""
+        digest = hash_key(key)
+        hit = self._keys.get(digest)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        with self.engine.connect() as conn:
+            row = conn.execute(select(api_keys.c.account_id).where(api_keys.c.key_hash == digest)).first()
+        if row is None:
+            return None
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[digest] = (row[0], time.monotonic() + 10)
+        return str(row[0])
+
+    def secret(self, name: str) -> bytes:
+        """A 32-byte secret shared by every server on this database (created on first use)."""
+        with self._write() as conn:
+            row = conn.execute(select(server_secrets.c.value).where(server_secrets.c.name == name)).first()
+            if row is not None:
+                return bytes(row[0])
+            value = os.urandom(32)
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(server_secrets).values(name=name, value=value))
+            except IntegrityError:
+                row = conn.execute(select(server_secrets.c.value).where(server_secrets.c.name == name)).one()
+                return bytes(row[0])
+            return value
+
+    # -- models: writes --------------------------------------------------------------------------------
+    def _bump(self, conn: Connection, account_id: str) -> None:
+        conn.execute(
+            update(accounts).where(accounts.c.account_id == account_id).values(version=accounts.c.version + 1)
+        )
+
+    def create_model(
+        self, account_id: str, model_id: str, resource: dict[str, Any], *, keep_times: bool = False
+    ) -> dict[str, Any]:
+        """Insert a Model; ``resource`` is canonical JSON without ``name`` (and, unless ``keep_times``,
+        without times). Raises AlreadyExists."""
+        full = self._complete(account_id, model_id, resource, keep_times=keep_times)
+        row = resource_to_row(full, account_id=account_id, model_id=model_id)
+        with self._write() as conn:
+            self.ensure_account(account_id, conn)
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(models).values(**row))
+            except IntegrityError:
+                raise AlreadyExists(full["name"]) from None
+            self._bump(conn, account_id)
+        return full
+
+    @staticmethod
+    def _complete(
+        account_id: str, model_id: str, resource: dict[str, Any], *, keep_times: bool
+    ) -> dict[str, Any]:
+        now = format_rfc3339(now_nanos())
+        full = {"name": f"accounts/{account_id}/models/{model_id}", **resource}
+        if not keep_times or "createTime" not in full:
+            full["createTime"] = now
+        if not keep_times or "updateTime" not in full:
+            full["updateTime"] = full["createTime"] if keep_times else now
+        return _ordered(full)
+
+    def import_batch(
+        self, account_id: str, items: Sequence[tuple[str, dict[str, Any]]], *, upsert: bool
+    ) -> tuple[int, int]:
+        """Insert (or with ``upsert`` replace) a batch in one transaction. Returns (created, replaced).
+        Raises AlreadyExists naming the first existing model when not upserting."""
+        rows = []
+        for model_id, resource in items:
+            full = self._complete(account_id, model_id, resource, keep_times=True)
+            rows.append(resource_to_row(full, account_id=account_id, model_id=model_id))
+        names = [r["name"] for r in rows]
+        with self._write() as conn:
+            self.ensure_account(account_id, conn)
+            existing = set()
+            for chunk_start in range(0, len(names), 500):
+                chunk = names[chunk_start : chunk_start + 500]
+                existing |= {r[0] for r in conn.execute(select(models.c.name).where(models.c.name.in_(chunk)))}
+            if existing and not upsert:
+                raise AlreadyExists(sorted(existing)[0])
+            if existing:
+                conn.execute(delete(models).where(models.c.name.in_(sorted(existing))))
+            if rows:
+                conn.execute(insert(models), rows)
+            self._bump(conn, account_id)
+        return len(rows) - len(existing), len(existing)
+
+    def update_model(
+        self, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Read-modify-write one Model under a row lock. ``mutate`` gets the current resource (with
+        ``deployedModelRefs``) and returns the new one. Raises NotFound."""
+        with self._write() as conn:
+            stmt = select(models.c.resource, models.c.deployed_model_refs, models.c.account_id, models.c.model_id)
+            stmt = stmt.where(models.c.name == name)
+            if self.dialect == "postgresql":
+                stmt = stmt.with_for_update()
+            row = conn.execute(stmt).first()
+            if row is None:
+                raise NotFound(name)
+            current = orjson.loads(row.resource)
+            refs = orjson.loads(row.deployed_model_refs)
+            if refs:
+                current["deployedModelRefs"] = refs
+            new = mutate(current)
+            new["name"] = name
+            new["createTime"] = current["createTime"]
+            new["updateTime"] = format_rfc3339(max(now_nanos(), _nanos(current["updateTime"]) + 1000))
+            new = _ordered(new)
+            values = resource_to_row(new, account_id=row.account_id, model_id=row.model_id)
+            conn.execute(update(models).where(models.c.name == name).values(**values))
+            self._bump(conn, row.account_id)
+        return new
+
+    def delete_model(self, name: str) -> None:
+        with self._write() as conn:
+            account = conn.execute(select(models.c.account_id).where(models.c.name == name)).first()
+            if account is None:
+                raise NotFound(name)
+            conn.execute(delete(models).where(models.c.name == name))
+            self._bump(conn, account[0])
+
+    # -- models: reads ---------------------------------------------------------------------------------
+    def get_model(self, name: str) -> tuple[dict[str, Any], bool] | None:
+        """The Model (with ``deployedModelRefs``) and whether it is public, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(models.c.resource, models.c.deployed_model_refs, models.c.public).where(
+                    models.c.name == name
+                )
+            ).first()
+        if row is None:
+            return None
+        resource = orjson.loads(row.resource)
+        refs = orjson.loads(row.deployed_model_refs)
+        if refs:
+            resource["deployedModelRefs"] = refs
+        return resource, bool(row.public)
+
+    def list_models(
+        self,
+        scope: Scope,
+        checked: CheckedFilter,
+        order: OrderBy,
+        *,
+        after: list[Any] | None,
+        limit: int,
+    ) -> Page:
+        """One page in ``order`` (which must end with a unique field, e.g. ``name``), after the keyset
+        position ``after``; ``total_size`` counts every match (cached per data version)."""
+        columns = [models.c[SCALARS_BY_PATH[tuple(f.name for f in o.path)].column] for o in order.fields]
+        where: list[ColumnElement[bool]] = [scope.condition()]
+        if checked.query is not None:
+            where.append(compile_query(checked.query, self.dialect))
+        seek = list(where)
+        if after is not None:
+            seek.append(_keyset(columns, [o.desc for o in order.fields], after))
+        ordering = [c.desc() if o.desc else c.asc() for c, o in zip(columns, order.fields, strict=True)]
+        stmt = select(models.c.resource, *columns).where(*seek).order_by(*ordering).limit(limit + 1)
+        with self._read() as conn:
+            version = self._version(conn, scope)
+            rows = conn.execute(stmt).all()
+            total = self._count(conn, scope, checked.text, where, version)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last_key = list(rows[-1][1:]) if more and rows else None
+        return Page([r[0].encode() for r in rows], last_key, total)
+
+    def _version(self, conn: Connection, scope: Scope) -> int:
+        if scope.target == "-":
+            row = conn.execute(select(func.coalesce(func.sum(accounts.c.version), 0), func.count())).one()
+            return int(row[0]) * 1_000_003 + int(row[1])
+        value = conn.execute(select(accounts.c.version).where(accounts.c.account_id == scope.target)).scalar()
+        return int(value or 0)
+
+    def _count(
+        self, conn: Connection, scope: Scope, filter_text: str, where: list[ColumnElement[bool]], version: int
+    ) -> int:
+        key = (scope.key, filter_text)
+        with self._counts_lock:
+            hit = self._counts.get(key)
+            if hit is not None and hit[0] == version:
+                self._counts.move_to_end(key)
+                return hit[1]
+        total = int(conn.execute(select(func.count()).select_from(models).where(*where)).scalar_one())
+        with self._counts_lock:
+            self._counts[key] = (version, total)
+            self._counts.move_to_end(key)
+            while len(self._counts) > 10_000:
+                self._counts.popitem(last=False)
+        return total
+
+    def export_models(self, account_id: str, *, batch: int = 1000) -> Iterator[bytes]:
+        """Every model of an account, in name order, as canonical JSON (with ``deployedModelRefs``)."""
+        after: str | None = None
+        while True:
+            with self.engine.connect() as conn:
+                stmt = select(models.c.name, models.c.resource, models.c.deployed_model_refs).where(
+                    models.c.account_id == account_id
+                )
+                if after is not None:
+                    stmt = stmt.where(models.c.name > after)
+                rows = conn.execute(stmt.order_by(models.c.name).limit(batch)).all()
+            if not rows:
+                return
+            for row in rows:
+                if row.deployed_model_refs not in ("[]", ""):
+                    resource = orjson.loads(row.resource)
+                    resource["deployedModelRefs"] = orjson.loads(row.deployed_model_refs)
+                    yield orjson.dumps(_ordered(resource))
+                else:
+                    yield row.resource.encode()
+            after = rows[-1].name
+
+    def count_all(self) -> dict[str, int]:
+        """Models per account (for metrics)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(models.c.account_id, func.count()).group_by(models.c.account_id)).all()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(select(1)).scalar()
+
+
+class _Txn:
+    """``with store._write() as conn``: a connection in a transaction, committed on success."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> Connection:
+        self.conn.begin()
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                self.conn.commit()
+            else:
+                self.conn.rollback()
+        finally:
+            self.conn.close()
+
+
+def _keyset(columns: list[ColumnElement[Any]], descs: list[bool], values: list[Any]) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in the order (mixed directions; no NULLs are stored)."""
+    terms: list[ColumnElement[bool]] = []
+    for i, (col, desc) in enumerate(zip(columns, descs, strict=True)):
+        prefix = [columns[j] == values[j] for j in range(i)]
+        step = col < values[i] if desc else col > values[i]
+        terms.append(and_(*prefix, step))
+    first = columns[0] <= values[0] if descs[0] else columns[0] >= values[0]
+    return and_(first, or_(*terms))
+
+
+def _nanos(text: str) -> int:
+    from modelyard.resources.timestamps import parse_rfc3339
+
+    return parse_rfc3339(text) or 0
+
+
+_FIELD_ORDER: dict[str, int] = {}
+
+
+def _ordered(resource: dict[str, Any]) -> dict[str, Any]:
+    """Keys in declaration order (stable, readable output)."""
+    if not _FIELD_ORDER:
+        from modelyard.resources.model import MODEL
+
+        _FIELD_ORDER.update({f.json_name: i for i, f in enumerate(MODEL.fields)})
+    return dict(sorted(resource.items(), key=lambda kv: _FIELD_ORDER.get(kv[0], 1000)))

@@ -1,0 +1,181 @@
+"""The database schema (SQLAlchemy Core), derived from the Model declarations.
+
+``models`` keeps each Model twice, by design:
+
+* ``resource``: the canonical proto3 JSON text of the Model as List returns it (without
+  ``deployedModelRefs``), so a page is served without re-serialising columns;
+* one column per singular scalar field, including fields of singular messages
+  (``base_model_details__parameter_count``), plus a ``has_<message>`` flag per singular message. These
+  are what filters and orderings run on. Scalars are stored at their zero value when unset (proto3), so
+  ordering needs no COALESCE and indexes serve it. Timestamps are BIGINT nanoseconds, enums SMALLINT
+  numbers (they order by declaration order), strings ``COLLATE "C"`` on PostgreSQL (code point order).
+
+Repeated fields and maps are read from ``resource`` with the database's JSON functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeEngine
+
+from modelyard.aip.schema import FieldDecl, Kind, MessageDecl
+from modelyard.resources.model import MODEL
+
+metadata = MetaData()
+
+
+def text_c() -> TypeEngine[str]:
+    """Text that compares by code point on every database (SQLite's BINARY, PostgreSQL's "C")."""
+    return Text().with_variant(Text(collation="C"), "postgresql")
+
+
+def string_c(length: int) -> TypeEngine[str]:
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+_SQL_TYPES: dict[Kind, type[TypeEngine[object]] | TypeEngine[object]] = {}
+
+
+def _sql_type(kind: Kind) -> TypeEngine[object]:
+    if kind is Kind.STRING:
+        return text_c()  # type: ignore[return-value]
+    if kind is Kind.BOOL:
+        return Boolean(create_constraint=False)  # type: ignore[return-value]
+    if kind is Kind.INT32:
+        return Integer()  # type: ignore[return-value]
+    if kind in (Kind.INT64, Kind.TIMESTAMP, Kind.DURATION):
+        return BigInteger()  # type: ignore[return-value]
+    if kind in (Kind.FLOAT, Kind.DOUBLE):
+        return Float()  # type: ignore[return-value]
+    if kind is Kind.ENUM:
+        return SmallInteger()  # type: ignore[return-value]
+    raise ValueError(kind)
+
+
+@dataclass(frozen=True)
+class ScalarColumn:
+    """A stored singular scalar: its field path from the Model root and its column name."""
+
+    path: tuple[FieldDecl, ...]
+    column: str
+
+    @property
+    def decl(self) -> FieldDecl:
+        return self.path[-1]
+
+
+@dataclass(frozen=True)
+class PresenceColumn:
+    path: tuple[FieldDecl, ...]  # the message field(s)
+    column: str
+
+
+def column_name(path: tuple[FieldDecl, ...]) -> str:
+    return "__".join(f.name for f in path)
+
+
+def presence_name(path: tuple[FieldDecl, ...]) -> str:
+    return "has_" + column_name(path)
+
+
+def _layout(
+    message: MessageDecl, prefix: tuple[FieldDecl, ...] = ()
+) -> tuple[list[ScalarColumn], list[PresenceColumn]]:
+    scalars: list[ScalarColumn] = []
+    presences: list[PresenceColumn] = []
+    for f in message.fields:
+        if f.repeated or f.kind is Kind.MAP:
+            continue
+        path = (*prefix, f)
+        if f.kind is Kind.MESSAGE:
+            assert f.type.message is not None
+            presences.append(PresenceColumn(path, presence_name(path)))
+            sub_s, sub_p = _layout(f.type.message, path)
+            scalars += sub_s
+            presences += sub_p
+        else:
+            scalars.append(ScalarColumn(path, column_name(path)))
+    return scalars, presences
+
+
+SCALAR_COLUMNS, PRESENCE_COLUMNS = _layout(MODEL)
+SCALARS_BY_PATH = {tuple(f.name for f in c.path): c for c in SCALAR_COLUMNS}
+PRESENCE_BY_PATH = {tuple(f.name for f in c.path): c for c in PRESENCE_COLUMNS}
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", string_c(63), primary_key=True),
+    Column("create_time", BigInteger, nullable=False),
+    # Bumped in every transaction that writes the account's models: cached counts are keyed by it.
+    Column("version", BigInteger, nullable=False, server_default="0"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", string_c(32), primary_key=True),
+    Column("account_id", string_c(63), ForeignKey("accounts.account_id"), nullable=False),
+    Column("key_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("display_name", Text, nullable=False, server_default=""),
+    Column("prefix", string_c(16), nullable=False),
+    Column("create_time", BigInteger, nullable=False),
+)
+
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", string_c(63), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+
+_model_columns: list[Column[object]] = [
+    Column("account_id", string_c(63), ForeignKey("accounts.account_id"), nullable=False),
+    Column("model_id", string_c(63), nullable=False),
+]
+for _c in SCALAR_COLUMNS:
+    if _c.column == "name":
+        _model_columns.append(Column("name", text_c(), primary_key=True))
+        continue
+    _model_columns.append(Column(_c.column, _sql_type(_c.decl.kind), nullable=False))
+for _p in PRESENCE_COLUMNS:
+    _model_columns.append(Column(_p.column, Boolean(create_constraint=False), nullable=False))
+_model_columns += [
+    Column("resource", Text, nullable=False),
+    Column("deployed_model_refs", Text, nullable=False, server_default="[]"),
+]
+
+models = Table("models", metadata, *_model_columns)
+
+#: (account_id, <column>, name) indexes serve the default order and the common filters and orders.
+INDEXED_COLUMNS = (
+    "create_time",
+    "update_time",
+    "display_name",
+    "kind",
+    "state",
+    "public",
+    "supports_serverless",
+    "context_length",
+    "base_model_details__parameter_count",
+)
+Index("ix_models_account_name", models.c.account_id, models.c.name, unique=True)
+for _col in INDEXED_COLUMNS:
+    Index(f"ix_models_account_{_col}"[:63], models.c.account_id, models.c[_col], models.c.name)
+Index("ix_models_public_name", models.c.public, models.c.name)
