@@ -118,7 +118,9 @@ def import_lines(
             report.rejected.append((lineno, str(e)))
             continue
         if model_id in seen:
-            report.rejected.append((lineno, f"model id {model_id!r} already appears on line {seen[model_id]}"))
+            report.rejected.append(
+                (lineno, f"model id {model_id!r} already appears on line {seen[model_id]}")
+            )
             continue
         seen[model_id] = lineno
         batch.append((lineno, model_id, resource))
@@ -130,8 +132,7 @@ def import_lines(
 
 
 def numbered_lines(handle: TextIO) -> Iterator[tuple[int, str]]:
-    for i, line in enumerate(handle, start=1):
-        yield i, line
+    yield from enumerate(handle, start=1)
 
 
 def load_demo(store: Store) -> int:

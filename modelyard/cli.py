@@ -122,8 +122,15 @@ def import_(
     if source and source[0] == "hf":
         from modelyard.importers.cli import import_hf
 
-        code = import_hf([Path(p) for p in source[1:]], account=account, store_factory=lambda: open_store(db),
-                         upsert=upsert, scan_cache=scan_cache, console=out, err_console=err)
+        code = import_hf(
+            [Path(p) for p in source[1:]],
+            account=account,
+            store_factory=lambda: open_store(db),
+            upsert=upsert,
+            scan_cache=scan_cache,
+            console=out,
+            err_console=err,
+        )
         raise typer.Exit(code)
     if len(source) != 1:
         err.print("[red]error:[/red] give one JSON Lines file (or 'hf PATH...')")
@@ -134,9 +141,12 @@ def import_(
     store = open_store(db)
     handle = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
     total = None if path == "-" else sum(1 for _ in open(path, encoding="utf-8"))  # noqa: SIM115
-    with handle, Progress(
-        TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-    ) as progress:
+    with (
+        handle,
+        Progress(
+            TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+        ) as progress,
+    ):
         task = progress.add_task("import", total=total)
         report = import_lines(
             store,
@@ -161,7 +171,9 @@ def import_(
 def export(
     account: AccountOption,
     db: DbOption = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
 ) -> None:
     """Export every model of ACCOUNT as JSON Lines (Model resources in API JSON)."""
     store = open_store(db)

@@ -51,6 +51,6 @@ def serve(
     if on_ready is not None:
         on_ready(sock.getsockname()[1])
     if workers > 1:
-        Multiprocess(config, target=server.run, sockets=[sock]).run()
+        Multiprocess(config, sockets=[sock]).run()
     else:
         server.run(sockets=[sock])

@@ -31,7 +31,10 @@ def _error(parameter: str, message: str, path: str | None = None, column: int | 
     meta = {"path": path} if path is not None else None
     where = f" at column {column}" if column is not None else ""
     return AipError(
-        message + where, parameter=parameter, reason="INVALID_" + _snake(parameter).upper(), column=column,
+        message + where,
+        parameter=parameter,
+        reason="INVALID_" + _snake(parameter).upper(),
+        column=column,
         metadata=meta,
     )
 
@@ -102,7 +105,11 @@ def _resolve(
         if not segment:
             raise _error(parameter, f"empty segment in path {path!r}", path, column)
         if in_map:
-            key = segment[1:-1].replace("``", "`") if segment.startswith("`") and segment.endswith("`") else segment
+            key = (
+                segment[1:-1].replace("``", "`")
+                if segment.startswith("`") and segment.endswith("`")
+                else segment
+            )
             out.append(key)
             if i != len(segments) - 1:
                 raise _error(parameter, f"path {path!r} goes past a map value", path, column)

@@ -58,7 +58,9 @@ class PageTokenCodec:
             plain = self._aead.decrypt(raw[:12], raw[12:], _AAD)
             body = orjson.loads(plain)
         except (InvalidTag, orjson.JSONDecodeError):
-            raise _invalid("the page token is not valid: it was altered or issued by another server") from None
+            raise _invalid(
+                "the page token is not valid: it was altered or issued by another server"
+            ) from None
         if not isinstance(body, dict) or body.get("v") != TOKEN_VERSION:
             raise _invalid("the page token is not valid: unknown version")
         issued = body.get("t", 0)

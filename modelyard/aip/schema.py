@@ -190,7 +190,9 @@ def suggest(name: str, candidates: Sequence[str], aliases: dict[str, str] | None
     return (aliases or {}).get(hit, hit)
 
 
-def walk_scalar_paths(message: MessageDecl, prefix: tuple[FieldDecl, ...] = ()) -> Iterator[tuple[FieldDecl, ...]]:
+def walk_scalar_paths(
+    message: MessageDecl, prefix: tuple[FieldDecl, ...] = ()
+) -> Iterator[tuple[FieldDecl, ...]]:
     """Every path to a non-repeated scalar field, through singular messages (used for ordering)."""
     for f in message.fields:
         if f.repeated:

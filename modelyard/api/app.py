@@ -76,7 +76,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             return ApiError(
-                "NOT_FOUND", f"no such endpoint: {request.method} {request.url.path}", reason="NO_SUCH_ENDPOINT"
+                "NOT_FOUND",
+                f"no such endpoint: {request.method} {request.url.path}",
+                reason="NO_SUCH_ENDPOINT",
             ).response()
         if exc.status_code == 405:
             return ApiError(
@@ -102,7 +104,9 @@ def _install_meta_routes(app: FastAPI) -> None:
             request.app.state.store.ping()
         except Exception as e:  # the database does not answer
             log.warning("health check failed: %s", e)
-            return ApiError("UNAVAILABLE", "the database does not answer", reason="DATABASE_UNAVAILABLE").response()
+            return ApiError(
+                "UNAVAILABLE", "the database does not answer", reason="DATABASE_UNAVAILABLE"
+            ).response()
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -28,8 +28,9 @@ router = APIRouter()
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-NAME_FIELD = MODEL.field("name")
-assert NAME_FIELD is not None
+_name_field = MODEL.field("name")
+assert _name_field is not None
+NAME_FIELD = _name_field
 DEFAULT_ORDER = OrderBy(()).with_tiebreaker(NAME_FIELD)
 
 JSON = "application/json"
@@ -53,7 +54,9 @@ def caller_account(request: Request) -> str:
         scheme, _, value = auth.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise ApiError(
-                "UNAUTHENTICATED", "the Authorization header must be 'Bearer <API key>'", reason="INVALID_API_KEY"
+                "UNAUTHENTICATED",
+                "the Authorization header must be 'Bearer <API key>'",
+                reason="INVALID_API_KEY",
             )
         key = value.strip()
     else:
@@ -172,7 +175,9 @@ def list_models(account_id: str, request: Request) -> Response:
             raise _aip(e) from None
         after = payload.get("k")
         if not isinstance(after, list) or len(after) != len(order.fields):
-            raise invalid("pageToken: the page token is not valid", field="pageToken", reason="INVALID_PAGE_TOKEN")
+            raise invalid(
+                "pageToken: the page token is not valid", field="pageToken", reason="INVALID_PAGE_TOKEN"
+            )
     page = _store(request).list_models(
         Scope(caller=caller, target=account_id), checked, order, after=after, limit=page_size
     )
@@ -198,7 +203,9 @@ def _read_body(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        raise invalid(f"the request body is not valid JSON: {e}", field="body", reason="INVALID_JSON") from None
+        raise invalid(
+            f"the request body is not valid JSON: {e}", field="body", reason="INVALID_JSON"
+        ) from None
 
 
 def _writable(caller: str, account_id: str) -> None:
@@ -229,7 +236,7 @@ def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
     unknown = set(body) - {"modelId", "model_id", "model", "cluster"}
     if unknown:
         raise invalid(
-            f"unknown field {sorted(unknown)[0]!r} in the create request; expected modelId, model and cluster",
+            f"unknown field {sorted(unknown)[0]!r} in the create request; expected modelId, model, cluster",
             field=sorted(unknown)[0],
         )
     model_id = body.get("modelId", body.get("model_id")) or request.query_params.get("modelId") or ""

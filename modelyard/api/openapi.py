@@ -53,7 +53,9 @@ def _field(decl: FieldDecl, components: dict[str, Any]) -> dict[str, Any]:
     if decl.repeated:
         schema = {"type": "array", "items": schema}
     if decl.output_only:
-        schema = dict(schema, readOnly=True) if "$ref" not in schema else {"allOf": [schema], "readOnly": True}
+        schema = (
+            dict(schema, readOnly=True) if "$ref" not in schema else {"allOf": [schema], "readOnly": True}
+        )
     return schema
 
 
@@ -118,7 +120,7 @@ def openapi_document() -> dict[str, Any]:
     )
     error = {"description": "An error (google.rpc.Status)", "content": _json(_ref("googleRpcStatus"))}
     model_ok = {"description": "A successful response.", "content": _json(_ref("gatewayModel"))}
-    security = [{"BearerAuth": []}]
+    security: list[dict[str, list[str]]] = [{"BearerAuth": []}]
     list_params = [
         _param(
             "pageSize",
@@ -202,7 +204,10 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "Gateway_DeleteModel",
                     "parameters": [account, model_id],
                     "responses": {
-                        "200": {"description": "A successful response.", "content": _json({"type": "object"})},
+                        "200": {
+                            "description": "A successful response.",
+                            "content": _json({"type": "object"}),
+                        },
                         "default": error,
                     },
                 },

@@ -35,7 +35,9 @@ def check_id(value: str, what: str = "model id") -> None:
     if not value:
         raise ResourceError(field, f"{what} must not be empty")
     if len(value) > 63:
-        raise ResourceError(field, f"{what} {value!r} is {len(value)} characters long; at most 63 are allowed")
+        raise ResourceError(
+            field, f"{what} {value!r} is {len(value)} characters long; at most 63 are allowed"
+        )
     bad = sorted({c for c in value if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "-")})
     if bad:
         raise ResourceError(
@@ -102,7 +104,7 @@ def decode_field(decl: FieldDecl, raw: Any, *, path: str, allow_output_only: boo
     return decode_value(decl.type, raw, path=path, allow_output_only=allow_output_only)
 
 
-def decode_value(t: TypeDecl, raw: Any, *, path: str, allow_output_only: bool) -> Any:  # noqa: C901
+def decode_value(t: TypeDecl, raw: Any, *, path: str, allow_output_only: bool) -> Any:
     kind = t.kind
     if kind is Kind.STRING:
         if not isinstance(raw, str):
@@ -240,10 +242,10 @@ def is_default(decl: FieldDecl, value: Any) -> bool:
     if kind is Kind.MAP:
         return not value
     if kind is Kind.ENUM:
-        return decl.type.enum is not None and value == decl.type.enum.values[0]
+        return decl.type.enum is not None and bool(value == decl.type.enum.values[0])
     if kind is Kind.INT64:
-        return value == "0"
-    return not value
+        return bool(value == "0")
+    return not bool(value)
 
 
 def prune(resource: dict[str, Any], message: MessageDecl = MODEL) -> dict[str, Any]:

@@ -193,9 +193,7 @@ MODEL = MessageDecl(
         FieldDecl("rl_lora_tunable", T_BOOL, output_only=True),
         FieldDecl("rl_full_parameter_tunable", T_BOOL, output_only=True),
         FieldDecl("supported_precisions", _enum(PRECISION), repeated=True, output_only=True),
-        FieldDecl(
-            "supported_precisions_with_calibration", _enum(PRECISION), repeated=True, output_only=True
-        ),
+        FieldDecl("supported_precisions_with_calibration", _enum(PRECISION), repeated=True, output_only=True),
     ),
 )
 

@@ -32,8 +32,6 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.sql import column as sql_column
-from sqlalchemy.sql import table as sql_table
 
 from modelyard.aip.filtering import query as q
 from modelyard.aip.schema import FieldDecl, Kind
@@ -234,9 +232,9 @@ class FilterCompiler:
                 text_value = elem.op("#>>")(literal("{" + ",".join(sub) + "}", Text))
             else:
                 text_value = elem.op("#>>")(literal("{}", Text))
-            text_value = func.coalesce(text_value, literal(_pg_text(zero), Text))
+            found = func.coalesce(text_value, literal(_pg_text(zero), Text))
             target = literal(_pg_text(value), Text)
-            return exists(select(literal(1)).select_from(elems).where(text_value == target))
+            return exists(select(literal(1)).select_from(elems).where(found == target))
         each = func.json_each(models.c.resource, _sqlite_path(path)).table_valued("value")
         ev: ColumnElement[Any] = each.c.value
         if sub:
@@ -272,8 +270,6 @@ def _pg_text(value: Any) -> str:
     """How ``->>`` renders a JSON scalar as text."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value)) if False else repr(value)
     return str(value)
 
 
@@ -310,4 +306,3 @@ def compile_query(node: q.Query, dialect: str) -> Condition:
 
 
 __all__ = ["FilterCompiler", "compile_query", "lower_text"]
-_ = (sql_column, sql_table)

@@ -106,7 +106,9 @@ class Store:
             with self._write() as c:
                 self.ensure_account(account_id, c)
             return
-        exists = conn.execute(select(accounts.c.account_id).where(accounts.c.account_id == account_id)).first()
+        exists = conn.execute(
+            select(accounts.c.account_id).where(accounts.c.account_id == account_id)
+        ).first()
         if exists is None:
             try:
                 with conn.begin_nested():
@@ -215,7 +217,9 @@ class Store:
             existing = set()
             for chunk_start in range(0, len(names), 500):
                 chunk = names[chunk_start : chunk_start + 500]
-                existing |= {r[0] for r in conn.execute(select(models.c.name).where(models.c.name.in_(chunk)))}
+                existing |= {
+                    r[0] for r in conn.execute(select(models.c.name).where(models.c.name.in_(chunk)))
+                }
             if existing and not upsert:
                 raise AlreadyExists(sorted(existing)[0])
             if existing:
@@ -225,13 +229,13 @@ class Store:
             self._bump(conn, account_id)
         return len(rows) - len(existing), len(existing)
 
-    def update_model(
-        self, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any]]
-    ) -> dict[str, Any]:
+    def update_model(self, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         """Read-modify-write one Model under a row lock. ``mutate`` gets the current resource (with
         ``deployedModelRefs``) and returns the new one. Raises NotFound."""
         with self._write() as conn:
-            stmt = select(models.c.resource, models.c.deployed_model_refs, models.c.account_id, models.c.model_id)
+            stmt = select(
+                models.c.resource, models.c.deployed_model_refs, models.c.account_id, models.c.model_id
+            )
             stmt = stmt.where(models.c.name == name)
             if self.dialect == "postgresql":
                 stmt = stmt.with_for_update()
@@ -383,7 +387,9 @@ class _Txn:
             self.conn.close()
 
 
-def _keyset(columns: list[ColumnElement[Any]], descs: list[bool], values: list[Any]) -> ColumnElement[bool]:
+def _keyset(
+    columns: Sequence[ColumnElement[Any]], descs: list[bool], values: list[Any]
+) -> ColumnElement[bool]:
     """Rows strictly after ``values`` in the order (mixed directions; no NULLs are stored)."""
     terms: list[ColumnElement[bool]] = []
     for i, (col, desc) in enumerate(zip(columns, descs, strict=True)):
