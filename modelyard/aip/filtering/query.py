@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Union
 
 from modelyard.aip.schema import EnumDecl, FieldDecl, Kind
 
@@ -28,7 +27,7 @@ class MapKey:
     key: str
 
 
-Segment = Union[FieldDecl, MapKey]
+Segment = FieldDecl | MapKey
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ class Duration:
     nanos: int
 
 
-Value = Union[str, int, float, bool, EnumValue, Timestamp, Duration]
+Value = str | int | float | bool | EnumValue | Timestamp | Duration
 
 
 @dataclass(frozen=True)
@@ -204,7 +203,7 @@ class Call:
     args: tuple[FieldRef | Value, ...]
 
 
-Query = Union[Compare, Wildcard, Contains, Presence, HasElement, HasKey, Search, Not, And, Or, Call]
+Query = Compare | Wildcard | Contains | Presence | HasElement | HasKey | Search | Not | And | Or | Call
 
 
 @dataclass(frozen=True)
