@@ -282,7 +282,9 @@ def test_global_search() -> None:
     assert matching('"0%"') == {"base"}
     assert matching('"1_0"') == set()
     assert matching("8") == {"base"}  # a number is searched as text
-    assert matching("-8") == set()  # ... and so is a negative one
+    assert matching("-8") == {"base"}  # a negative number is the text "-8": "llama-3-8b"
+    assert matching("-3") == {"base"}
+    assert matching("-9") == set()
 
 
 # -- numbers, enums, timestamps -----------------------------------------------------------------------------
@@ -294,7 +296,7 @@ def test_int64_beyond_2_pow_53() -> None:
     assert matching("base_model_details.parameter_count > 9007199254740992") == {"base"}
     assert matching("base_model_details.parameter_count < 9007199254740993") == {"empty"}
     assert matching("base_model_details.parameter_count <= 9223372036854775807") == {"base", "empty"}
-    assert matching("base_model_details.parameter_count > -9223372036854775808") == {"base"}
+    assert matching("base_model_details.parameter_count > -9223372036854775808") == {"base", "empty"}
 
 
 def test_negative_numbers() -> None:

@@ -1,0 +1,180 @@
+"""Small shared builders and assertions for the HTTP API tests (test_api_models, test_api_list, test_sdk)."""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+from typing import Any
+
+import httpx
+
+ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
+REASON_RE = re.compile(r"^[A-Z][A-Z0-9_]+[A-Z0-9]$")
+
+#: gRPC code numbers used by the tests.
+INVALID_ARGUMENT = 3
+NOT_FOUND = 5
+ALREADY_EXISTS = 6
+PERMISSION_DENIED = 7
+UNIMPLEMENTED = 12
+UNAUTHENTICATED = 16
+
+PEFT_DETAILS: dict[str, Any] = {
+    "baseModel": "accounts/fireworks/models/llama-v3p1-8b-instruct",
+    "r": 8,
+    "targetModules": ["q_proj", "v_proj"],
+}
+
+
+def uid(prefix: str = "m") -> str:
+    """A model id unique to the test run (valid under the id rules)."""
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def base_model(**fields: Any) -> dict[str, Any]:
+    """A valid HF_BASE_MODEL body (the ``model`` object of a create request)."""
+    body: dict[str, Any] = {
+        "kind": "HF_BASE_MODEL",
+        "displayName": "Base model",
+        "baseModelDetails": {"parameterCount": "8000000000"},
+    }
+    body.update(fields)
+    return body
+
+
+def peft_model(**fields: Any) -> dict[str, Any]:
+    """A valid HF_PEFT_ADDON body."""
+    body: dict[str, Any] = {"kind": "HF_PEFT_ADDON", "peftDetails": copy.deepcopy(PEFT_DETAILS)}
+    body.update(fields)
+    return body
+
+
+def teft_model(**fields: Any) -> dict[str, Any]:
+    """A valid HF_TEFT_ADDON body."""
+    body: dict[str, Any] = {
+        "kind": "HF_TEFT_ADDON",
+        "peftDetails": copy.deepcopy(PEFT_DETAILS),
+        "teftDetails": {},
+    }
+    body.update(fields)
+    return body
+
+
+def models_url(account_id: str, model_id: str | None = None) -> str:
+    base = f"/v1/accounts/{account_id}/models"
+    return base if model_id is None else f"{base}/{model_id}"
+
+
+def create(
+    client: httpx.Client, account_id: str, model: dict[str, Any] | None = None, model_id: str | None = None
+) -> dict[str, Any]:
+    """Create a model through the API (asserting success) and return the response body."""
+    model_id = model_id or uid()
+    resp = client.post(
+        models_url(account_id), json={"modelId": model_id, "model": base_model() if model is None else model}
+    )
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+def stored(**fields: Any) -> dict[str, Any]:
+    """A canonical Model resource for ``Store.import_batch``/``create_model`` (may carry output-only fields)."""
+    resource: dict[str, Any] = {
+        "kind": "HF_BASE_MODEL",
+        "state": "READY",
+        "baseModelDetails": {"parameterCount": "1000"},
+    }
+    resource.update(fields)
+    return {k: v for k, v in resource.items() if v is not None}
+
+
+def assert_error(
+    resp: httpx.Response,
+    http_status: int,
+    code: int,
+    *,
+    reason: str | None = None,
+    field: str | None = None,
+) -> dict[str, Any]:
+    """Check the grpc-gateway error shape; with ``field``, a BadRequest violation must name it (the
+    violation's field equals it or ends with ``.<field>``). Returns the parsed body."""
+    assert resp.status_code == http_status, f"expected {http_status}, got {resp.status_code}: {resp.text}"
+    assert resp.headers["content-type"].startswith("application/json"), resp.headers
+    body: dict[str, Any] = resp.json()
+    assert body["code"] == code, body
+    assert isinstance(body["message"], str) and body["message"], body
+    details = body["details"]
+    assert isinstance(details, list)
+    infos = [d for d in details if d.get("@type") == ERROR_INFO]
+    assert len(infos) == 1, f"exactly one ErrorInfo expected: {body}"
+    info = infos[0]
+    assert REASON_RE.match(info["reason"]) and len(info["reason"]) <= 63, info
+    assert info["domain"], info
+    assert isinstance(info.get("metadata", {}), dict)
+    types = [d.get("@type") for d in details]
+    assert len(types) == len(set(types)), f"a detail type appears twice: {body}"
+    if reason is not None:
+        assert info["reason"] == reason, body
+    if field is not None:
+        assert violation_fields(body), f"no BadRequest field violation: {body}"
+        assert any(f == field or f.endswith("." + field) for f in violation_fields(body)), (
+            f"no violation names {field!r}: {body}"
+        )
+    return body
+
+
+def violation_fields(body: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for d in body.get("details", []):
+        if d.get("@type") == BAD_REQUEST:
+            out += [v["field"] for v in d.get("fieldViolations", [])]
+    return out
+
+
+def error_info(body: dict[str, Any]) -> dict[str, Any]:
+    for d in body["details"]:
+        if d.get("@type") == ERROR_INFO:
+            info: dict[str, Any] = d
+            return info
+    raise AssertionError(f"no ErrorInfo in {body}")
+
+
+def walk(
+    client: httpx.Client, url: str, params: dict[str, Any] | None = None, *, page_size: int | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Page through a List to the end; returns (every model, every page body). Asserts the paging
+    invariants that hold for every page: no empty page with a token, totalSize present."""
+    params = dict(params or {})
+    if page_size is not None:
+        params["pageSize"] = page_size
+    models: list[dict[str, Any]] = []
+    pages: list[dict[str, Any]] = []
+    token: str | None = None
+    for _ in range(10_000):
+        query = dict(params)
+        if token:
+            query["pageToken"] = token
+        resp = client.get(url, params=query)
+        assert resp.status_code == 200, resp.text
+        page = resp.json()
+        pages.append(page)
+        assert "totalSize" in page, page
+        models += page.get("models", [])
+        token = page.get("nextPageToken")
+        if token:
+            assert page.get("models"), f"an empty page carries a token: {page}"
+        else:
+            return models, pages
+    raise AssertionError("the walk never ended")
+
+
+def names(models: list[dict[str, Any]]) -> list[str]:
+    return [m["name"] for m in models]
+
+
+def ids(models: list[dict[str, Any]]) -> list[str]:
+    return [m["name"].rsplit("/", 1)[1] for m in models]
