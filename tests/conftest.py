@@ -33,7 +33,9 @@ from modelyard.store.repository import Store
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
-settings.register_profile("dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 PG_ADMIN_URL = os.environ.get("MODELYARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -114,10 +116,23 @@ class Server:
         return client
 
 
-def start_server(db_url: str, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+def start_server(
+    db_url: str, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
     """``modelyard serve --port 0`` as a subprocess; returns it and its base URL once it answers."""
-    cmd = [sys.executable, "-m", "modelyard.cli", "serve", "--db", db_url, "--port", "0",
-           "--log-level", "warning", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "modelyard.cli",
+        "serve",
+        "--db",
+        db_url,
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        *extra,
+    ]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
     )

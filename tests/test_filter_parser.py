@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -54,7 +55,7 @@ def test_unit_separator_is_not_whitespace() -> None:
     [
         ('a = "\\a\\b\\f\\v"', '(= a "\\u0007\\u0008\\u000c\\u000b")'),
         ('a = "\\101\\x41\\u0041\\U00000041"', '(= a "AAAA")'),
-        ("a = '\\''", "(= a \"'\")"),
+        ("a = '\\''", '(= a "\'")'),
         ('a = "\\?\\`"', '(= a "?`")'),
         ('a = "é\\u00e9"', '(= a "éé")'),
         ('a = "\x7f"', '(= a "\x7f")'),
@@ -67,7 +68,15 @@ def test_string_escapes_and_printing(text: str, tree: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ['a = "\\400"', 'a = "\\08"', 'a = "\\x4"', 'a = "\\u12"', 'a = "\\U00110000"', 'a = "\\', 'a = "\\ud800"'],
+    [
+        'a = "\\400"',
+        'a = "\\08"',
+        'a = "\\x4"',
+        'a = "\\u12"',
+        'a = "\\U00110000"',
+        'a = "\\',
+        'a = "\\ud800"',
+    ],
 )
 def test_bad_escapes(text: str) -> None:
     assert error(text).reason == "INVALID_FILTER"
@@ -278,10 +287,8 @@ def test_term_limit() -> None:
 )
 def test_hostile_inputs_fail_fast(text: str) -> None:
     start = time.perf_counter()
-    try:
+    with contextlib.suppress(FilterError):
         parse(text)
-    except FilterError:
-        pass
     assert time.perf_counter() - start < 0.5
 
 

@@ -1,5 +1,5 @@
-"""A client for the Models API of modelyard (or Fireworks): :class:`ModelyardClient` and the ``modelyard models``
-command line."""
+"""A client for the Models API of modelyard (or Fireworks): :class:`ModelyardClient` and the
+``modelyard models`` command line."""
 
 from __future__ import annotations
 

@@ -108,7 +108,9 @@ def read_profiles(path: Path) -> dict[str, dict[str, Any]]:
 def check_base_url(url: str, source: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"invalid base URL {url!r} (from {source}): expected http(s)://HOST[:PORT][/PREFIX]")
+        raise ConfigError(
+            f"invalid base URL {url!r} (from {source}): expected http(s)://HOST[:PORT][/PREFIX]"
+        )
     return url.rstrip("/")
 
 
@@ -212,7 +214,10 @@ def _toml_value(value: Any) -> str | None:
 
 
 def dump_profiles(profiles: Mapping[str, Mapping[str, Any]]) -> str:
-    lines = ["# modelyard client profiles, written by 'modelyard login'. It holds API keys: keep it private.", ""]
+    lines = [
+        "# modelyard client profiles, written by 'modelyard login'. It holds API keys: keep it private.",
+        "",
+    ]
     for name, table in profiles.items():
         lines.append(f"[{_toml_key(name)}]")
         for key, value in table.items():
@@ -234,8 +239,8 @@ def write_profile(path: Path, name: str, values: Mapping[str, str]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), 0o600)  # whatever the umask, and even if the file was left over
             f.write(dump_profiles(profiles))
             f.flush()
             os.fsync(f.fileno())

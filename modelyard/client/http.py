@@ -133,8 +133,16 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
     lowered = text.lower()
     if "connection refused" in lowered:
         return "connection refused"
-    if any(s in lowered for s in ("name or service not known", "nodename nor servname", "getaddrinfo failed",
-                                  "temporary failure in name resolution", "no address associated")):
+    if any(
+        s in lowered
+        for s in (
+            "name or service not known",
+            "nodename nor servname",
+            "getaddrinfo failed",
+            "temporary failure in name resolution",
+            "no address associated",
+        )
+    ):
         return "unknown host"
     if "certificate" in lowered:
         return f"TLS error ({text})"
@@ -204,7 +212,9 @@ class ModelyardClient:
         except httpx.TimeoutException:
             raise ApiConnectionError(f"no answer from {self.base_url} (timed out)") from None
         except httpx.TransportError as e:
-            raise ApiConnectionError(f"cannot reach {self.base_url}: {_describe_transport_error(e)}") from None
+            raise ApiConnectionError(
+                f"cannot reach {self.base_url}: {_describe_transport_error(e)}"
+            ) from None
         if response.status_code >= 400:
             raise ApiError.from_response(response)
         try:
@@ -269,7 +279,11 @@ class ModelyardClient:
         seen: set[str] = {token} if token else set()
         while True:
             page = self.list_models(
-                account, filter=filter, order_by=order_by, page_size=page_size, page_token=token,
+                account,
+                filter=filter,
+                order_by=order_by,
+                page_size=page_size,
+                page_token=token,
                 read_mask=read_mask,
             )
             yield page
@@ -291,7 +305,11 @@ class ModelyardClient:
     ) -> Iterator[dict[str, Any]]:
         """Every model of every page (see :meth:`iter_pages`)."""
         for page in self.iter_pages(
-            account, filter=filter, order_by=order_by, page_size=page_size, page_token=page_token,
+            account,
+            filter=filter,
+            order_by=order_by,
+            page_size=page_size,
+            page_token=page_token,
             read_mask=read_mask,
         ):
             models = page.get("models") or []
@@ -313,7 +331,10 @@ class ModelyardClient:
     ) -> dict[str, Any]:
         """PATCH with a flat body of Model fields; without ``update_mask`` only the keys sent change."""
         return self._request(
-            "PATCH", self._resource(account, model_id), params={"updateMask": update_mask or None}, body=fields
+            "PATCH",
+            self._resource(account, model_id),
+            params={"updateMask": update_mask or None},
+            body=fields,
         )
 
     def delete_model(self, account: str, model_id: str) -> dict[str, Any]:

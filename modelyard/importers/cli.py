@@ -62,7 +62,7 @@ def import_hf(
             try:
                 model = inspect_checkpoint(target)
                 model_id = _unique(model.model_id, used_ids)
-                _, resource = admin_model(model.resource, account=account)
+                _, resource = admin_model({**model.resource, "modelId": model_id}, account=account)
                 try:
                     store.import_batch(account, [(model_id, resource)], upsert=upsert)
                 except AlreadyExists:
