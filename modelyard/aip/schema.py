@@ -126,7 +126,7 @@ class FunctionDecl:
     result: Kind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: declarations are singletons, and hashing stays O(1)
 class MessageDecl:
     name: str
     fields: tuple[FieldDecl, ...]
@@ -151,7 +151,7 @@ class MessageDecl:
         return suggest(name, self.names(), aliases={f.json_name: f.name for f in self.fields})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Schema:
     """What a filter is checked against: the resource message, functions, and whether bare literals
     mean global search."""

@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from modelyard import __version__
 from modelyard.aip.errors import AipError
@@ -115,6 +117,15 @@ def _install_meta_routes(app: FastAPI) -> None:
 
         return Response(orjson.dumps(openapi_document()), media_type="application/json")
 
+    # Swagger UI from the swagger-ui-bundle package: /docs works offline.
+    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
     @app.get("/docs", include_in_schema=False)
     def docs() -> Any:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="modelyard API")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="modelyard API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )

@@ -87,10 +87,10 @@ def _check_account(account_id: str, *, allow_all: bool = False) -> None:
     try:
         check_id(account_id, "account id")
     except ResourceError as e:
-        raise invalid(e.message, field="account_id") from None
+        raise invalid(e.message, field="account_id", reason="INVALID_ACCOUNT_ID") from None
 
 
-def _check_model_id(model_id: str) -> None:
+def _check_model_id(model_id: str, field: str = "model_id") -> None:
     if ":" in model_id:
         verb = model_id.partition(":")[2]
         raise ApiError(
@@ -100,7 +100,7 @@ def _check_model_id(model_id: str) -> None:
     try:
         check_id(model_id)
     except ResourceError as e:
-        raise invalid(e.message, field="model_id") from None
+        raise invalid(e.message, field=field, reason="INVALID_MODEL_ID") from None
 
 
 def _aip(err: AipError) -> ApiError:
@@ -244,7 +244,7 @@ def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
         raise invalid("modelId must be a string", field="modelId")
     if not model_id:
         raise invalid("modelId is required", field="modelId")
-    _check_model_id(model_id)
+    _check_model_id(model_id, "modelId")
     cluster = body.get("cluster") or ""
     if not isinstance(cluster, str):
         raise invalid("cluster must be a string", field="cluster")

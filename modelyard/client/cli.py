@@ -66,19 +66,20 @@ class ModelOutput(StrEnum):
     json = "json"
 
 
-class Kind(StrEnum):
-    KIND_UNSPECIFIED = "KIND_UNSPECIFIED"
-    HF_BASE_MODEL = "HF_BASE_MODEL"
-    HF_PEFT_ADDON = "HF_PEFT_ADDON"
-    HF_TEFT_ADDON = "HF_TEFT_ADDON"
-    FLUMINA_BASE_MODEL = "FLUMINA_BASE_MODEL"
-    FLUMINA_ADDON = "FLUMINA_ADDON"
-    DRAFT_ADDON = "DRAFT_ADDON"
-    FIRE_AGENT = "FIRE_AGENT"
-    LIVE_MERGE = "LIVE_MERGE"
-    CUSTOM_MODEL = "CUSTOM_MODEL"
-    EMBEDDING_MODEL = "EMBEDDING_MODEL"
-    SNAPSHOT_MODEL = "SNAPSHOT_MODEL"
+KINDS: tuple[str, ...] = (
+    "KIND_UNSPECIFIED",
+    "HF_BASE_MODEL",
+    "HF_PEFT_ADDON",
+    "HF_TEFT_ADDON",
+    "FLUMINA_BASE_MODEL",
+    "FLUMINA_ADDON",
+    "DRAFT_ADDON",
+    "FIRE_AGENT",
+    "LIVE_MERGE",
+    "CUSTOM_MODEL",
+    "EMBEDDING_MODEL",
+    "SNAPSHOT_MODEL",
+)
 
 
 # -- connection options (accepted before the command and after it) ----------------------------------------
@@ -88,7 +89,7 @@ BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
         "--base-url",
-        help=f"Server URL [env MODELYARD_BASE_URL, FIREWORKS_BASE_URL; default {DEFAULT_BASE_URL}].",
+        help=f"Server URL (env MODELYARD_BASE_URL, FIREWORKS_BASE_URL; default {DEFAULT_BASE_URL}).",
         rich_help_panel=_CONN,
         show_default=False,
     ),
@@ -97,7 +98,7 @@ ApiKeyOpt = Annotated[
     str | None,
     typer.Option(
         "--api-key",
-        help="API key [env MODELYARD_API_KEY, FIREWORKS_API_KEY].",
+        help="API key (env MODELYARD_API_KEY, FIREWORKS_API_KEY).",
         rich_help_panel=_CONN,
         show_default=False,
     ),
@@ -107,7 +108,7 @@ AccountOpt = Annotated[
     typer.Option(
         "--account",
         "-a",
-        help="Account id [env MODELYARD_ACCOUNT, FIREWORKS_ACCOUNT_ID].",
+        help="Account id (env MODELYARD_ACCOUNT, FIREWORKS_ACCOUNT_ID).",
         rich_help_panel=_CONN,
         show_default=False,
     ),
@@ -117,7 +118,7 @@ ProfileOpt = Annotated[
     typer.Option(
         "--profile",
         "-p",
-        help="Profile saved by 'modelyard login' [env MODELYARD_PROFILE; default 'default'].",
+        help="Profile saved by 'modelyard login' (env MODELYARD_PROFILE; default 'default').",
         rich_help_panel=_CONN,
         show_default=False,
     ),
@@ -184,7 +185,7 @@ def _api_hint(e: ApiError, settings: Settings | None) -> str:
         return ""
     if isinstance(e, ApiConnectionError):
         if settings.base_url.source == "built-in default":
-            return " (the default base URL: start 'modelyard serve', or pass --base-url / set MODELYARD_BASE_URL)"
+            return " (default base URL; is 'modelyard serve' running? else pass --base-url)"
         return f" (base URL from {settings.base_url.source})"
     if e.code == "UNAUTHENTICATED":
         return f" (API key from {settings.api_key.source})"
@@ -390,12 +391,14 @@ _F = "Model fields"
 DisplayNameOpt = Annotated[str | None, typer.Option(help="Display name.", rich_help_panel=_F)]
 DescriptionOpt = Annotated[str | None, typer.Option(help="Description.", rich_help_panel=_F)]
 KindOpt = Annotated[
-    Kind | None,
+    str | None,
     typer.Option(
-        case_sensitive=False,
+        metavar="KIND",
         show_default=False,
         rich_help_panel=_F,
-        help="Model kind (create default: HF_BASE_MODEL, or HF_PEFT_ADDON with --base-model).",
+        help="Model kind: HF_BASE_MODEL (the create default), HF_PEFT_ADDON (the default with --base-model), "
+        "HF_TEFT_ADDON, FLUMINA_BASE_MODEL, FLUMINA_ADDON, DRAFT_ADDON, FIRE_AGENT, LIVE_MERGE, "
+        "CUSTOM_MODEL, EMBEDDING_MODEL, SNAPSHOT_MODEL.",
     ),
 ]
 ParameterCountOpt = Annotated[
@@ -466,11 +469,20 @@ FromJsonOpt = Annotated[
 ModelOutputOpt = Annotated[ModelOutput, typer.Option("--output", "-o", help="Output format.")]
 
 
+def _kind(value: str | None) -> str | None:
+    if value is None:
+        return None
+    kind = value.strip().upper().replace("-", "_")
+    if kind not in KINDS:
+        raise UsageProblem(f"--kind: unknown kind {value!r}; expected one of {', '.join(KINDS[1:])}")
+    return kind
+
+
 def _field_flags(
     *,
     display_name: str | None,
     description: str | None,
-    kind: Kind | None,
+    kind: str | None,
     parameter_count: str | None,
     moe: bool | None,
     model_type: str | None,
@@ -491,7 +503,7 @@ def _field_flags(
     scalars = {
         "displayName": display_name,
         "description": description,
-        "kind": kind.value if kind is not None else None,
+        "kind": _kind(kind),
         "contextLength": context_length,
         "public": public,
         "supportsTools": supports_tools,
@@ -684,8 +696,8 @@ def create(
                 model = model["model"]
         model = _deep_merge(model, flags)
         if not model.get("kind"):
-            model["kind"] = Kind.HF_PEFT_ADDON.value if "peftDetails" in model else Kind.HF_BASE_MODEL.value
-        if model["kind"] == Kind.HF_BASE_MODEL.value and "baseModelDetails" not in model:
+            model["kind"] = "HF_PEFT_ADDON" if "peftDetails" in model else "HF_BASE_MODEL"
+        if model["kind"] == "HF_BASE_MODEL" and "baseModelDetails" not in model:
             model["baseModelDetails"] = {}
         with _client(settings) as client:
             created = client.create_model(acct, model_id, model, cluster=cluster)
@@ -829,7 +841,7 @@ def show_config(
 def login(
     base_url: Annotated[
         str | None,
-        typer.Option("--base-url", help=f"Server URL [default {DEFAULT_BASE_URL}].", show_default=False),
+        typer.Option("--base-url", help=f"Server URL (default {DEFAULT_BASE_URL}).", show_default=False),
     ] = None,
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="API key (prompted for when omitted).")
@@ -842,7 +854,7 @@ def login(
         typer.Option(
             "--profile",
             "-p",
-            help="Profile name [env MODELYARD_PROFILE; default 'default'].",
+            help="Profile name (env MODELYARD_PROFILE; default 'default').",
             show_default=False,
         ),
     ] = None,

@@ -347,21 +347,21 @@ class _Parser:
             return ast.Int(int(tok.text, 16), tok.text, tok.column)
         if tok.kind is TokenKind.DOT:  # ".5"
             frac = self.advance()
-            return self.float(f".{frac.text}", tok)
+            return self.make_float(f".{frac.text}", tok)
         is_float = "e" in tok.text or "E" in tok.text
         if not is_float and self.peek().kind is TokenKind.DOT and self.glued():
             self.advance()
             text = tok.text + "."
             if self.peek().kind is TokenKind.NUMBER and self.glued():
                 text += self.advance().text
-            return self.float(text, tok)
+            return self.make_float(text, tok)
         if is_float:
-            return self.float(tok.text, tok)
+            return self.make_float(tok.text, tok)
         if len(tok.text.lstrip("0")) > 19:
             raise self.out_of_range(tok.text, tok)
         return ast.Int(int(tok.text), tok.text, tok.column)
 
-    def float(self, text: str, first: Token) -> ast.Float:
+    def make_float(self, text: str, first: Token) -> ast.Float:
         value = float(text)
         if not math.isfinite(value):
             raise self.out_of_range(text, first)
