@@ -57,3 +57,13 @@ def test_docs_page_is_self_contained(server: Server) -> None:
     js = client.get("/docs/static/swagger-ui-bundle.js")
     assert js.status_code == 200 and len(js.content) > 100_000
     assert client.get("/docs/static/swagger-ui.css").status_code == 200
+
+
+def test_catalog_page(server: Server) -> None:
+    client = server.anonymous()
+    root = client.get("/", follow_redirects=False)
+    assert root.status_code == 307 and root.headers["location"] == "/catalog"
+    page = client.get("/catalog")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "/v1/accounts/" in page.text and "Authorization" in page.text

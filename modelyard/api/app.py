@@ -23,6 +23,7 @@ from modelyard.resources.codec import ResourceError
 from modelyard.store.engine import default_database_url, make_engine
 from modelyard.store.migrate import upgrade
 from modelyard.store.repository import Store
+from modelyard.web import install_web
 
 log = logging.getLogger("modelyard")
 
@@ -43,6 +44,7 @@ def create_app(store: Store, *, migrate: bool = True) -> FastAPI:
     app.include_router(models_routes.router)
     _install_error_handlers(app)
     _install_meta_routes(app)
+    install_web(app)
     return app
 
 

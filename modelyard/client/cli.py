@@ -24,13 +24,8 @@ from rich.table import Table
 
 from modelyard.client.config import (
     DEFAULT_BASE_URL,
-    DEFAULT_PROFILE,
-    PROFILE_ENV,
     ConfigError,
     Settings,
-    check_base_url,
-    config_path,
-    read_profiles,
     resolve,
     write_profile,
 )
@@ -841,13 +836,26 @@ def show_config(
 def login(
     base_url: Annotated[
         str | None,
-        typer.Option("--base-url", help=f"Server URL (default {DEFAULT_BASE_URL}).", show_default=False),
+        typer.Option(
+            "--base-url",
+            help=f"Server URL (else from the environment or the profile; default {DEFAULT_BASE_URL}).",
+            show_default=False,
+        ),
     ] = None,
     api_key: Annotated[
-        str | None, typer.Option("--api-key", help="API key (prompted for when omitted).")
+        str | None,
+        typer.Option(
+            "--api-key",
+            help="API key (else from the environment or the profile; prompted for on a terminal).",
+        ),
     ] = None,
     account: Annotated[
-        str | None, typer.Option("--account", "-a", help="Account id (prompted for when omitted).")
+        str | None,
+        typer.Option(
+            "--account",
+            "-a",
+            help="Account id (else from the environment or the profile; prompted for on a terminal).",
+        ),
     ] = None,
     profile: Annotated[
         str | None,
@@ -862,21 +870,18 @@ def login(
 ) -> None:
     """Save a server URL, API key and account as a profile (mode 0600) for 'modelyard models'.
 
-    The file is $MODELYARD_CONFIG, or profiles.toml in the user config directory. Unless --no-verify, the
-    key is checked first by listing one model of the account.
+    Values not given as flags come from the environment (MODELYARD_*, FIREWORKS_*), then from the profile's
+    current values. The file is $MODELYARD_CONFIG, or profiles.toml in the user config directory. Unless
+    --no-verify, the key is checked first by listing one model of the account.
     """
-    with _errors():
-        path = config_path()
-        name = profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
-        existing = read_profiles(path).get(name, {})
-
-        def pick(flag: str | None, key: str) -> str | None:
-            value = flag or existing.get(key)
-            return value if isinstance(value, str) and value else None
-
-        url = check_base_url(pick(base_url, "base_url") or DEFAULT_BASE_URL, "--base-url")
-        key = pick(api_key, "api_key")
-        acct = pick(account, "account")
+    with _errors() as run:
+        settings = run.settings = resolve(
+            base_url=base_url, api_key=api_key, account=account, profile=profile, profile_must_exist=False
+        )
+        path, name = settings.config_path, settings.profile
+        url = settings.base_url_value
+        key = settings.api_key.value
+        acct = settings.account.value
         interactive = sys.stdin.isatty()
         if key is None:
             if not interactive:
@@ -894,8 +899,7 @@ def login(
                 try:
                     page = client.list_models(acct, page_size=1)
                 except ApiError as e:
-                    e.message += "; nothing saved (--no-verify saves anyway)"
-                    raise
+                    _fail(f"{e}{_api_hint(e, settings)}; nothing saved (--no-verify saves anyway)", 1)
             total = page.get("totalSize")
             note = f"verified: {total} models visible" if isinstance(total, int) else "verified"
         try:

@@ -121,9 +121,11 @@ def resolve(
     account: str | None = None,
     profile: str | None = None,
     env: Mapping[str, str] | None = None,
+    profile_must_exist: bool = True,
 ) -> Settings:
     """Resolve the three settings (see the module docstring). Nothing is required here; ask with
-    :meth:`Settings.require_api_key` / :meth:`Settings.require_account`."""
+    :meth:`Settings.require_api_key` / :meth:`Settings.require_account`. A profile named explicitly
+    (``profile`` or ``$MODELYARD_PROFILE``) must exist unless ``profile_must_exist`` is false."""
     env = os.environ if env is None else env
     path = config_path(env)
     flags = {"base_url": base_url, "api_key": api_key, "account": account}
@@ -148,7 +150,7 @@ def resolve(
     if explicit or len(resolved) < len(SETTINGS):
         profiles = read_profiles(path)
         table = profiles.get(profile_name)
-        if table is None and explicit:
+        if table is None and explicit and profile_must_exist:
             known = ", ".join(sorted(profiles)) or "none"
             raise ConfigError(
                 f"no profile {profile_name!r} in {path} (profiles: {known}); "
