@@ -78,6 +78,7 @@ def serve(
         if demo:
             print("Account: demo")
             print(f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/accounts/{DEMO_ACCOUNT}/models")
+            print(f"Catalog page: {base}/catalog#key={key}")
             print(f"API key: {key}")
         sys.stdout.flush()
 

@@ -18,6 +18,7 @@ from modelyard.aip.errors import AipError
 from modelyard.aip.pagetoken import PageTokenCodec
 from modelyard.api import models as models_routes
 from modelyard.api.errors import ApiError
+from modelyard.api.observability import install_observability
 from modelyard.api.openapi import openapi_document
 from modelyard.resources.codec import ResourceError
 from modelyard.store.engine import default_database_url, make_engine
@@ -45,6 +46,7 @@ def create_app(store: Store, *, migrate: bool = True) -> FastAPI:
     _install_error_handlers(app)
     _install_meta_routes(app)
     install_web(app)
+    install_observability(app)
     return app
 
 

@@ -145,7 +145,7 @@ def openapi_document() -> dict[str, Any]:
         account,
     ]
     return {
-        "openapi": "3.1.0",
+        "openapi": "3.0.3",
         "info": {"title": "Gateway REST API (modelyard)", "version": __version__},
         "tags": [{"name": "Gateway"}],
         "security": security,

@@ -815,10 +815,21 @@ def show_config(
     api_key: ApiKeyOpt = None,
     account: AccountOpt = None,
     profile: ProfileOpt = None,
+    output: ModelOutputOpt = ModelOutput.table,
 ) -> None:
     """Show the connection settings in effect and where each one comes from (the key is masked)."""
     with _errors():
         settings = _settings(ctx, base_url, api_key, account, profile)
+        if output is ModelOutput.json:
+            shown = {
+                "base_url": {"value": settings.base_url_value, "source": settings.base_url.source},
+                "api_key": {"value": _mask(settings.api_key.value), "source": settings.api_key.source},
+                "account": {"value": settings.account.value, "source": settings.account.source},
+                "profile": settings.profile,
+                "config_path": str(settings.config_path),
+            }
+            _write(_json(shown) + "\n")
+            return
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for column in ("SETTING", "VALUE", "FROM"):
             table.add_column(column, overflow="fold")
