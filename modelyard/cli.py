@@ -5,16 +5,14 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from modelyard.store.engine import default_database_url, make_engine, normalise_url
-from modelyard.store.migrate import upgrade
-from modelyard.store.repository import Store
+if TYPE_CHECKING:
+    from modelyard.store.repository import Store
 
 app = typer.Typer(
     name="modelyard",
@@ -39,6 +37,11 @@ AccountOption = Annotated[str, typer.Option("--account", "-a", help="The account
 
 def open_store(db: str | None) -> Store:
     """Open the database and create or migrate its schema."""
+    # Imported here: the API client commands need none of the database stack.
+    from modelyard.store.engine import default_database_url, make_engine, normalise_url
+    from modelyard.store.migrate import upgrade
+    from modelyard.store.repository import Store
+
     url = normalise_url(db or default_database_url())
     store = Store(make_engine(url))
     upgrade(store.engine)
@@ -59,6 +62,7 @@ def serve(
     """Run the HTTP API server."""
     from modelyard.admin import DEMO_ACCOUNT, load_demo
     from modelyard.server import serve as run_server
+    from modelyard.store.engine import default_database_url, normalise_url
 
     if demo:
         tmp = Path(tempfile.mkdtemp(prefix="modelyard-demo-"))
@@ -192,20 +196,9 @@ def export(
     err.print(f"Exported {count} models of account {account!r}.")
 
 
-def _summary_table(title: str, rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> Table:
-    table = Table(title=title)
-    for h in headers:
-        table.add_column(h)
-    for r in rows:
-        table.add_row(*r)
-    return table
-
-
 def _mount_client() -> None:
-    try:
-        from modelyard.client.cli import login, models_app
-    except ImportError:  # pragma: no cover - the client is part of the package
-        return
+    from modelyard.client.cli import login, models_app
+
     app.add_typer(models_app, name="models")
     app.command("login")(login)
 

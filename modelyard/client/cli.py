@@ -34,10 +34,9 @@ from modelyard.client.http import ApiConnectionError, ApiError, ModelyardClient
 models_app = typer.Typer(
     name="models",
     help=(
-        "Call the Models API of a modelyard server (or any Fireworks-compatible one). "
-        "Connection settings: flags, then MODELYARD_BASE_URL / MODELYARD_API_KEY / MODELYARD_ACCOUNT, "
-        "then FIREWORKS_BASE_URL / FIREWORKS_API_KEY / FIREWORKS_ACCOUNT_ID, then the profile saved by "
-        "'modelyard login'."
+        "List, get, create, update and delete models on a modelyard (or Fireworks-compatible) server.\n\n"
+        "Settings come from flags, then MODELYARD_* variables, then FIREWORKS_* variables, then the "
+        "profile saved by 'modelyard login' (see 'modelyard models config')."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -881,9 +880,11 @@ def login(
 ) -> None:
     """Save a server URL, API key and account as a profile (mode 0600) for 'modelyard models'.
 
-    Values not given as flags come from the environment (MODELYARD_*, FIREWORKS_*), then from the profile's
-    current values. The file is $MODELYARD_CONFIG, or profiles.toml in the user config directory. Unless
-    --no-verify, the key is checked first by listing one model of the account.
+    Values not given as flags come from MODELYARD_* / FIREWORKS_*, then from the profile's current values.
+
+    The file is $MODELYARD_CONFIG, or profiles.toml in the user config directory.
+
+    Unless --no-verify, the key is checked first by listing one model of the account.
     """
     with _errors() as run:
         settings = run.settings = resolve(

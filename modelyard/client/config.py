@@ -242,7 +242,8 @@ def write_profile(path: Path, name: str, values: Mapping[str, str]) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), 0o600)  # whatever the umask, and even if the file was left over
+            if hasattr(os, "fchmod"):  # POSIX: 0600 whatever the umask, even over a leftover file
+                os.fchmod(f.fileno(), 0o600)
             f.write(dump_profiles(profiles))
             f.flush()
             os.fsync(f.fileno())
