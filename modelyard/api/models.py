@@ -13,6 +13,7 @@ from modelyard.aip.errors import AipError
 from modelyard.aip.fieldmask import FieldMask, apply_read_mask, parse_field_mask
 from modelyard.aip.ordering import OrderBy, parse_order_by
 from modelyard.aip.pagetoken import PageTokenCodec, check_binding, digest
+from modelyard.aip.schema import MessageDecl
 from modelyard.api.errors import ApiError, invalid
 from modelyard.resources.codec import (
     ResourceError,
@@ -334,27 +335,44 @@ def _update_model(account_id: str, model_id: str, request: Request, raw: bytes) 
 
 
 def _merge(current: dict[str, Any], sent: dict[str, Any], mask: FieldMask | None) -> dict[str, Any]:
-    """Apply an update: without a mask, every key sent replaces the stored value; with a mask, each
-    masked path takes the sent value, or is cleared when the body does not have it. ``*`` replaces
-    every writable field. Output-only fields never change."""
+    """Apply an update. Without a mask, the mask is implied by the body as grpc-gateway does: every
+    leaf sent (descending into singular messages, not into maps or lists) is updated, so
+    ``{"baseModelDetails": {"moe": true}}`` leaves ``parameterCount`` alone. With a mask, each masked
+    path takes the sent value, or is cleared when the body does not have it; ``*`` replaces every
+    writable field. Output-only fields never change."""
     new = dict(current)
-    if mask is None:
-        new.update(sent)
-        return new
-    paths = mask.paths
-    if paths is None:  # "*": a full replacement of the writable fields
+    if mask is not None and mask.paths is None:  # "*": a full replacement of the writable fields
         for decl in MODEL.fields:
             if not decl.output_only:
                 new.pop(decl.json_name, None)
         new.update(sent)
         return new
-    for path in paths:
-        fields = [s for s in path if not isinstance(s, str)]
-        if any(f.output_only for f in fields):
-            continue
-        keys = [f.json_name for f in fields]
+    if mask is None:
+        paths = _implied_paths(sent, MODEL)
+    else:
+        assert mask.paths is not None
+        paths = []
+        for path in mask.paths:
+            fields = [s for s in path if not isinstance(s, str)]
+            if not any(f.output_only for f in fields):
+                paths.append([f.json_name for f in fields])
+    for keys in paths:
         _set_path(new, sent, keys)
     return new
+
+
+def _implied_paths(
+    sent: dict[str, Any], message: MessageDecl, prefix: tuple[str, ...] = ()
+) -> list[list[str]]:
+    paths: list[list[str]] = []
+    for key, value in sent.items():
+        decl = message.field(key)
+        sub = decl.type.message if decl is not None else None
+        if decl is not None and sub is not None and not decl.repeated and isinstance(value, dict) and value:
+            paths += _implied_paths(value, sub, (*prefix, key))
+        else:
+            paths.append([*prefix, key])
+    return paths
 
 
 def _set_path(target: dict[str, Any], source: dict[str, Any], keys: list[str]) -> None:
@@ -365,9 +383,11 @@ def _set_path(target: dict[str, Any], source: dict[str, Any], keys: list[str]) -
         else:
             target.pop(head, None)
         return
-    sub_source = source.get(head) if isinstance(source.get(head), dict) else {}
+    sub_source = source.get(head)
+    if not isinstance(sub_source, dict) and target.get(head) is None:
+        return  # clearing a field of an unset message: nothing to do (and the message stays unset)
     sub_target = dict(target.get(head) or {})
-    _set_path(sub_target, sub_source or {}, rest)
+    _set_path(sub_target, sub_source if isinstance(sub_source, dict) else {}, rest)
     target[head] = sub_target
 
 

@@ -80,7 +80,7 @@ def decode_message(
         if decl.output_only and not allow_output_only:
             continue
         fpath = _join(path, decl.json_name)
-        value = decode_field(decl, raw, path=fpath, allow_output_only=allow_output_only)
+        value = decode_field(decl, raw, path=fpath, allow_output_only=allow_output_only, partial=partial)
         if partial or not is_default(decl, value):
             out[decl.json_name] = value
     return out
@@ -91,7 +91,9 @@ def _camel(message: MessageDecl, name: str) -> str:
     return decl.json_name if decl else name
 
 
-def decode_field(decl: FieldDecl, raw: Any, *, path: str, allow_output_only: bool) -> Any:
+def decode_field(
+    decl: FieldDecl, raw: Any, *, path: str, allow_output_only: bool, partial: bool = False
+) -> Any:
     if raw is None:
         return [] if decl.repeated else default_of(decl.type)
     if decl.repeated:
@@ -101,10 +103,10 @@ def decode_field(decl: FieldDecl, raw: Any, *, path: str, allow_output_only: boo
             decode_value(decl.type, item, path=f"{path}[{i}]", allow_output_only=allow_output_only)
             for i, item in enumerate(raw)
         ]
-    return decode_value(decl.type, raw, path=path, allow_output_only=allow_output_only)
+    return decode_value(decl.type, raw, path=path, allow_output_only=allow_output_only, partial=partial)
 
 
-def decode_value(t: TypeDecl, raw: Any, *, path: str, allow_output_only: bool) -> Any:
+def decode_value(t: TypeDecl, raw: Any, *, path: str, allow_output_only: bool, partial: bool = False) -> Any:
     kind = t.kind
     if kind is Kind.STRING:
         if not isinstance(raw, str):
@@ -163,7 +165,9 @@ def decode_value(t: TypeDecl, raw: Any, *, path: str, allow_output_only: bool) -
         }
     if kind is Kind.MESSAGE:
         assert t.message is not None
-        decoded = decode_message(t.message, raw, path=path, allow_output_only=allow_output_only)
+        decoded = decode_message(
+            t.message, raw, path=path, allow_output_only=allow_output_only, partial=partial
+        )
         if t.message.name == "typeDate":
             _check_date(decoded, path)
         return decoded
