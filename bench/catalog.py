@@ -261,9 +261,12 @@ def model(i: int, rng: random.Random) -> tuple[str, dict[str, Any]]:
         display = f"{fam.display} {disp} (ft {tag})"
         description = f"Fine-tune of {fam.display} {disp} for {purpose} (run {tag})."
     create = START + rng.randrange((END - START) // 1_000_000) * 1_000_000
-    update = min(END, create + int(rng.expovariate(1 / 30) * DAY) // 1_000_000 * 1_000_000)
+    age = int(rng.expovariate(1 / 30) * DAY)
+    if create + age >= END:  # no pile-up of equal update times at the end of the range
+        age = int(rng.random() * (END - create))
+    update = create + age // 1_000_000 * 1_000_000
     ready = rng.random() < 0.88
-    public = base and rng.random() < 0.45 or rng.random() < 0.03
+    public = (base and rng.random() < 0.45) or rng.random() < 0.03
     resource: dict[str, Any] = {
         "displayName": display,
         "description": description,
@@ -282,7 +285,7 @@ def model(i: int, rng: random.Random) -> tuple[str, dict[str, Any]]:
             "parameterCount": str(int(billions * 1e9) + rng.randrange(1_000_000)),
             "modelType": fam.model_type,
         }
-        if "mixtral" in fam.slug or "a22b" in part or fam.slug == "deepseek" and part == "v3":
+        if "mixtral" in fam.slug or "a22b" in part or (fam.slug == "deepseek" and part == "v3"):
             details["moe"] = True
         if rng.random() < 0.5:
             details["tunable"] = True

@@ -567,7 +567,7 @@ def filters(resources: Sequence[dict[str, Any]], max_depth: int = 4) -> st.Searc
 
     @st.composite
     def expr(draw: st.DrawFn, depth: int) -> str:
-        if depth <= 0 or draw(st.integers(0, 2)) == 0:
+        if depth <= 0 or draw(st.integers(0, 1)) == 0:
             text = draw(restriction)
             if draw(st.integers(0, 5)) == 0:
                 text = _negated(draw, text, True)

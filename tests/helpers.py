@@ -82,7 +82,7 @@ def create(
 
 
 def stored(**fields: Any) -> dict[str, Any]:
-    """A canonical Model resource for ``Store.import_batch``/``create_model`` (may carry output-only fields)."""
+    """A canonical Model for ``Store.import_batch`` / ``create_model`` (output-only fields allowed)."""
     resource: dict[str, Any] = {
         "kind": "HF_BASE_MODEL",
         "state": "READY",
@@ -101,7 +101,7 @@ def assert_error(
     field: str | None = None,
 ) -> dict[str, Any]:
     """Check the grpc-gateway error shape; with ``field``, a BadRequest violation must name it (the
-    violation's field equals it or ends with ``.<field>``). Returns the parsed body."""
+    violation's field equals it or ends with ``.<field>``, snake_case or camelCase). Returns the body."""
     assert resp.status_code == http_status, f"expected {http_status}, got {resp.status_code}: {resp.text}"
     assert resp.headers["content-type"].startswith("application/json"), resp.headers
     body: dict[str, Any] = resp.json()
@@ -121,10 +121,15 @@ def assert_error(
         assert info["reason"] == reason, body
     if field is not None:
         assert violation_fields(body), f"no BadRequest field violation: {body}"
-        assert any(f == field or f.endswith("." + field) for f in violation_fields(body)), (
-            f"no violation names {field!r}: {body}"
-        )
+        want = _camel(field)
+        got = [_camel(f) for f in violation_fields(body)]
+        assert any(f == want or f.endswith("." + want) for f in got), f"no violation names {field!r}: {body}"
     return body
+
+
+def _camel(path: str) -> str:
+    """``model.base_model_details.parameter_count`` -> ``model.baseModelDetails.parameterCount``."""
+    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), path)
 
 
 def violation_fields(body: dict[str, Any]) -> list[str]:
