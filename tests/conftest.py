@@ -117,40 +117,41 @@ class Server:
 
 
 def start_server(
-    db_url: str, *extra: str, env: dict[str, str] | None = None
+    db_url: str, *extra: str, env: dict[str, str] | None = None, capture: bool = False
 ) -> tuple[subprocess.Popen[str], str]:
-    """``modelyard serve --port 0`` as a subprocess; returns it and its base URL once it answers."""
+    """``modelyard serve --port 0`` as a subprocess; returns it and its base URL once it answers.
+
+    The server's output goes to a log file (a pipe nobody drains would block the server once full);
+    with ``capture`` it goes to ``proc.stdout`` instead, for tests that read the server's logs.
+    """
     cmd = [
-        sys.executable,
-        "-m",
-        "modelyard.cli",
-        "serve",
-        "--db",
-        db_url,
-        "--port",
-        "0",
-        "--log-level",
-        "warning",
-        *extra,
-    ]
+        sys.executable, "-m", "modelyard.cli", "serve", "--db", db_url, "--port", "0",
+        "--log-level", "warning", *extra,
+    ]  # fmt: skip
+    log_path = Path(tempfile.mkstemp(prefix="modelyard-server-", suffix=".log")[1])
+    log = open(log_path, "w+")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+        cmd,
+        stdout=subprocess.PIPE if capture else log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
     )
-    assert proc.stdout is not None
     deadline = time.monotonic() + 60
     lines: list[str] = []
     base = None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            if proc.poll() is not None:
-                break
-            continue
-        lines.append(line)
-        m = re.search(r"listening on (http://\S+)", line)
-        if m:
-            base = m.group(1)
-            break
+    with open(log_path) as reader:
+        while time.monotonic() < deadline and base is None:
+            line = proc.stdout.readline() if capture and proc.stdout else reader.readline()
+            if not line:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.02)
+                continue
+            lines.append(line)
+            m = re.search(r"listening on (http://\S+)", line)
+            if m:
+                base = m.group(1)
     if base is None:
         proc.kill()
         raise RuntimeError("server did not start:\n" + "".join(lines))

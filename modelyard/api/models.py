@@ -92,7 +92,7 @@ def _check_account(account_id: str, *, allow_all: bool = False) -> None:
 
 
 def _check_model_id(model_id: str, field: str = "model_id") -> None:
-    if ":" in model_id:
+    if ":" in model_id and field == "model_id":
         verb = model_id.partition(":")[2]
         raise ApiError(
             "UNIMPLEMENTED",
@@ -118,6 +118,8 @@ def _page_size(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_PAGE_SIZE
     try:
+        if not raw.lstrip("-").isascii() or not raw.lstrip("-").isdigit() or raw.count("-") > 1:
+            raise ValueError(raw)
         size = int(raw)
     except ValueError:
         raise invalid(
@@ -240,17 +242,26 @@ def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
             f"unknown field {sorted(unknown)[0]!r} in the create request; expected modelId, model, cluster",
             field=sorted(unknown)[0],
         )
-    model_id = body.get("modelId", body.get("model_id")) or request.query_params.get("modelId") or ""
+    model_id = body.get("modelId", body.get("model_id"))
+    if model_id is None:
+        model_id = request.query_params.get("modelId") or ""
     if not isinstance(model_id, str):
         raise invalid("modelId must be a string", field="modelId")
     if not model_id:
         raise invalid("modelId is required", field="modelId")
     _check_model_id(model_id, "modelId")
-    cluster = body.get("cluster") or ""
+    cluster = body.get("cluster")
+    if cluster is None:
+        cluster = ""
     if not isinstance(cluster, str):
         raise invalid("cluster must be a string", field="cluster")
+    raw_model = body.get("model")
+    if raw_model is None:
+        raw_model = {}
+    if not isinstance(raw_model, dict):
+        raise invalid("model must be a JSON object (a Model)", field="model")
     try:
-        model = decode_message(MODEL, body.get("model") or {}, path="model", allow_output_only=False)
+        model = decode_message(MODEL, raw_model, path="model", allow_output_only=False)
         if model.get("kind", "KIND_UNSPECIFIED") == "KIND_UNSPECIFIED":
             model["kind"] = "HF_PEFT_ADDON"
         model["state"] = "UPLOADING"
@@ -289,6 +300,18 @@ def get_model(account_id: str, model_id: str, request: Request) -> Response:
     return _json_response(apply_read_mask(found[0], mask))
 
 
+@router.post("/v1/accounts/{account_id}/models/{model_id}", include_in_schema=False)
+def model_custom_method(account_id: str, model_id: str, request: Request) -> Response:
+    """``POST .../models/{id}:verb`` (the SDK's prepare, getUploadEndpoint): not part of a registry."""
+    _check_model_id(model_id)
+    raise ApiError(
+        "UNIMPLEMENTED",
+        f"method POST is not supported on {request.url.path}",
+        reason="METHOD_NOT_ALLOWED",
+        http_status=405,
+    )
+
+
 @router.patch("/v1/accounts/{account_id}/models/{model_id}", include_in_schema=False)
 async def update_model(account_id: str, model_id: str, request: Request) -> Response:
     raw = await request.body()
@@ -304,6 +327,8 @@ def _update_model(account_id: str, model_id: str, request: Request, raw: bytes) 
     _writable(caller, account_id)
     body = _read_body(raw)
     mask_text = query_param(request, "updateMask", "update_mask")
+    if mask_text is not None and not mask_text.strip():
+        mask_text = None  # an empty mask is an absent mask: the body implies it (AIP-134)
     try:
         sent = decode_message(MODEL, body, path="", allow_output_only=False, partial=True)
         mask = (

@@ -20,12 +20,14 @@
   ``/metrics`` is unauthenticated and names every account that holds models: expose it only to the
   monitoring network.
 
-* One JSON object per request on the ``modelyard.access`` logger (written to stdout unless the operator
-  configured that logger): ``ts`` (RFC 3339, UTC, when the request arrived), ``request_id``, ``method``,
-  ``path``, ``query`` (``pageToken``/``page_token`` values cut to 8 characters), ``route``, ``status``,
-  ``duration_ms``, ``client``, ``user_agent``, ``bytes`` (response body). No header other than the user
-  agent is logged, so API keys never are. ``MODELYARD_ACCESS_LOG=0`` turns the log off (see
-  :func:`access_log_enabled`; uvicorn's own access log should be off when this one is on).
+* One JSON object per request on the ``modelyard.access`` logger at INFO. Unless the operator configured
+  that logger it goes to stdout at the server's log level (``--log-level warning`` silences it, as it does
+  uvicorn's access log). Fields: ``ts`` (RFC 3339, UTC, when the request arrived), ``request_id``,
+  ``method``, ``path``, ``query`` (``pageToken``/``page_token`` values cut to 8 characters), ``route``,
+  ``status``, ``duration_ms``, ``client``, ``user_agent``, ``bytes`` (response body). No header other than
+  the user agent is logged, so API keys never are. ``MODELYARD_ACCESS_LOG=0`` turns the log off (see
+  :func:`access_log_enabled`; uvicorn's own access log should be off when this one is on). Lines are
+  written synchronously, like uvicorn's: whatever reads the server's stdout must keep up.
 
 * ``X-Request-Id``: an incoming one is kept when it is 1-128 printable ASCII characters, otherwise a
   uuid4 hex is generated; every response carries it, including errors and 404s (the middleware sits
@@ -57,7 +59,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
 import orjson
@@ -291,15 +293,38 @@ class Observability:
 
 
 # -- access log ----------------------------------------------------------------------------------------
+_owns_access_logger = False
+
+
+class _StdoutHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stdout`` is at the time (it may be replaced, e.g. by pytest's capture)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def _access_logger() -> logging.Logger:
+    """``modelyard.access``: unless the operator configured it, plain lines on stdout at the server's log
+    level (``modelyard serve --log-level warning`` silences it, as it silences uvicorn's access log)."""
+    global _owns_access_logger
     logger = logging.getLogger(ACCESS_LOGGER)
-    if not logger.handlers:  # unless the operator configured it: plain lines on stdout
-        handler = logging.StreamHandler(sys.stdout)
+    if not logger.handlers:
+        handler = _StdoutHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.propagate = False
-        if logger.level == logging.NOTSET:
-            logger.setLevel(logging.INFO)
+        _owns_access_logger = True
+    if _owns_access_logger:
+        server_level = logging.getLogger("uvicorn.error").level  # set from uvicorn's log_level
+        logger.setLevel(server_level if server_level != logging.NOTSET else logging.INFO)
     return logger
 
 
@@ -443,7 +468,10 @@ class ObservabilityMiddleware:
             "user_agent": user_agent[:512].decode("latin-1"),
             "bytes": sent,
         }
-        logger.info(orjson.dumps(entry).decode())
+        # makeRecord + handle: Logger.info would also walk the stack for the caller's file and line.
+        logger.handle(
+            logger.makeRecord(logger.name, logging.INFO, "", 0, orjson.dumps(entry).decode(), (), None)
+        )
 
 
 # -- installation --------------------------------------------------------------------------------------

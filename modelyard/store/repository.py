@@ -18,6 +18,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -300,7 +301,24 @@ class Store:
         if after is not None:
             seek.append(_keyset(columns, [o.desc for o in order.fields], after))
         ordering = [c.desc() if o.desc else c.asc() for c, o in zip(columns, order.fields, strict=True)]
-        stmt = select(models.c.resource, *columns).where(*seek).order_by(*ordering).limit(limit + 1)
+        # A deferred join: the page's keys come from the indexes alone (an index-only scan when an index
+        # covers the filter and the order), and only the page's rows are then read from the table. A
+        # selective filter under another order no longer drags every matching wide row through a sort.
+        keys = (
+            select(models.c.name.label("k"), *(c.label(f"o{i}") for i, c in enumerate(columns)))
+            .where(*seek)
+            .order_by(*ordering)
+            .limit(limit + 1)
+            .subquery("page_keys")
+        )
+        key_columns = [keys.c[f"o{i}"] for i in range(len(columns))]
+        stmt = (
+            select(models.c.resource, *key_columns)
+            .join_from(keys, models, models.c.name == keys.c.k)
+            .order_by(
+                *(k.desc() if o.desc else k.asc() for k, o in zip(key_columns, order.fields, strict=True))
+            )
+        )
         with self._read() as conn:
             version = self._version(conn, scope)
             rows = conn.execute(stmt).all()
@@ -393,10 +411,12 @@ def _keyset(
     """Rows strictly after ``values`` in the order (mixed directions; no NULLs are stored)."""
     terms: list[ColumnElement[bool]] = []
     for i, (col, desc) in enumerate(zip(columns, descs, strict=True)):
-        prefix = [columns[j] == values[j] for j in range(i)]
-        step = col < values[i] if desc else col > values[i]
+        prefix = [columns[j] == bindparam(None, values[j], type_=columns[j].type) for j in range(i)]
+        value = bindparam(None, values[i], type_=col.type)
+        step = col < value if desc else col > value
         terms.append(and_(*prefix, step))
-    first = columns[0] <= values[0] if descs[0] else columns[0] >= values[0]
+    head = bindparam(None, values[0], type_=columns[0].type)
+    first = columns[0] <= head if descs[0] else columns[0] >= head
     return and_(first, or_(*terms))
 
 

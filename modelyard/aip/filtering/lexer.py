@@ -141,6 +141,9 @@ def check_utf8(text: str) -> None:
     if match is not None:
         column = match.start() + 1
         raise syntax_error(f"invalid UTF-8 at column {column}", column)
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise syntax_error(f"the NUL character (U+0000) is not allowed, at column {nul + 1}", nul + 1)
 
 
 def tokenize(text: str) -> list[Token]:
@@ -200,6 +203,10 @@ def tokenize(text: str) -> list[Token]:
         elif ch == '"' or ch == "'":
             value, i = _lex_string(text, i)
             kind = TokenKind.STRING
+            if "\x00" in value:  # stored strings never hold NUL, and PostgreSQL cannot compare with it
+                raise syntax_error(
+                    f"the NUL character (U+0000) is not allowed in strings, at column {start + 1}", start + 1
+                )
         elif "0" <= ch <= "9":
             if text.startswith("0x", i):
                 m = _HEX_RE.match(text, i)
