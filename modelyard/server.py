@@ -15,6 +15,8 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from modelyard.api.observability import access_log_enabled
+
 
 class NoDelayConfig(uvicorn.Config):
     def bind_socket(self) -> socket.socket:
@@ -42,7 +44,8 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
-        access_log=access_log,
+        # modelyard's JSON access log (request ids, no tokens) replaces uvicorn's own.
+        access_log=access_log and not access_log_enabled(),
         timeout_graceful_shutdown=30,
         server_header=False,
     )

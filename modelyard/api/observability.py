@@ -13,9 +13,9 @@
 
   Every number is **per process**. With several uvicorn workers each worker keeps its own registry and a
   scrape reaches whichever worker accepts the connection, so request counters and pool gauges describe
-  that worker only (the ``modelyard_models`` numbers come from the shared database and agree). Aggregate
-  per-worker series by scraping each worker separately (one port per worker) or run one worker per
-  container; prometheus_client's multiprocess mode is deliberately not used.
+  that worker only (``modelyard_models`` comes from the shared database, so workers agree up to their
+  caches). For fleet-wide numbers run one worker per container/port and let Prometheus sum the targets;
+  prometheus_client's multiprocess mode is deliberately not used.
 
   ``/metrics`` is unauthenticated and names every account that holds models: expose it only to the
   monitoring network.
