@@ -44,6 +44,7 @@ HF_FILES = ["config.json", "model.safetensors", "tokenizer.json", "model-00001-o
             "README.md", "generation_config.json"]  # fmt: skip
 MODEL_TYPES = ["llama", "mistral", "qwen2", "gemma", "phi3", "deepseek_v3", "Llama", "mixtral"]
 SAMPLING_KEYS = ["temperature", "top_p", "top_k", "max_tokens", "repetition_penalty"]
+ODD_KEYS = ["top p", "a.b", 'x"y', "a,b", "{c}", "it's", "$", "[0]", "中", "back\\slash"]  # see zz-odd-keys
 SAMPLING_VALUES = [0.0, 0.1, 0.2, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.5, 2.0, 40.0, 50.0,
                    512.0, 4096.0, -1.0]  # fmt: skip
 CONTEXT_LENGTHS = [0, 0, 0, 512, 2048, 4096, 4096, 8192, 8192, 16384, 32768, 65536, 131072, 1_000_000]
@@ -233,6 +234,11 @@ def generate_catalog(seed: int = 0, size: int = 300) -> list[tuple[str, dict[str
                         "description": "Percent % under_score back\\slash star* CAFÉ Σigma 中文"}),
         ("zz-negative", {"createTime": "2022-04-04T04:04:04Z",
                          "defaultSamplingParams": {"temperature": -1.0}}),
+        # map keys that need quoting in JSON paths (SQLite '$."k"', PostgreSQL text[] literals)
+        ("zz-odd-keys", {"createTime": "2023-05-05T05:05:05Z",
+                         "defaultSamplingParams": {
+                             "top p": 0.5, "a.b": 1.0, "x\"y": 2.0, "a,b": 3.0, "{c}": 4.0, "it's": 5.0,
+                             "$": 6.0, "[0]": 7.0, "中": 8.0, "": 9.0, "back\\slash": 10.0, "*": 11.0}}),
     ]  # fmt: skip
     for _, resource in catalog + fixed:
         for key in ("displayName", "description"):
@@ -498,7 +504,11 @@ def _time_restriction(draw: st.DrawFn, pools: Pools) -> str:
 
 @st.composite
 def _collection_restriction(draw: st.DrawFn, pools: Pools) -> str:
-    kind = draw(st.sampled_from(["presence", "presence", "modules", "precision", "files", "key", "map"]))
+    kind = draw(
+        st.sampled_from(
+            ["presence", "presence", "modules", "precision", "files", "key", "key_presence", "map"]
+        )
+    )
     if kind == "presence":
         return f"{draw(st.sampled_from(PRESENCE_FIELDS))}:*"
     if kind == "modules":
@@ -510,9 +520,12 @@ def _collection_restriction(draw: st.DrawFn, pools: Pools) -> str:
         return f"{field}:{draw(st.sampled_from(PRECISION.values))}"
     if kind == "files":
         return f"base_model_details.huggingface_files:{quote(draw(st.sampled_from([*HF_FILES, 'config'])))}"
-    key = draw(st.sampled_from([*SAMPLING_KEYS, "seed"]))
+    key = draw(st.sampled_from([*SAMPLING_KEYS, "seed", *ODD_KEYS]))
+    key = key if _bare_ok(key) else quote(key)
     if kind == "key":
         return f"default_sampling_params:{key}"
+    if kind == "key_presence":
+        return f"default_sampling_params.{key}:*"
     value = draw(st.sampled_from(pools.floats or [0.5]))
     value = value + draw(st.sampled_from([0.0, 0.0, 0.05, -0.05]))
     literal = repr(float(value)) if draw(st.booleans()) or not float(value).is_integer() else str(int(value))

@@ -105,7 +105,7 @@ def ref(*names: str) -> FieldRef:
     return FieldRef(tuple(segments))
 
 
-# -- empty filter and logic ---------------------------------------------------------------------------------
+# -- empty filter and logic ------------------------------------------------------------------------
 
 
 def test_empty_filter_matches_everything() -> None:
@@ -129,7 +129,8 @@ def test_not_equal_through_unset_message_does_not_match() -> None:
 
 
 def test_kleene_and_or() -> None:
-    # UNKNOWN OR TRUE = TRUE; UNKNOWN OR FALSE = UNKNOWN; UNKNOWN AND FALSE = FALSE; UNKNOWN AND TRUE = UNKNOWN
+    # UNKNOWN OR TRUE = TRUE; UNKNOWN OR FALSE = UNKNOWN;
+    # UNKNOWN AND FALSE = FALSE; UNKNOWN AND TRUE = UNKNOWN
     assert truth("base_model_details.moe = true OR context_length = 0", BARE) is Truth.TRUE
     assert truth("base_model_details.moe = true OR context_length = 1", BARE) is Truth.UNKNOWN
     assert truth("base_model_details.moe = true AND context_length = 1", BARE) is Truth.FALSE
@@ -159,7 +160,7 @@ def test_or_binds_tighter_than_and() -> None:
     assert matching("kind = HF_PEFT_ADDON AND context_length = 8192 OR context_length = 4096") == {"peft"}
 
 
-# -- zero values ---------------------------------------------------------------------------------------------
+# -- zero values -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -169,12 +170,12 @@ def test_or_binds_tighter_than_and() -> None:
         "supports_tools = false",
         "NOT supports_tools",
         "display_name = ''",
-        "description = \"\"",
+        'description = ""',
         "kind = KIND_UNSPECIFIED",
         "state = STATE_UNSPECIFIED",
         "snapshot_type = FULL_SNAPSHOT",
         "public = false",
-        "update_time = \"1970-01-01T00:00:00Z\"",
+        'update_time = "1970-01-01T00:00:00Z"',
         "context_length > -1",
         "context_length >= -2147483648",
         "default_draft_token_count <= 0",
@@ -186,12 +187,13 @@ def test_unset_scalars_are_zero(text: str) -> None:
 
 def test_set_empty_message_has_zero_subfields() -> None:
     assert truth("base_model_details.parameter_count = 0", EMPTY_DETAILS) is Truth.TRUE
-    assert truth("base_model_details.checkpoint_format = CHECKPOINT_FORMAT_UNSPECIFIED", EMPTY_DETAILS) is Truth.TRUE
-    assert truth("base_model_details.model_type = \"\"", EMPTY_DETAILS) is Truth.TRUE
-    assert truth("base_model_details.model_type = \"\"", BARE) is Truth.UNKNOWN
+    unspecified = "base_model_details.checkpoint_format = CHECKPOINT_FORMAT_UNSPECIFIED"
+    assert truth(unspecified, EMPTY_DETAILS) is Truth.TRUE
+    assert truth('base_model_details.model_type = ""', EMPTY_DETAILS) is Truth.TRUE
+    assert truth('base_model_details.model_type = ""', BARE) is Truth.UNKNOWN
 
 
-# -- strings ---------------------------------------------------------------------------------------------------
+# -- strings ---------------------------------------------------------------------------------------
 
 
 def test_string_equality_is_exact_and_case_sensitive() -> None:
@@ -256,7 +258,7 @@ def test_wildcard_any_matches_every_value() -> None:
     assert evaluate3(any_, EMPTY_DETAILS, **ev) is Truth.FALSE
 
 
-# -- global search ---------------------------------------------------------------------------------------------
+# -- global search ---------------------------------------------------------------------------------
 
 
 def test_global_search_fields() -> None:
@@ -287,7 +289,7 @@ def test_global_search() -> None:
     assert matching("-9") == set()
 
 
-# -- numbers, enums, timestamps -----------------------------------------------------------------------------
+# -- numbers, enums, timestamps --------------------------------------------------------------------
 
 
 def test_int64_beyond_2_pow_53() -> None:
@@ -333,7 +335,7 @@ def test_timestamps_compare_as_nanoseconds() -> None:
     assert matching('update_time > "2000-01-01T00:00:00Z"') == {"base"}  # unset: the epoch
 
 
-# -- presence ------------------------------------------------------------------------------------------------
+# -- presence --------------------------------------------------------------------------------------
 
 
 def test_presence() -> None:
@@ -366,7 +368,7 @@ def test_presence_of_map_key() -> None:
     assert matching("NOT default_sampling_params.temperature:*") == {"empty", "peft", "bare"}
 
 
-# -- repeated fields and maps ------------------------------------------------------------------------------
+# -- repeated fields and maps ----------------------------------------------------------------------
 
 
 def test_has_element_repeated_enum() -> None:
@@ -412,5 +414,6 @@ def test_messages_nested_fields() -> None:
 
 
 def test_camel_case_paths_evaluate_the_same() -> None:
-    assert matching("baseModelDetails.parameterCount > 0") == matching("base_model_details.parameter_count > 0")
+    camel = matching("baseModelDetails.parameterCount > 0")
+    assert camel == matching("base_model_details.parameter_count > 0") == {"base"}
     assert matching("defaultSamplingParams.temperature:*") == {"base"}
