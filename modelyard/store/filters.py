@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from modelyard.aip.filtering import query as q
 from modelyard.aip.schema import FieldDecl, Kind
@@ -228,10 +228,8 @@ class FilterCompiler:
         if self.pg:
             elems = func.jsonb_array_elements(self._resource_jsonb()[path]).table_valued("value")
             elem: ColumnElement[Any] = elems.c.value
-            if sub:
-                text_value = elem.op("#>>")(literal("{" + ",".join(sub) + "}", Text))
-            else:
-                text_value = elem.op("#>>")(literal("{}", Text))
+            # ``#>>`` takes a text[] path; the empty path extracts a scalar element as text.
+            text_value = elem.op("#>>")(bindparam(None, sub, type_=ARRAY(Text)))
             found = func.coalesce(text_value, literal(_pg_text(zero), Text))
             target = literal(_pg_text(value), Text)
             return exists(select(literal(1)).select_from(elems).where(found == target))
