@@ -74,10 +74,9 @@ def _text(rng: random.Random, lo: int, hi: int, limit: int) -> str:
     words = [rng.choice(WORDS + FAMILIES) for _ in range(rng.randint(lo, hi))]
     seps = [rng.choice([" ", " ", " ", "-", "_", "/", ": ", "  "]) for _ in words]
     out = "".join(w + s for w, s in zip(words, seps, strict=True)).strip()
-    out = out[:limit].rstrip()
     if rng.random() < 0.1:
         out = " " + out  # leading blank: sorts before letters
-    return out
+    return out[:limit].rstrip()
 
 
 def _timestamp(rng: random.Random) -> int:
@@ -232,7 +231,7 @@ def generate_catalog(seed: int = 0, size: int = 300) -> list[tuple[str, dict[str
                     "baseModelDetails": {"moe": True, "parameterCount": str(2**53 + 1)}}),
         ("zz-special", {"createTime": "2021-03-03T03:03:03.500Z", "displayName": "a%b_c\\d*e",
                         "description": "Percent % under_score back\\slash star* CAFÉ Σigma 中文"}),
-        ("zz-negative", {"createTime": "2022-04-04T04:04:04Z",
+        ("zz-negative", {"createTime": "2022-04-04T04:04:04Z", "displayName": "neg ", "status": {},
                          "defaultSamplingParams": {"temperature": -1.0}}),
         # map keys that need quoting in JSON paths (SQLite '$."k"', PostgreSQL text[] literals)
         ("zz-odd-keys", {"createTime": "2023-05-05T05:05:05Z",

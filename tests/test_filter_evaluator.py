@@ -417,3 +417,21 @@ def test_camel_case_paths_evaluate_the_same() -> None:
     camel = matching("baseModelDetails.parameterCount > 0")
     assert camel == matching("base_model_details.parameter_count > 0") == {"base"}
     assert matching("defaultSamplingParams.temperature:*") == {"base"}
+
+
+def test_has_element_repeated_message_subpath_with_zero_default() -> None:
+    # deployedModelRefs is Get-only, but the evaluator handles repeated messages generically.
+    resource = {
+        **BARE,
+        "deployedModelRefs": [{"name": "d1", "state": "DEPLOYED", "default": True}, {"name": "d2"}],
+    }
+    assert truth("deployed_model_refs.state:DEPLOYED", resource) is Truth.TRUE
+    assert truth("deployed_model_refs.state:UPDATING", resource) is Truth.FALSE
+    assert truth("deployed_model_refs.state:STATE_UNSPECIFIED", resource) is Truth.TRUE  # d2: zero default
+    assert truth('deployed_model_refs.name:"d2"', resource) is Truth.TRUE
+    assert truth('deployed_model_refs.name:"D2"', resource) is Truth.FALSE
+    assert truth("deployed_model_refs.public:false", resource) is Truth.TRUE
+    assert truth("deployed_model_refs.public:true", resource) is Truth.FALSE
+    assert truth("deployed_model_refs.state:STATE_UNSPECIFIED", BARE) is Truth.FALSE  # no elements
+    assert truth("deployed_model_refs:*", resource) is Truth.TRUE
+    assert truth("deployed_model_refs:*", BARE) is Truth.FALSE
