@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources as importlib_resources
 from typing import Any, TextIO
 
 import orjson
 
-from modelyard.resources.codec import ResourceError, check_id, decode_message, prune, validate_model
+from modelyard.resources.codec import ResourceError, check_id, decode_message, validate_model
 from modelyard.resources.model import MODEL
 from modelyard.store.repository import AlreadyExists, Store
 
@@ -52,8 +53,7 @@ def admin_model(data: Any, *, account: str) -> tuple[str, dict[str, Any]]:
     resource.setdefault("state", "READY")
     if resource.get("kind", "KIND_UNSPECIFIED") == "KIND_UNSPECIFIED":
         resource["kind"] = "HF_PEFT_ADDON"
-    resource = prune(resource)
-    validate_model(resource, path="", check_peft_rank=False)
+    validate_model(resource, path="", check_peft_rank=False)  # decode_message already omitted defaults
     return model_id, resource
 
 
@@ -78,16 +78,13 @@ def import_lines(
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Import numbered JSON lines. Each batch is one transaction; a bad line is reported with its line
-    number and skipped, and never costs the good lines around it."""
+    number and skipped, and never costs the good lines around it. Decoding the next batch overlaps with
+    writing the previous one (a writer thread), so the database and Python work at the same time."""
     report = ImportReport()
-    batch: list[tuple[int, str, dict[str, Any]]] = []
 
-    def flush() -> None:
-        if not batch:
-            return
-        items = [(mid, res) for _, mid, res in batch]
+    def write(batch: list[tuple[int, str, dict[str, Any]]], rows: list[dict[str, Any]]) -> None:
         try:
-            created, replaced = store.import_batch(account, items, upsert=upsert)
+            created, replaced = store.write_rows(account, rows, upsert=upsert)
             report.created += created
             report.replaced += replaced
         except AlreadyExists:
@@ -103,31 +100,47 @@ def import_lines(
                     )
         if progress is not None:
             progress(len(batch))
-        batch.clear()
 
-    seen: dict[str, int] = {}
-    for lineno, line in lines:
-        if not line.strip():
-            continue
-        try:
-            model_id, resource = admin_model(orjson.loads(line), account=account)
-        except orjson.JSONDecodeError as e:
-            report.rejected.append((lineno, f"not valid JSON: {e}"))
-            continue
-        except ResourceError as e:
-            report.rejected.append((lineno, str(e)))
-            continue
-        if model_id in seen:
-            report.rejected.append(
-                (lineno, f"model id {model_id!r} already appears on line {seen[model_id]}")
-            )
-            continue
-        seen[model_id] = lineno
-        batch.append((lineno, model_id, resource))
-        if len(batch) >= batch_size:
-            flush()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-import") as writer:
+        pending: Future[None] | None = None
+        batch: list[tuple[int, str, dict[str, Any]]] = []
+        seen: dict[str, int] = {}
+
+        def flush() -> None:
+            nonlocal pending, batch
+            if not batch:
+                return
+            rows = store.prepare_rows(account, [(mid, res) for _, mid, res in batch])
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(write, batch, rows)
+            batch = []
             seen.clear()
-    flush()
+
+        for lineno, line in lines:
+            if not line.strip():
+                continue
+            try:
+                model_id, resource = admin_model(orjson.loads(line), account=account)
+            except orjson.JSONDecodeError as e:
+                report.rejected.append((lineno, f"not valid JSON: {e}"))
+                continue
+            except ResourceError as e:
+                report.rejected.append((lineno, str(e)))
+                continue
+            if model_id in seen:
+                report.rejected.append(
+                    (lineno, f"model id {model_id!r} already appears on line {seen[model_id]}")
+                )
+                continue
+            seen[model_id] = lineno
+            batch.append((lineno, model_id, resource))
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+        if pending is not None:
+            pending.result()
+    report.rejected.sort()
     return report
 
 

@@ -86,3 +86,17 @@ def test_update_validates_the_merged_model(account: Account) -> None:
     assert "baseModelDetails" in r.json()["message"]
     unchanged = account.client.get(f"{account.url()}/invalid").json()
     assert unchanged["kind"] == "HF_BASE_MODEL"
+
+
+def test_far_timestamps_in_filters_and_imports(account: Account) -> None:
+    _create(account, "timely")
+    for text, expected in (
+        ('create_time > "9999-12-31T23:59:59Z"', 0),
+        ('create_time < "9999-12-31T23:59:59Z"', 1),
+        ('create_time > "0001-01-01T00:00:00Z"', 1),
+        ('create_time != "0001-01-01T00:00:00Z"', 1),
+        ('create_time = "0001-01-01T00:00:00Z"', 0),
+    ):
+        r = account.client.get(account.url(), params={"filter": text})
+        assert r.status_code == 200, (text, r.text)
+        assert r.json()["totalSize"] == expected, text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,10 @@ class EnumDecl:
     name: str
     values: tuple[str, ...]
 
+    @property
+    def names(self) -> frozenset[str]:
+        return _enum_names(self.values)
+
     def number(self, value_name: str) -> int | None:
         try:
             return self.values.index(value_name)
@@ -71,6 +76,11 @@ class EnumDecl:
 
     def name_of(self, number: int) -> str:
         return self.values[number] if 0 <= number < len(self.values) else str(number)
+
+
+@functools.cache
+def _enum_names(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(values)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ ID_PATTERN = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 def check_id(value: str, what: str = "model id") -> None:
     """Resource id rules: 1-63 characters of a-z, 0-9 and '-', no leading digit or hyphen, no trailing
     hyphen. Raises ResourceError naming the rule that was broken."""
+    if ID_PATTERN.fullmatch(value):
+        return
     field = "modelId" if what == "model id" else "accountId"
     if not value:
         raise ResourceError(field, f"{what} must not be empty")
@@ -47,7 +49,7 @@ def check_id(value: str, what: str = "model id") -> None:
         raise ResourceError(field, f"{what} {value!r} must not start with a digit")
     if value[0] == "-" or value[-1] == "-":
         raise ResourceError(field, f"{what} {value!r} must not start or end with '-'")
-    if not ID_PATTERN.match(value):  # pragma: no cover - the rules above cover the pattern
+    if not ID_PATTERN.fullmatch(value):  # pragma: no cover - the rules above cover the pattern
         raise ResourceError(field, f"{what} {value!r} is not a valid id")
 
 
@@ -79,8 +81,32 @@ def decode_message(
             raise ResourceError(_join(path, key), f"field {decl.json_name!r} is given twice")
         if decl.output_only and not allow_output_only:
             continue
-        fpath = _join(path, decl.json_name)
-        value = decode_field(decl, raw, path=fpath, allow_output_only=allow_output_only, partial=partial)
+        # Fast paths for the common scalar cases (import speed); everything else, and every error, goes
+        # through decode_field.
+        kind = decl.type.kind
+        raw_type = type(raw)
+        if decl.repeated:
+            pass
+        elif (
+            (kind is Kind.STRING and raw_type is str and "\x00" not in raw)
+            or (kind is Kind.BOOL and raw_type is bool)
+            or (kind is Kind.INT32 and raw_type is int and INT32_RANGE[0] <= raw <= INT32_RANGE[1])
+        ):
+            if raw or partial:
+                out[decl.json_name] = raw
+            continue
+        elif (
+            kind is Kind.ENUM
+            and raw_type is str
+            and decl.type.enum is not None
+            and raw in decl.type.enum.names
+        ):
+            if partial or raw != decl.type.enum.values[0]:
+                out[decl.json_name] = raw
+            continue
+        value = decode_field(
+            decl, raw, path=_join(path, decl.json_name), allow_output_only=allow_output_only, partial=partial
+        )
         if partial or not is_default(decl, value):
             out[decl.json_name] = value
     return out
@@ -154,6 +180,10 @@ def decode_value(t: TypeDecl, raw: Any, *, path: str, allow_output_only: bool, p
         nanos = parse_rfc3339(raw)
         if nanos is None:
             raise ResourceError(path, f"{raw!r} is not an RFC 3339 timestamp such as '2025-01-31T12:00:00Z'")
+        if not INT64_RANGE[0] < nanos < INT64_RANGE[1]:
+            raise ResourceError(
+                path, f"{raw!r} is out of range: timestamps are stored from 1677-09-21 to 2262-04-11 (UTC)"
+            )
         return format_rfc3339(nanos)
     if kind is Kind.MAP:
         assert t.map_value is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import datetime
 import re
 import time
 
@@ -10,6 +11,10 @@ _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
 )
 NANOS = 1_000_000_000
+_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+_EPOCH = datetime.datetime(1970, 1, 1)
+MIN_NANOS = -62_135_596_800 * NANOS  # 0001-01-01T00:00:00Z
+MAX_NANOS = 253_402_300_799 * NANOS + NANOS - 1  # 9999-12-31T23:59:59.999999999Z
 
 
 def parse_rfc3339(text: str) -> int | None:
@@ -17,7 +22,7 @@ def parse_rfc3339(text: str) -> int | None:
     m = _RFC3339.match(text)
     if m is None:
         return None
-    year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
+    year, month, day, hour, minute, second = map(int, m.group(1, 2, 3, 4, 5, 6))
     if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(max(year, 1), month)[1]):
         return None
     if hour > 23 or minute > 59 or second > 60:
@@ -31,14 +36,19 @@ def parse_rfc3339(text: str) -> int | None:
         if oh > 23 or om > 59:
             return None
         offset = (oh * 3600 + om * 60) * (1 if m.group(9) == "+" else -1)
-    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) - offset
-    return seconds * NANOS + nanos
+    days = datetime.date(year, month, day).toordinal() - _EPOCH_ORDINAL
+    seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset
+    value = seconds * NANOS + nanos
+    if not MIN_NANOS <= value <= MAX_NANOS:
+        return None  # outside google.protobuf.Timestamp's range (years 1 to 9999, UTC)
+    return value
 
 
 def format_rfc3339(nanos: int) -> str:
     """Proto3 JSON form: UTC with ``Z`` and 0, 3, 6 or 9 fractional digits."""
     seconds, frac = divmod(nanos, NANOS)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    t = _EPOCH + datetime.timedelta(seconds=seconds)
+    base = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
     if frac == 0:
         return base + "Z"
     if frac % 1_000_000 == 0:

@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from modelyard.aip.filtering import query as q
-from modelyard.aip.schema import FieldDecl, Kind
+from modelyard.aip.schema import INT64_RANGE, FieldDecl, Kind
 from modelyard.store.tables import PRESENCE_BY_PATH, SCALARS_BY_PATH, models
 
 Condition = ColumnElement[bool]
@@ -108,7 +108,9 @@ class FilterCompiler:
         if isinstance(value, q.EnumValue):
             return value.number
         if isinstance(value, q.Timestamp | q.Duration):
-            return value.nanos
+            # Stored values lie strictly inside int64; clamping a constant to its bounds keeps every
+            # comparison's answer and keeps the parameter bindable.
+            return min(max(value.nanos, INT64_RANGE[0]), INT64_RANGE[1])
         return value
 
     # -- restrictions --------------------------------------------------------------------------------

@@ -208,27 +208,56 @@ class Store:
     ) -> tuple[int, int]:
         """Insert (or with ``upsert`` replace) a batch in one transaction. Returns (created, replaced).
         Raises AlreadyExists naming the first existing model when not upserting."""
-        rows = []
-        for model_id, resource in items:
-            full = self._complete(account_id, model_id, resource, keep_times=True)
-            rows.append(resource_to_row(full, account_id=account_id, model_id=model_id))
+        return self.write_rows(account_id, self.prepare_rows(account_id, items), upsert=upsert)
+
+    def prepare_rows(
+        self, account_id: str, items: Sequence[tuple[str, dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """Row values for canonical resources (the CPU half of an import; no database access)."""
+        return [
+            resource_to_row(
+                self._complete(account_id, model_id, resource, keep_times=True),
+                account_id=account_id,
+                model_id=model_id,
+            )
+            for model_id, resource in items
+        ]
+
+    def write_rows(self, account_id: str, rows: list[dict[str, Any]], *, upsert: bool) -> tuple[int, int]:
+        """Store prepared rows in one transaction (the database half of an import)."""
         names = [r["name"] for r in rows]
+        replaced = 0
         with self._write() as conn:
             self.ensure_account(account_id, conn)
-            existing = set()
-            for chunk_start in range(0, len(names), 500):
-                chunk = names[chunk_start : chunk_start + 500]
-                existing |= {
-                    r[0] for r in conn.execute(select(models.c.name).where(models.c.name.in_(chunk)))
-                }
-            if existing and not upsert:
-                raise AlreadyExists(sorted(existing)[0])
-            if existing:
-                conn.execute(delete(models).where(models.c.name.in_(sorted(existing))))
+            if upsert:
+                for start in range(0, len(names), 500):
+                    chunk = names[start : start + 500]
+                    gone = conn.execute(
+                        delete(models).where(models.c.name.in_(chunk)).returning(models.c.name)
+                    )
+                    replaced += len(gone.all())
             if rows:
-                conn.execute(insert(models), rows)
+                try:
+                    with conn.begin_nested():
+                        self._insert_many(conn, rows)
+                except IntegrityError:
+                    found = conn.execute(select(models.c.name).where(models.c.name.in_(names[:500]))).first()
+                    raise AlreadyExists(found[0] if found else names[0]) from None
             self._bump(conn, account_id)
-        return len(rows) - len(existing), len(existing)
+        return len(rows) - replaced, replaced
+
+    def _insert_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Bulk insert: COPY on PostgreSQL (several times faster than INSERT), executemany elsewhere."""
+        if self.dialect != "postgresql":
+            conn.execute(insert(models), rows)
+            return
+        columns = [c.name for c in models.columns]
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        with raw.cursor() as cursor, cursor.copy(f"COPY models ({quoted}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
 
     def update_model(self, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         """Read-modify-write one Model under a row lock. ``mutate`` gets the current resource (with

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from modelyard.aip.schema import Kind
+from modelyard.aip.schema import FieldDecl, Kind, MessageDecl
+from modelyard.resources.model import MODEL
 from modelyard.resources.timestamps import parse_rfc3339
-from modelyard.store.tables import PRESENCE_COLUMNS, SCALAR_COLUMNS, ScalarColumn
+from modelyard.store.tables import PRESENCE_COLUMNS, SCALAR_COLUMNS, column_name, presence_name
 
 _ZERO: dict[Kind, Any] = {
     Kind.STRING: "",
@@ -22,43 +24,79 @@ _ZERO: dict[Kind, Any] = {
     Kind.DURATION: 0,
 }
 
+#: Every column at its zero value: a row starts as a copy of this and gets the values present.
+_ZERO_ROW: dict[str, Any] = {c.column: _ZERO[c.decl.kind] for c in SCALAR_COLUMNS}
+_ZERO_ROW.update({p.column: False for p in PRESENCE_COLUMNS})
 
-def _lookup(resource: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    value: Any = resource
-    for key in keys:
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return value
+Setter = Callable[[dict[str, Any], Any], None]
 
 
-def _sql_value(col: ScalarColumn, value: Any) -> Any:
-    decl = col.decl
+def _converter(decl: FieldDecl) -> Callable[[Any], Any]:
     kind = decl.kind
-    if value is None:
-        return _ZERO[kind]
     if kind is Kind.ENUM:
         assert decl.type.enum is not None
-        return decl.type.enum.number(value) or 0
+        numbers = {name: i for i, name in enumerate(decl.type.enum.values)}
+        return lambda v: numbers.get(v, 0)
     if kind is Kind.INT64:
-        return int(value)
+        return int
     if kind is Kind.TIMESTAMP:
-        return parse_rfc3339(value) or 0
-    return value
+        return lambda v: parse_rfc3339(v) or 0
+    return lambda v: v
 
 
-_SCALAR_KEYS = [(c, tuple(f.json_name for f in c.path)) for c in SCALAR_COLUMNS]
-_PRESENCE_KEYS = [(p.column, tuple(f.json_name for f in p.path)) for p in PRESENCE_COLUMNS]
+def _setters(message: MessageDecl, prefix: tuple[FieldDecl, ...] = ()) -> dict[str, Setter]:
+    """JSON key -> a function storing that key's value into a row (scalars and singular messages)."""
+    setters: dict[str, Setter] = {}
+    for decl in message.fields:
+        if decl.repeated or decl.kind is Kind.MAP:
+            continue
+        path = (*prefix, decl)
+        if decl.kind is Kind.MESSAGE:
+            assert decl.type.message is not None
+            setters[decl.json_name] = _message_setter(presence_name(path), _setters(decl.type.message, path))
+        else:
+            setters[decl.json_name] = _scalar_setter(column_name(path), _converter(decl))
+    return setters
+
+
+def _scalar_setter(column: str, convert: Callable[[Any], Any]) -> Setter:
+    def set_scalar(row: dict[str, Any], value: Any) -> None:
+        row[column] = convert(value)
+
+    return set_scalar
+
+
+def _message_setter(presence: str, inner: dict[str, Setter]) -> Setter:
+    def set_message(row: dict[str, Any], value: Any) -> None:
+        row[presence] = True
+        for key, sub in value.items():
+            setter = inner.get(key)
+            if setter is not None:
+                setter(row, sub)
+
+    return set_message
+
+
+_SETTERS = _setters(MODEL)
 
 
 def resource_to_row(resource: dict[str, Any], *, account_id: str, model_id: str) -> dict[str, Any]:
     """Row values for a complete canonical Model (with ``name``, ``createTime`` and ``updateTime``)."""
-    row: dict[str, Any] = {"account_id": account_id, "model_id": model_id}
-    for col, keys in _SCALAR_KEYS:
-        row[col.column] = _sql_value(col, _lookup(resource, keys))
-    for column, keys in _PRESENCE_KEYS:
-        row[column] = _lookup(resource, keys) is not None
-    listed = {k: v for k, v in resource.items() if k != "deployedModelRefs"}
-    row["resource"] = orjson.dumps(listed).decode()
-    row["deployed_model_refs"] = orjson.dumps(resource.get("deployedModelRefs", [])).decode()
+    row = dict(_ZERO_ROW)
+    row["account_id"] = account_id
+    row["model_id"] = model_id
+    refs = None
+    for key, value in resource.items():
+        setter = _SETTERS.get(key)
+        if setter is not None:
+            setter(row, value)
+        elif key == "deployedModelRefs":
+            refs = value
+    if refs is None:
+        row["resource"] = orjson.dumps(resource).decode()
+        row["deployed_model_refs"] = "[]"
+    else:
+        listed = {k: v for k, v in resource.items() if k != "deployedModelRefs"}
+        row["resource"] = orjson.dumps(listed).decode()
+        row["deployed_model_refs"] = orjson.dumps(refs).decode()
     return row

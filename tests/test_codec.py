@@ -1,0 +1,54 @@
+"""The Model codec and timestamps: strict input, canonical output."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelyard.admin import admin_model
+from modelyard.resources.codec import ResourceError
+from modelyard.resources.timestamps import format_rfc3339, parse_rfc3339
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"),
+        ("2024-02-29T23:59:59.5+05:30", "2024-02-29T18:29:59.500Z"),
+        ("2012-04-21t11:30:00z", "2012-04-21T11:30:00Z"),
+        ("2012-04-21T11:30:00.123456789Z", "2012-04-21T11:30:00.123456789Z"),
+        ("1969-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999Z"),
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
+        ("9999-12-31T23:59:59.999999999Z", "9999-12-31T23:59:59.999999999Z"),
+    ],
+)
+def test_rfc3339_round_trip(text: str, canonical: str) -> None:
+    nanos = parse_rfc3339(text)
+    assert nanos is not None
+    assert format_rfc3339(nanos) == canonical
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2012-04-21",
+        "2012-04-21T11:30:00",
+        "2012-02-30T00:00:00Z",
+        "2012-04-21 11:30:00Z",
+        "0001-01-01T00:00:00+00:01",
+        "9999-12-31T23:59:59-00:01",
+        "2012-04-21T24:00:00Z",
+    ],
+)
+def test_rfc3339_rejects(text: str) -> None:
+    assert parse_rfc3339(text) is None
+
+
+def test_import_rejects_timestamps_beyond_storage_range() -> None:
+    with pytest.raises(ResourceError, match="out of range"):
+        admin_model(
+            {"modelId": "x", "kind": "EMBEDDING_MODEL", "createTime": "2300-01-01T00:00:00Z"}, account="a"
+        )
+    model_id, resource = admin_model(
+        {"modelId": "x", "kind": "EMBEDDING_MODEL", "createTime": "2262-01-01T00:00:00+01:00"}, account="a"
+    )
+    assert resource["createTime"] == "2261-12-31T23:00:00Z" and model_id == "x"
