@@ -30,6 +30,7 @@ from modelyard.client.config import (
     write_profile,
 )
 from modelyard.client.http import ApiConnectionError, ApiError, ModelyardClient
+from modelyard.resources.model import KIND
 
 models_app = typer.Typer(
     name="models",
@@ -60,20 +61,7 @@ class ModelOutput(StrEnum):
     json = "json"
 
 
-KINDS: tuple[str, ...] = (
-    "KIND_UNSPECIFIED",
-    "HF_BASE_MODEL",
-    "HF_PEFT_ADDON",
-    "HF_TEFT_ADDON",
-    "FLUMINA_BASE_MODEL",
-    "FLUMINA_ADDON",
-    "DRAFT_ADDON",
-    "FIRE_AGENT",
-    "LIVE_MERGE",
-    "CUSTOM_MODEL",
-    "EMBEDDING_MODEL",
-    "SNAPSHOT_MODEL",
-)
+KINDS: tuple[str, ...] = KIND.values  # the Model kind enum, declaration order
 
 
 # -- connection options (accepted before the command and after it) ----------------------------------------
@@ -472,6 +460,15 @@ def _kind(value: str | None) -> str | None:
     return kind
 
 
+FIELD_FLAGS = frozenset(
+    {
+        "display_name", "description", "kind", "parameter_count", "moe", "model_type", "context_length",
+        "public", "supports_tools", "supports_image_input", "hugging_face_url", "github_url", "base_model",
+        "lora_rank", "target_modules", "default_draft_model", "default_draft_token_count",
+    }
+)  # fmt: skip
+
+
 def _field_flags(
     *,
     display_name: str | None,
@@ -656,25 +653,7 @@ def create(
 ) -> None:
     """Create a model in the account. Without --kind: HF_BASE_MODEL, or HF_PEFT_ADDON with --base-model."""
     with _errors() as run:
-        flags = _field_flags(
-            display_name=display_name,
-            description=description,
-            kind=kind,
-            parameter_count=parameter_count,
-            moe=moe,
-            model_type=model_type,
-            context_length=context_length,
-            public=public,
-            supports_tools=supports_tools,
-            supports_image_input=supports_image_input,
-            hugging_face_url=hugging_face_url,
-            github_url=github_url,
-            base_model=base_model,
-            lora_rank=lora_rank,
-            target_modules=target_modules,
-            default_draft_model=default_draft_model,
-            default_draft_token_count=default_draft_token_count,
-        )
+        flags = _field_flags(**{name: value for name, value in locals().items() if name in FIELD_FLAGS})
         settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
         acct, model_id = _model_ref(model_id, settings)
         model: dict[str, Any] = {}
@@ -736,25 +715,7 @@ def update(
 ) -> None:
     """Change fields of a model. Only the fields given are sent (PATCH)."""
     with _errors() as run:
-        flags = _field_flags(
-            display_name=display_name,
-            description=description,
-            kind=kind,
-            parameter_count=parameter_count,
-            moe=moe,
-            model_type=model_type,
-            context_length=context_length,
-            public=public,
-            supports_tools=supports_tools,
-            supports_image_input=supports_image_input,
-            hugging_face_url=hugging_face_url,
-            github_url=github_url,
-            base_model=base_model,
-            lora_rank=lora_rank,
-            target_modules=target_modules,
-            default_draft_model=default_draft_model,
-            default_draft_token_count=default_draft_token_count,
-        )
+        flags = _field_flags(**{name: value for name, value in locals().items() if name in FIELD_FLAGS})
         settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
         acct, model_id = _model_ref(model, settings)
         fields = _deep_merge(_read_json(from_json), flags) if from_json is not None else flags
