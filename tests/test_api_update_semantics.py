@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Account
+from tests.conftest import Account, Server
 
 
 def _create(account: Account, model_id: str) -> dict[str, Any]:
@@ -100,3 +100,23 @@ def test_far_timestamps_in_filters_and_imports(account: Account) -> None:
         r = account.client.get(account.url(), params={"filter": text})
         assert r.status_code == 200, (text, r.text)
         assert r.json()["totalSize"] == expected, text
+
+
+def test_enums_order_by_number_even_when_declared_out_of_order(server: Server) -> None:
+    """google.rpc.Code declares UNAUTHENTICATED ninth but numbers it 16: it sorts after DATA_LOSS (15)."""
+    account = server.new_account("codes")
+    items = [
+        (f"m-{code.lower().replace('_', '-')}", {"kind": "EMBEDDING_MODEL", "status": {"code": code}})
+        for code in ("UNAUTHENTICATED", "DATA_LOSS", "OK", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED")
+    ]
+    server.store.import_batch(account.id, items, upsert=False)
+    r = account.client.get(account.url(), params={"orderBy": "status.code", "readMask": "status"})
+    assert r.status_code == 200, r.text
+    codes = [m.get("status", {}).get("code", "OK") for m in r.json()["models"]]
+    assert codes == ["OK", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "DATA_LOSS", "UNAUTHENTICATED"]
+    assert (
+        account.client.get(account.url(), params={"filter": "status.code = UNAUTHENTICATED"}).json()[
+            "totalSize"
+        ]
+        == 1
+    )

@@ -59,10 +59,12 @@ INT64_RANGE = (-(2**63), 2**63 - 1)
 
 @dataclass(frozen=True)
 class EnumDecl:
-    """An enum; values are listed in declaration order and numbered from 0."""
+    """An enum; ``values`` in declaration order, numbered from 0 unless ``numbers`` says otherwise (as for
+    google.rpc.Code, where UNAUTHENTICATED, declared ninth, is 16). The value numbered 0 is the default."""
 
     name: str
     values: tuple[str, ...]
+    numbers: tuple[int, ...] | None = None
 
     @property
     def names(self) -> frozenset[str]:
@@ -70,12 +72,16 @@ class EnumDecl:
 
     def number(self, value_name: str) -> int | None:
         try:
-            return self.values.index(value_name)
+            index = self.values.index(value_name)
         except ValueError:
             return None
+        return self.numbers[index] if self.numbers is not None else index
 
-    def name_of(self, number: int) -> str:
-        return self.values[number] if 0 <= number < len(self.values) else str(number)
+    def name_of(self, number: int) -> str | None:
+        """The value with this number, or None."""
+        if self.numbers is not None:
+            return self.values[self.numbers.index(number)] if number in self.numbers else None
+        return self.values[number] if 0 <= number < len(self.values) else None
 
 
 @functools.cache

@@ -160,8 +160,9 @@ def decode_value(t: TypeDecl, raw: Any, *, path: str, allow_output_only: bool, p
     if kind is Kind.ENUM:
         assert t.enum is not None
         if isinstance(raw, int) and not isinstance(raw, bool):
-            if 0 <= raw < len(t.enum.values):
-                return t.enum.values[raw]
+            named = t.enum.name_of(raw)
+            if named is not None:
+                return named
             raise ResourceError(path, f"{raw} is not a value of {t.enum.name}")
         if not isinstance(raw, str):
             raise ResourceError(path, f"expected an enum name, got {_json_type(raw)}")

@@ -63,6 +63,7 @@ CODE = EnumDecl(
         "UNAVAILABLE",
         "DATA_LOSS",
     ),
+    numbers=(0, 1, 2, 3, 4, 5, 6, 7, 16, 8, 9, 10, 11, 12, 13, 14, 15),
 )
 CHECKPOINT_FORMAT = EnumDecl(
     "BaseModelDetailsCheckpointFormat",

@@ -35,7 +35,7 @@ def _converter(decl: FieldDecl) -> Callable[[Any], Any]:
     kind = decl.kind
     if kind is Kind.ENUM:
         assert decl.type.enum is not None
-        numbers = {name: i for i, name in enumerate(decl.type.enum.values)}
+        numbers = {name: decl.type.enum.number(name) or 0 for name in decl.type.enum.values}
         return lambda v: numbers.get(v, 0)
     if kind is Kind.INT64:
         return int

@@ -360,7 +360,7 @@ class _Checker:
             if isinstance(node, (ast.Text, ast.String)):
                 number = t.enum.number(node.text if isinstance(node, ast.Text) else node.value)
                 if number is not None:
-                    return query.EnumValue(t.enum.values[number], number)
+                    return query.EnumValue(t.enum.name_of(number) or "", number)
                 suggestion = s.suggest(shown, t.enum.values)
                 hint = f'did you mean "{suggestion}"?' if suggestion else ""
                 raise bad(f"not a value of enum {t.enum.name} (names are case-sensitive)", hint)
