@@ -17,6 +17,8 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Integer,
+    Select,
     and_,
     bindparam,
     delete,
@@ -52,20 +54,39 @@ class Scope:
     caller: str
     target: str  # an account id, or "-" for every readable account
 
-    def condition(self) -> ColumnElement[bool]:
+    @property
+    def kind(self) -> str:
         if self.target == self.caller:
-            return models.c.account_id == self.caller
-        if self.target == "-":
-            return or_(models.c.account_id == self.caller, models.c.public.is_(true()))
-        return and_(models.c.account_id == self.target, models.c.public.is_(true()))
+            return "own"
+        return "all" if self.target == "-" else "public"
+
+    @property
+    def account(self) -> str:
+        """The account the condition names: the caller's for "own" and "all", else the target."""
+        return self.target if self.kind == "public" else self.caller
+
+    def condition(self) -> ColumnElement[bool]:
+        return scope_condition(self.kind)
 
     @property
     def key(self) -> str:
-        if self.target == self.caller:
-            return f"own:{self.caller}"
-        if self.target == "-":
-            return f"all:{self.caller}"
-        return f"public:{self.target}"
+        return f"{self.kind}:{self.account}"
+
+
+def scope_condition(kind: str) -> ColumnElement[bool]:
+    """The visibility condition of a scope kind, with its account as the ``scope_account`` parameter."""
+    account = bindparam("scope_account", type_=models.c.account_id.type)
+    if kind == "own":
+        return models.c.account_id == account
+    if kind == "all":
+        return or_(models.c.account_id == account, models.c.public.is_(true()))
+    return and_(models.c.account_id == account, models.c.public.is_(true()))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    page: Select[Any]
+    count: Select[Any]
 
 
 @dataclass
@@ -86,6 +107,7 @@ class Store:
         self._counts: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
         self._counts_lock = threading.Lock()
         self._keys: dict[bytes, tuple[str, float]] = {}
+        self._plans: dict[tuple[str, str, str, bool], _Plan] = {}
 
     # -- transactions ----------------------------------------------------------------------------------
     def _write(self) -> Any:
@@ -322,13 +344,33 @@ class Store:
     ) -> Page:
         """One page in ``order`` (which must end with a unique field, e.g. ``name``), after the keyset
         position ``after``; ``total_size`` counts every match (cached per data version)."""
+        plan = self._plan(scope.kind, checked, order, after is not None)
+        params: dict[str, Any] = {"scope_account": scope.account, "page_limit": limit + 1}
+        if after is not None:
+            params.update({f"k{i}": value for i, value in enumerate(after)})
+        with self._read() as conn:
+            version = self._version(conn, scope)
+            rows = conn.execute(plan.page, params).all()
+            total = self._count(conn, scope, checked.text, plan.count, version)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last_key = list(rows[-1][1:]) if more and rows else None
+        return Page([r[0].encode() for r in rows], last_key, total)
+
+    def _plan(self, scope_kind: str, checked: CheckedFilter, order: OrderBy, seeking: bool) -> _Plan:
+        """The page and count statements for a query shape, built once and reused with new parameters
+        (statement construction costs more than executing a page on SQLite)."""
+        key = (scope_kind, checked.text, order.canonical, seeking)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
         columns = [models.c[SCALARS_BY_PATH[tuple(f.name for f in o.path)].column] for o in order.fields]
-        where: list[ColumnElement[bool]] = [scope.condition()]
+        where: list[ColumnElement[bool]] = [scope_condition(scope_kind)]
         if checked.query is not None:
             where.append(compile_query(checked.query, self.dialect))
         seek = list(where)
-        if after is not None:
-            seek.append(_keyset(columns, [o.desc for o in order.fields], after))
+        if seeking:
+            seek.append(_keyset(columns, [o.desc for o in order.fields]))
         ordering = [c.desc() if o.desc else c.asc() for c, o in zip(columns, order.fields, strict=True)]
         # A deferred join: the page's keys come from the indexes alone (an index-only scan when an index
         # covers the filter and the order), and only the page's rows are then read from the table. A
@@ -337,25 +379,22 @@ class Store:
             select(models.c.name.label("k"), *(c.label(f"o{i}") for i, c in enumerate(columns)))
             .where(*seek)
             .order_by(*ordering)
-            .limit(limit + 1)
+            .limit(bindparam("page_limit", type_=Integer))
             .subquery("page_keys")
         )
         key_columns = [keys.c[f"o{i}"] for i in range(len(columns))]
-        stmt = (
+        page = (
             select(models.c.resource, *key_columns)
             .join_from(keys, models, models.c.name == keys.c.k)
             .order_by(
                 *(k.desc() if o.desc else k.asc() for k, o in zip(key_columns, order.fields, strict=True))
             )
         )
-        with self._read() as conn:
-            version = self._version(conn, scope)
-            rows = conn.execute(stmt).all()
-            total = self._count(conn, scope, checked.text, where, version)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        last_key = list(rows[-1][1:]) if more and rows else None
-        return Page([r[0].encode() for r in rows], last_key, total)
+        plan = _Plan(page, select(func.count()).select_from(models).where(*where))
+        if len(self._plans) > 2000:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
 
     def _version(self, conn: Connection, scope: Scope) -> int:
         if scope.target == "-":
@@ -365,7 +404,7 @@ class Store:
         return int(value or 0)
 
     def _count(
-        self, conn: Connection, scope: Scope, filter_text: str, where: list[ColumnElement[bool]], version: int
+        self, conn: Connection, scope: Scope, filter_text: str, count: Select[Any], version: int
     ) -> int:
         key = (scope.key, filter_text)
         with self._counts_lock:
@@ -373,7 +412,7 @@ class Store:
             if hit is not None and hit[0] == version:
                 self._counts.move_to_end(key)
                 return hit[1]
-        total = int(conn.execute(select(func.count()).select_from(models).where(*where)).scalar_one())
+        total = int(conn.execute(count, {"scope_account": scope.account}).scalar_one())
         with self._counts_lock:
             self._counts[key] = (version, total)
             self._counts.move_to_end(key)
@@ -434,18 +473,16 @@ class _Txn:
             self.conn.close()
 
 
-def _keyset(
-    columns: Sequence[ColumnElement[Any]], descs: list[bool], values: list[Any]
-) -> ColumnElement[bool]:
-    """Rows strictly after ``values`` in the order (mixed directions; no NULLs are stored)."""
+def _keyset(columns: Sequence[ColumnElement[Any]], descs: list[bool]) -> ColumnElement[bool]:
+    """Rows strictly after the keyset position ``k0, k1, ...`` (parameters) in the order, with mixed
+    directions (no NULLs are stored). The leading ``>=``/``<=`` lets an index range-scan."""
+    keys = [bindparam(f"k{i}", type_=col.type) for i, col in enumerate(columns)]
     terms: list[ColumnElement[bool]] = []
     for i, (col, desc) in enumerate(zip(columns, descs, strict=True)):
-        prefix = [columns[j] == bindparam(None, values[j], type_=columns[j].type) for j in range(i)]
-        value = bindparam(None, values[i], type_=col.type)
-        step = col < value if desc else col > value
+        prefix = [columns[j] == keys[j] for j in range(i)]
+        step = col < keys[i] if desc else col > keys[i]
         terms.append(and_(*prefix, step))
-    head = bindparam(None, values[0], type_=columns[0].type)
-    first = columns[0] <= head if descs[0] else columns[0] >= head
+    first = columns[0] <= keys[0] if descs[0] else columns[0] >= keys[0]
     return and_(first, or_(*terms))
 
 
