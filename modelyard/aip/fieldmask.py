@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,7 @@ def _split_segments(path: str) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_field_mask(
     text: str, root: MessageDecl, *, parameter: str = "readMask", for_update: bool = False
 ) -> FieldMask:

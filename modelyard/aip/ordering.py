@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ def _error(message: str, column: int | None = None) -> AipError:
     return AipError(message + where, parameter="orderBy", reason="INVALID_ORDER_BY", column=column)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_order_by(text: str, root: MessageDecl) -> OrderBy:
     """Parse ``text``; an empty or blank value means no explicit order (the caller's default applies).
 
