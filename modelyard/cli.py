@@ -161,6 +161,8 @@ def import_(
             batch_size=batch_size,
             progress=lambda n: progress.advance(task, n),
         )
+    if report.created or report.replaced:
+        store.analyze()
     for lineno, message in report.rejected[:50]:
         err.print(f"[red]line {lineno}:[/red] {message}", highlight=False)
     if len(report.rejected) > 50:

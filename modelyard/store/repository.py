@@ -448,6 +448,17 @@ class Store:
             rows = conn.execute(select(models.c.account_id, func.count()).group_by(models.c.account_id)).all()
         return {r[0]: int(r[1]) for r in rows}
 
+    def analyze(self) -> None:
+        """Refresh planner statistics after a bulk load (and, on PostgreSQL, the visibility map, so that
+        covering indexes answer pages and counts without visiting the table)."""
+        if self.dialect == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM (ANALYZE) models")
+        else:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+                conn.commit()
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(select(1)).scalar()
