@@ -73,6 +73,21 @@ class Scope:
         return f"{self.kind}:{self.account}"
 
 
+def _version_expression(kind: str) -> ColumnElement[Any]:
+    """The data version a scope's results depend on, as a scalar subquery (see Store._bump)."""
+    if kind == "all":
+        # Every account's models can be visible: a sum of monotonic counters changes whenever any does.
+        return (
+            select(func.coalesce(func.sum(accounts.c.version), 0) * 1_000_003 + func.count())
+            .select_from(accounts)
+            .scalar_subquery()
+        )
+    account = bindparam("scope_account", type_=accounts.c.account_id.type)
+    return func.coalesce(
+        select(accounts.c.version).where(accounts.c.account_id == account).scalar_subquery(), 0
+    )
+
+
 def scope_condition(kind: str) -> ColumnElement[bool]:
     """The visibility condition of a scope kind, with its account as the ``scope_account`` parameter."""
     account = bindparam("scope_account", type_=models.c.account_id.type)
@@ -117,11 +132,13 @@ class Store:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         return _Txn(conn)
 
-    def _read(self) -> Any:
+    def _reader(self) -> Connection:
+        """A connection for reads. On PostgreSQL in autocommit: each statement is its own snapshot and
+        costs no BEGIN/COMMIT round trips (list reads are single statements by design)."""
         conn = self.engine.connect()
         if self.dialect == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        return _Txn(conn)
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
 
     # -- accounts and keys -----------------------------------------------------------------------------
     def ensure_account(self, account_id: str, conn: Connection | None = None) -> None:
@@ -348,13 +365,21 @@ class Store:
         params: dict[str, Any] = {"scope_account": scope.account, "page_limit": limit + 1}
         if after is not None:
             params.update({f"k{i}": value for i, value in enumerate(after)})
-        with self._read() as conn:
-            version = self._version(conn, scope)
+        # One statement in the common case: the page carries the data version it was read at (a scalar
+        # subquery, so the same snapshot), and a count cached for that version answers totalSize. On a
+        # miss, the count statement returns the version it counted at, which is what it is cached under.
+        with self._reader() as conn:
             rows = conn.execute(plan.page, params).all()
-            total = self._count(conn, scope, checked.text, plan.count, version)
+            version = int(rows[0][1]) if rows else None
+            key = (scope.key, checked.text)
+            total = self._cached_count(key, version)
+            if total is None:
+                counted = conn.execute(plan.count, {"scope_account": scope.account}).one()
+                total = int(counted[0])
+                self._cache_count(key, int(counted[1]), total)
         more = len(rows) > limit
         rows = rows[:limit]
-        last_key = list(rows[-1][1:]) if more and rows else None
+        last_key = list(rows[-1][2:]) if more and rows else None
         return Page([r[0].encode() for r in rows], last_key, total)
 
     def _plan(self, scope_kind: str, checked: CheckedFilter, order: OrderBy, seeking: bool) -> _Plan:
@@ -383,42 +408,37 @@ class Store:
             .subquery("page_keys")
         )
         key_columns = [keys.c[f"o{i}"] for i in range(len(columns))]
+        version = _version_expression(scope_kind)
         page = (
-            select(models.c.resource, *key_columns)
+            select(models.c.resource, version.label("v"), *key_columns)
             .join_from(keys, models, models.c.name == keys.c.k)
             .order_by(
                 *(k.desc() if o.desc else k.asc() for k, o in zip(key_columns, order.fields, strict=True))
             )
         )
-        plan = _Plan(page, select(func.count()).select_from(models).where(*where))
+        count = select(func.count(), version.label("v")).select_from(models).where(*where)
+        plan = _Plan(page, count)
         if len(self._plans) > 2000:
             self._plans.clear()
         self._plans[key] = plan
         return plan
 
-    def _version(self, conn: Connection, scope: Scope) -> int:
-        if scope.target == "-":
-            row = conn.execute(select(func.coalesce(func.sum(accounts.c.version), 0), func.count())).one()
-            return int(row[0]) * 1_000_003 + int(row[1])
-        value = conn.execute(select(accounts.c.version).where(accounts.c.account_id == scope.target)).scalar()
-        return int(value or 0)
-
-    def _count(
-        self, conn: Connection, scope: Scope, filter_text: str, count: Select[Any], version: int
-    ) -> int:
-        key = (scope.key, filter_text)
+    def _cached_count(self, key: tuple[str, str], version: int | None) -> int | None:
+        if version is None:
+            return None
         with self._counts_lock:
             hit = self._counts.get(key)
             if hit is not None and hit[0] == version:
                 self._counts.move_to_end(key)
                 return hit[1]
-        total = int(conn.execute(count, {"scope_account": scope.account}).scalar_one())
+        return None
+
+    def _cache_count(self, key: tuple[str, str], version: int, total: int) -> None:
         with self._counts_lock:
             self._counts[key] = (version, total)
             self._counts.move_to_end(key)
             while len(self._counts) > 10_000:
                 self._counts.popitem(last=False)
-        return total
 
     def export_models(self, account_id: str, *, batch: int = 1000) -> Iterator[bytes]:
         """Every model of an account, in name order, as canonical JSON (with ``deployedModelRefs``)."""
