@@ -7,10 +7,9 @@ from typing import Any
 
 import orjson
 
-from modelyard.aip.schema import FieldDecl, Kind, MessageDecl
-from modelyard.resources.model import MODEL
+from modelyard.aip.schema import FieldDecl, Kind
 from modelyard.resources.timestamps import parse_rfc3339
-from modelyard.store.tables import PRESENCE_COLUMNS, SCALAR_COLUMNS, column_name, presence_name
+from modelyard.store.tables import PRESENCE_COLUMNS, SCALAR_COLUMNS, PresenceColumn, ScalarColumn
 
 _ZERO: dict[Kind, Any] = {
     Kind.STRING: "",
@@ -44,18 +43,23 @@ def _converter(decl: FieldDecl) -> Callable[[Any], Any]:
     return lambda v: v
 
 
-def _setters(message: MessageDecl, prefix: tuple[FieldDecl, ...] = ()) -> dict[str, Setter]:
-    """JSON key -> a function storing that key's value into a row (scalars and singular messages)."""
+def _setters(
+    scalars: list[ScalarColumn], presences: list[PresenceColumn], depth: int = 0
+) -> dict[str, Setter]:
+    """JSON key -> a function storing that key's value into a row, from the table's column layout
+    (``tables.SCALAR_COLUMNS`` / ``PRESENCE_COLUMNS``): scalars directly, messages through their fields."""
     setters: dict[str, Setter] = {}
-    for decl in message.fields:
-        if decl.repeated or decl.kind is Kind.MAP:
-            continue
-        path = (*prefix, decl)
-        if decl.kind is Kind.MESSAGE:
-            assert decl.type.message is not None
-            setters[decl.json_name] = _message_setter(presence_name(path), _setters(decl.type.message, path))
-        else:
-            setters[decl.json_name] = _scalar_setter(column_name(path), _converter(decl))
+    for col in scalars:
+        if len(col.path) == depth + 1:
+            setters[col.path[depth].json_name] = _scalar_setter(col.column, _converter(col.decl))
+    for presence in presences:
+        if len(presence.path) == depth + 1:
+            head = presence.path[depth]
+            inner_scalars = [c for c in scalars if len(c.path) > depth + 1 and c.path[depth] is head]
+            inner_presences = [p for p in presences if len(p.path) > depth + 1 and p.path[depth] is head]
+            setters[head.json_name] = _message_setter(
+                presence.column, _setters(inner_scalars, inner_presences, depth + 1)
+            )
     return setters
 
 
@@ -77,7 +81,7 @@ def _message_setter(presence: str, inner: dict[str, Setter]) -> Setter:
     return set_message
 
 
-_SETTERS = _setters(MODEL)
+_SETTERS = _setters(SCALAR_COLUMNS, PRESENCE_COLUMNS)
 
 
 def resource_to_row(resource: dict[str, Any], *, account_id: str, model_id: str) -> dict[str, Any]:
