@@ -16,29 +16,12 @@ from urllib.parse import quote
 import httpx
 
 from modelyard import __version__
+from modelyard.resources.model import CODE
 
 DEFAULT_TIMEOUT = 30.0
 
 #: google.rpc.Code numbers -> names (by number: UNAUTHENTICATED is 16, so not the gatewayCode enum order).
-GRPC_CODES: tuple[str, ...] = (
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-)
+GRPC_CODES: tuple[str, ...] = tuple(CODE.name_of(n) or str(n) for n in range(17))  # by number
 
 #: The usual gRPC code for an HTTP status, for error bodies that do not carry one.
 _HTTP_TO_GRPC: dict[int, str] = {
