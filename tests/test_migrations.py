@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, Table, insert, select, text
 
 from modelyard.store.engine import make_engine
 from modelyard.store.migrate import MIGRATIONS, alembic_config, upgrade
-from modelyard.store.tables import metadata
-from tests.conftest import Server
+from modelyard.store.rows import resource_to_row
+from modelyard.store.tables import accounts, metadata
+from tests.conftest import PG_ADMIN_URL, Server
 
 
 def test_migrated_schema_matches_metadata(server: Server) -> None:
@@ -23,3 +31,49 @@ def test_migrated_schema_matches_metadata(server: Server) -> None:
     engine.dispose()
     assert diff == [], diff
     assert MIGRATIONS.is_dir()
+
+
+def _fresh_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    if backend.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'migrate.db'}"
+        return
+    name = f"modelyard_test_mig_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_0002_backfills_exact_counts_of_existing_models(backend: str, tmp_path: Path) -> None:
+    """A database written by revision 0001 gets its per-account counts from the rows it already holds."""
+    for url in _fresh_url(backend, tmp_path):
+        engine = make_engine(url)
+        cfg = alembic_config(engine)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0001")
+        rows = [
+            resource_to_row(
+                {"name": f"accounts/{acct}/models/m{i}", "public": i % 2 == 0, "kind": "HF_BASE_MODEL"},
+                account_id=acct,
+                model_id=f"m{i}",
+            )
+            for acct, n in (("alpha", 5), ("beta", 2))
+            for i in range(n)
+        ]
+        with engine.begin() as conn:
+            for acct in ("alpha", "beta", "empty"):
+                conn.execute(
+                    text("INSERT INTO accounts (account_id, create_time) VALUES (:a, 0)"),
+                    {"a": acct},
+                )
+            conn.execute(insert(Table("models", MetaData(), autoload_with=conn)), rows)
+        upgrade(engine)
+        with engine.connect() as conn:
+            counts = select(accounts.c.account_id, accounts.c.model_count, accounts.c.public_count)
+            got = {r[0]: (r[1], r[2]) for r in conn.execute(counts)}
+        engine.dispose()
+        assert got == {"alpha": (5, 3), "beta": (2, 1), "empty": (0, 0)}

@@ -88,6 +88,23 @@ def _version_expression(kind: str) -> ColumnElement[Any]:
     )
 
 
+def _total_expression(kind: str) -> ColumnElement[Any]:
+    """The exact number of models a scope sees without a filter, from the counts ``accounts`` keeps."""
+    account = bindparam("scope_account", type_=accounts.c.account_id.type)
+    if kind == "own":
+        column: ColumnElement[Any] = accounts.c.model_count
+    elif kind == "public":
+        column = accounts.c.public_count
+    else:
+        # The caller's own models plus every public model of the other accounts.
+        own_private = select(accounts.c.model_count - accounts.c.public_count).where(
+            accounts.c.account_id == account
+        )
+        public = select(func.coalesce(func.sum(accounts.c.public_count), 0)).select_from(accounts)
+        return func.coalesce(own_private.scalar_subquery(), 0) + public.scalar_subquery()
+    return func.coalesce(select(column).where(accounts.c.account_id == account).scalar_subquery(), 0)
+
+
 def scope_condition(kind: str) -> ColumnElement[bool]:
     """The visibility condition of a scope kind, with its account as the ``scope_account`` parameter."""
     account = bindparam("scope_account", type_=models.c.account_id.type)
@@ -100,8 +117,9 @@ def scope_condition(kind: str) -> ColumnElement[bool]:
 
 @dataclass(frozen=True)
 class _Plan:
-    page: Select[Any]
-    count: Select[Any]
+    page: Select[Any]  # rows: resource, then the total (exact) or the data version, then the keyset
+    count: Select[Any]  # one row: the total and the data version it was counted at
+    exact: bool  # the page's second column is the exact total (no filter: kept in ``accounts``)
 
 
 @dataclass
@@ -208,10 +226,14 @@ class Store:
             return value
 
     # -- models: writes --------------------------------------------------------------------------------
-    def _bump(self, conn: Connection, account_id: str) -> None:
-        conn.execute(
-            update(accounts).where(accounts.c.account_id == account_id).values(version=accounts.c.version + 1)
-        )
+    def _bump(self, conn: Connection, account_id: str, models_delta: int = 0, public_delta: int = 0) -> None:
+        """Record a write to an account's models: a new data version, and the change in its counts."""
+        values: dict[str, Any] = {"version": accounts.c.version + 1}
+        if models_delta:
+            values["model_count"] = accounts.c.model_count + models_delta
+        if public_delta:
+            values["public_count"] = accounts.c.public_count + public_delta
+        conn.execute(update(accounts).where(accounts.c.account_id == account_id).values(**values))
 
     def create_model(
         self, account_id: str, model_id: str, resource: dict[str, Any], *, keep_times: bool = False
@@ -227,7 +249,7 @@ class Store:
                     conn.execute(insert(models).values(**row))
             except IntegrityError:
                 raise AlreadyExists(full["name"]) from None
-            self._bump(conn, account_id)
+            self._bump(conn, account_id, 1, 1 if row["public"] else 0)
         return full
 
     @staticmethod
@@ -266,15 +288,17 @@ class Store:
         """Store prepared rows in one transaction (the database half of an import)."""
         names = [r["name"] for r in rows]
         replaced = 0
+        public_delta = sum(1 for r in rows if r["public"])
         with self._write() as conn:
             self.ensure_account(account_id, conn)
             if upsert:
                 for start in range(0, len(names), 500):
                     chunk = names[start : start + 500]
                     gone = conn.execute(
-                        delete(models).where(models.c.name.in_(chunk)).returning(models.c.name)
-                    )
-                    replaced += len(gone.all())
+                        delete(models).where(models.c.name.in_(chunk)).returning(models.c.public)
+                    ).all()
+                    replaced += len(gone)
+                    public_delta -= sum(1 for g in gone if g[0])
             if rows:
                 try:
                     with conn.begin_nested():
@@ -282,7 +306,7 @@ class Store:
                 except IntegrityError:
                     found = conn.execute(select(models.c.name).where(models.c.name.in_(names[:500]))).first()
                     raise AlreadyExists(found[0] if found else names[0]) from None
-            self._bump(conn, account_id)
+            self._bump(conn, account_id, len(rows) - replaced, public_delta)
         return len(rows) - replaced, replaced
 
     def _insert_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -303,7 +327,11 @@ class Store:
         ``deployedModelRefs``) and returns the new one. Raises NotFound."""
         with self._write() as conn:
             stmt = select(
-                models.c.resource, models.c.deployed_model_refs, models.c.account_id, models.c.model_id
+                models.c.resource,
+                models.c.deployed_model_refs,
+                models.c.account_id,
+                models.c.model_id,
+                models.c.public,
             )
             stmt = stmt.where(models.c.name == name)
             if self.dialect == "postgresql":
@@ -322,16 +350,17 @@ class Store:
             new = _ordered(new)
             values = resource_to_row(new, account_id=row.account_id, model_id=row.model_id)
             conn.execute(update(models).where(models.c.name == name).values(**values))
-            self._bump(conn, row.account_id)
+            self._bump(conn, row.account_id, 0, int(bool(values["public"])) - int(bool(row.public)))
         return new
 
     def delete_model(self, name: str) -> None:
         with self._write() as conn:
-            account = conn.execute(select(models.c.account_id).where(models.c.name == name)).first()
-            if account is None:
+            gone = conn.execute(
+                delete(models).where(models.c.name == name).returning(models.c.account_id, models.c.public)
+            ).first()
+            if gone is None:
                 raise NotFound(name)
-            conn.execute(delete(models).where(models.c.name == name))
-            self._bump(conn, account[0])
+            self._bump(conn, gone[0], -1, -1 if gone[1] else 0)
 
     # -- models: reads ---------------------------------------------------------------------------------
     def get_model(self, name: str) -> tuple[dict[str, Any], bool] | None:
@@ -368,15 +397,20 @@ class Store:
         # One statement in the common case: the page carries the data version it was read at (a scalar
         # subquery, so the same snapshot), and a count cached for that version answers totalSize. On a
         # miss, the count statement returns the version it counted at, which is what it is cached under.
+        # Without a filter, the page carries the exact total itself (kept in ``accounts``).
         with self._reader() as conn:
             rows = conn.execute(plan.page, params).all()
-            version = int(rows[0][1]) if rows else None
             key = (scope.key, checked.text)
-            total = self._cached_count(key, version)
+            total: int | None
+            if plan.exact:
+                total = int(rows[0][1]) if rows else None
+            else:
+                total = self._cached_count(key, int(rows[0][1]) if rows else None)
             if total is None:
                 counted = conn.execute(plan.count, {"scope_account": scope.account}).one()
                 total = int(counted[0])
-                self._cache_count(key, int(counted[1]), total)
+                if not plan.exact:
+                    self._cache_count(key, int(counted[1]), total)
         more = len(rows) > limit
         rows = rows[:limit]
         last_key = list(rows[-1][2:]) if more and rows else None
@@ -409,15 +443,20 @@ class Store:
         )
         key_columns = [keys.c[f"o{i}"] for i in range(len(columns))]
         version = _version_expression(scope_kind)
+        exact = checked.query is None
+        carried = _total_expression(scope_kind) if exact else version
         page = (
-            select(models.c.resource, version.label("v"), *key_columns)
+            select(models.c.resource, carried.label("v"), *key_columns)
             .join_from(keys, models, models.c.name == keys.c.k)
             .order_by(
                 *(k.desc() if o.desc else k.asc() for k, o in zip(key_columns, order.fields, strict=True))
             )
         )
-        count = select(func.count(), version.label("v")).select_from(models).where(*where)
-        plan = _Plan(page, count)
+        if exact:
+            count = select(_total_expression(scope_kind).label("n"), version.label("v"))
+        else:
+            count = select(func.count(), version.label("v")).select_from(models).where(*where)
+        plan = _Plan(page, count, exact)
         if len(self._plans) > 2000:
             self._plans.clear()
         self._plans[key] = plan
@@ -465,8 +504,8 @@ class Store:
     def count_all(self) -> dict[str, int]:
         """Models per account (for metrics)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(models.c.account_id, func.count()).group_by(models.c.account_id)).all()
-        return {r[0]: int(r[1]) for r in rows}
+            rows = conn.execute(select(accounts.c.account_id, accounts.c.model_count)).all()
+        return {r[0]: int(r[1]) for r in rows if r[1]}
 
     def analyze(self) -> None:
         """Refresh planner statistics after a bulk load (and, on PostgreSQL, the visibility map, so that

@@ -125,6 +125,9 @@ accounts = Table(
     Column("create_time", BigInteger, nullable=False),
     # Bumped in every transaction that writes the account's models: cached counts are keyed by it.
     Column("version", BigInteger, nullable=False, server_default="0"),
+    # Exact counts of the account's models (and of its public ones), kept by the same transactions.
+    Column("model_count", BigInteger, nullable=False, server_default="0"),
+    Column("public_count", BigInteger, nullable=False, server_default="0"),
 )
 
 api_keys = Table(
