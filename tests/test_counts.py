@@ -98,3 +98,47 @@ def test_filtered_and_unfiltered_totals_agree(server: Server) -> None:
     resp = a.client.get(models_url(a.id), params={"filter": 'name:"models/"', "pageSize": 1})
     assert resp.status_code == 200, resp.text
     assert unfiltered == int(resp.json()["totalSize"]) == 10
+
+
+def _names(account: Account, params: dict[str, str]) -> tuple[list[str], int]:
+    resp = account.client.get(models_url(account.id), params=params)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    return [m["name"].rsplit("/", 1)[1] for m in body.get("models", [])], int(body["totalSize"])
+
+
+def test_cached_bounds_never_hide_models_written_later(server: Server) -> None:
+    """A filtered List walks only between the first order column's smallest and largest matching value,
+    computed with the count for one data version. Models written afterwards by another process, outside
+    the old bounds on either side, must still be listed (the page notices the new version)."""
+    a = server.new_account()
+    items = [(f"m-{i:03d}", stored(displayName=f"Other {i}")) for i in range(40)]
+    items += [(f"q-{i:03d}", stored(displayName=f"Qwen {i}")) for i in range(5)]
+    server.store.import_batch(a.id, items, upsert=False)
+    params = {"filter": 'display_name = "Qwen*"', "pageSize": "3"}
+    first, total = _names(a, params)
+    assert (first, total) == (["q-000", "q-001", "q-002"], 5)
+    assert _names(a, params) == (first, total)  # served with the cached bounds
+
+    server.store.import_batch(a.id, [("a-early", stored(displayName="Qwen early"))], upsert=False)
+    assert _names(a, params) == (["a-early", "q-000", "q-001"], 6)
+
+    server.store.import_batch(a.id, [("z-late", stored(displayName="Qwen late"))], upsert=False)
+    everything = {**params, "pageSize": "100"}
+    assert _names(a, everything) == (["a-early", "q-000", "q-001", "q-002", "q-003", "q-004", "z-late"], 7)
+
+    # Bounds on another first order column, in descending order.
+    by_time = {"filter": 'display_name = "Qwen*"', "orderBy": "update_time desc", "pageSize": "2"}
+    before, _ = _names(a, by_time)
+    newest = stored(displayName="Qwen newest", updateTime="2099-01-01T00:00:00Z")
+    server.store.import_batch(a.id, [("n-newest", newest)], upsert=False)
+    after, total = _names(a, by_time)
+    assert after[0] == "n-newest" and after[1] == before[0] and total == 8
+
+    # No match at all, then one.
+    none = {"filter": 'display_name = "Mistral*"'}
+    assert _names(a, none) == ([], 0)
+    server.store.import_batch(a.id, [("mistral", stored(displayName="Mistral 7B"))], upsert=False)
+    assert _names(a, none) == (["mistral"], 1)
+    assert a.client.delete(models_url(a.id, "mistral")).status_code == 200
+    assert _names(a, none) == ([], 0)

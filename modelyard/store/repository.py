@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Connection,
     Engine,
+    Float,
     Integer,
     Select,
     and_,
@@ -117,9 +120,37 @@ def scope_condition(kind: str) -> ColumnElement[bool]:
 
 @dataclass(frozen=True)
 class _Plan:
-    page: Select[Any]  # rows: resource, then the total (exact) or the data version, then the keyset
-    count: Select[Any]  # one row: the total and the data version it was counted at
-    exact: bool  # the page's second column is the exact total (no filter: kept in ``accounts``)
+    """The statements of one query shape (scope kind, filter, order, first page or not).
+
+    Without a filter the page's second column is the exact total (kept in ``accounts``). With one, it is
+    the data version, and the count statement returns the total, the version it counted at and the
+    smallest and largest value of the first order column among the matches: the *bounds*. The bounded page
+    statement only walks the order between them, so a filter whose matches cluster late in the order
+    (``display_name = "Qwen*"`` under name order: the ids start with "qwen") is not answered by walking
+    every earlier row. Bounds are valid only at the version they were computed at; the page statement
+    returns the version it read, so a stale bound is detected and the page read again.
+    """
+
+    page: Select[Any]  # rows: resource, total or version, then the keyset of the row
+    count: Select[Any]  # one row: total, version[, lower bound, upper bound]
+    exact: bool
+    bounded: Select[Any] | None = None  # the page between the bounds (``lo``/``hi`` parameters)
+    version: Select[Any] | None = None  # one row: the data version
+
+
+@dataclass(frozen=True)
+class _Count:
+    version: int
+    total: int
+    bounds: tuple[Any, Any] | None = None
+
+
+#: Order columns whose bounds are computed: min/max do not exist for booleans on PostgreSQL, and floats
+#: (NaN) order differently on the two databases.
+_UNBOUNDED_TYPES = (Boolean, Float)
+
+#: Attempts at reading a page at the version of cached bounds before reading it without them.
+_BOUNDED_ATTEMPTS = 3
 
 
 @dataclass
@@ -137,7 +168,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._counts: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
+        self._counts: OrderedDict[tuple[str, ...], _Count] = OrderedDict()
         self._counts_lock = threading.Lock()
         self._keys: dict[bytes, tuple[str, float]] = {}
         self._plans: dict[tuple[str, str, str, bool], _Plan] = {}
@@ -318,9 +349,12 @@ class Store:
         raw = conn.connection.driver_connection
         assert raw is not None
         quoted = ", ".join(f'"{c}"' for c in columns)
-        with raw.cursor() as cursor, cursor.copy(f"COPY models ({quoted}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
+        try:
+            with raw.cursor() as cursor, cursor.copy(f"COPY models ({quoted}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in columns])
+        except psycopg.errors.IntegrityError as e:  # the raw cursor's errors are not wrapped by SQLAlchemy
+            raise IntegrityError("COPY models", None, e) from e
 
     def update_model(self, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         """Read-modify-write one Model under a row lock. ``mutate`` gets the current resource (with
@@ -394,27 +428,64 @@ class Store:
         params: dict[str, Any] = {"scope_account": scope.account, "page_limit": limit + 1}
         if after is not None:
             params.update({f"k{i}": value for i, value in enumerate(after)})
-        # One statement in the common case: the page carries the data version it was read at (a scalar
-        # subquery, so the same snapshot), and a count cached for that version answers totalSize. On a
-        # miss, the count statement returns the version it counted at, which is what it is cached under.
-        # Without a filter, the page carries the exact total itself (kept in ``accounts``).
+        # One statement in the common case. Without a filter the page carries its exact total; with one,
+        # the data version it was read at (a scalar subquery, so the same snapshot), and a count cached
+        # for that version answers totalSize (and bounds the walk, see _Plan).
+        scope_params = {"scope_account": scope.account}
         with self._reader() as conn:
-            rows = conn.execute(plan.page, params).all()
-            key = (scope.key, checked.text)
-            total: int | None
             if plan.exact:
-                total = int(rows[0][1]) if rows else None
+                rows = conn.execute(plan.page, params).all()
+                total = int(rows[0][1]) if rows else int(conn.execute(plan.count, scope_params).one()[0])
             else:
-                total = self._cached_count(key, int(rows[0][1]) if rows else None)
-            if total is None:
-                counted = conn.execute(plan.count, {"scope_account": scope.account}).one()
-                total = int(counted[0])
-                if not plan.exact:
-                    self._cache_count(key, int(counted[1]), total)
+                rows, total = self._filtered_page(conn, plan, scope, checked, order, params)
         more = len(rows) > limit
         rows = rows[:limit]
         last_key = list(rows[-1][2:]) if more and rows else None
         return Page([r[0].encode() for r in rows], last_key, total)
+
+    def _filtered_page(
+        self,
+        conn: Connection,
+        plan: _Plan,
+        scope: Scope,
+        checked: CheckedFilter,
+        order: OrderBy,
+        params: dict[str, Any],
+    ) -> tuple[Sequence[Any], int]:
+        scope_params = {"scope_account": scope.account}
+        key = (scope.key, checked.text, order.fields[0].name if plan.bounded is not None else "")
+        if plan.bounded is None:
+            rows = conn.execute(plan.page, params).all()
+            counted = self._cached_count(key, int(rows[0][1])) if rows else None
+            if counted is None:
+                counted = self._count(conn, plan, key, scope_params)
+            return rows, counted.total
+        assert plan.version is not None
+        for attempt in range(_BOUNDED_ATTEMPTS):
+            counted = self._cached_count(key, None) if attempt == 0 else None
+            if counted is None:
+                counted = self._count(conn, plan, key, scope_params)
+            assert counted.bounds is not None
+            lo, hi = counted.bounds
+            rows = conn.execute(plan.bounded, {**params, "lo": lo, "hi": hi}).all()
+            version = int(rows[0][1]) if rows else int(conn.execute(plan.version, scope_params).scalar_one())
+            if version == counted.version:
+                return rows, counted.total
+        # The data kept changing between the count and the page: read without bounds.
+        rows = conn.execute(plan.page, params).all()
+        return rows, self._count(conn, plan, key, scope_params).total
+
+    def _count(
+        self, conn: Connection, plan: _Plan, key: tuple[str, ...], scope_params: dict[str, Any]
+    ) -> _Count:
+        row = conn.execute(plan.count, scope_params).one()
+        counted = _Count(int(row[1]), int(row[0]), (row[2], row[3]) if plan.bounded is not None else None)
+        with self._counts_lock:
+            self._counts[key] = counted
+            self._counts.move_to_end(key)
+            while len(self._counts) > 10_000:
+                self._counts.popitem(last=False)
+        return counted
 
     def _plan(self, scope_kind: str, checked: CheckedFilter, order: OrderBy, seeking: bool) -> _Plan:
         """The page and count statements for a query shape, built once and reused with new parameters
@@ -434,50 +505,55 @@ class Store:
         # A deferred join: the page's keys come from the indexes alone (an index-only scan when an index
         # covers the filter and the order), and only the page's rows are then read from the table. A
         # selective filter under another order no longer drags every matching wide row through a sort.
-        keys = (
-            select(models.c.name.label("k"), *(c.label(f"o{i}") for i, c in enumerate(columns)))
-            .where(*seek)
-            .order_by(*ordering)
-            .limit(bindparam("page_limit", type_=Integer))
-            .subquery("page_keys")
-        )
-        key_columns = [keys.c[f"o{i}"] for i in range(len(columns))]
         version = _version_expression(scope_kind)
         exact = checked.query is None
         carried = _total_expression(scope_kind) if exact else version
-        page = (
-            select(models.c.resource, carried.label("v"), *key_columns)
-            .join_from(keys, models, models.c.name == keys.c.k)
-            .order_by(
-                *(k.desc() if o.desc else k.asc() for k, o in zip(key_columns, order.fields, strict=True))
+
+        def page_statement(conditions: list[ColumnElement[bool]]) -> Select[Any]:
+            keys = (
+                select(models.c.name.label("k"), *(c.label(f"o{i}") for i, c in enumerate(columns)))
+                .where(*conditions)
+                .order_by(*ordering)
+                .limit(bindparam("page_limit", type_=Integer))
+                .subquery("page_keys")
             )
-        )
+            key_columns = [keys.c[f"o{i}"] for i in range(len(columns))]
+            return (
+                select(models.c.resource, carried.label("v"), *key_columns)
+                .join_from(keys, models, models.c.name == keys.c.k)
+                .order_by(
+                    *(k.desc() if o.desc else k.asc() for k, o in zip(key_columns, order.fields, strict=True))
+                )
+            )
+
+        page = page_statement(seek)
         if exact:
-            count = select(_total_expression(scope_kind).label("n"), version.label("v"))
-        else:
+            plan = _Plan(page, select(_total_expression(scope_kind).label("n"), version.label("v")), exact)
+        elif isinstance(columns[0].type, _UNBOUNDED_TYPES):
             count = select(func.count(), version.label("v")).select_from(models).where(*where)
-        plan = _Plan(page, count, exact)
+            plan = _Plan(page, count, exact)
+        else:
+            first = columns[0]
+            count = select(func.count(), version.label("v"), func.min(first), func.max(first))
+            count = count.select_from(models).where(*where)
+            between = [
+                first >= bindparam("lo", type_=first.type),
+                first <= bindparam("hi", type_=first.type),
+            ]
+            plan = _Plan(page, count, exact, page_statement(seek + between), select(version.label("v")))
         if len(self._plans) > 2000:
             self._plans.clear()
         self._plans[key] = plan
         return plan
 
-    def _cached_count(self, key: tuple[str, str], version: int | None) -> int | None:
-        if version is None:
-            return None
+    def _cached_count(self, key: tuple[str, ...], version: int | None) -> _Count | None:
+        """The cached count of ``key``: at ``version``, or (``None``) at whatever version it was taken."""
         with self._counts_lock:
             hit = self._counts.get(key)
-            if hit is not None and hit[0] == version:
+            if hit is not None and (version is None or hit.version == version):
                 self._counts.move_to_end(key)
-                return hit[1]
+                return hit
         return None
-
-    def _cache_count(self, key: tuple[str, str], version: int, total: int) -> None:
-        with self._counts_lock:
-            self._counts[key] = (version, total)
-            self._counts.move_to_end(key)
-            while len(self._counts) > 10_000:
-                self._counts.popitem(last=False)
 
     def export_models(self, account_id: str, *, batch: int = 1000) -> Iterator[bytes]:
         """Every model of an account, in name order, as canonical JSON (with ``deployedModelRefs``)."""
