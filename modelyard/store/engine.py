@@ -64,5 +64,8 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=3600,
-        connect_args={"prepare_threshold": 5},
+        # No server-side prepared statements: PostgreSQL would switch them to generic plans, which cannot
+        # see a filter's constants or a page's bounds (``display_name = "Qwen*"`` at 1M models: 23 ms
+        # generic, 1 ms custom), while planning these statements costs no measurable time.
+        connect_args={"prepare_threshold": None},
     )
