@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -32,7 +34,14 @@ log = logging.getLogger("modelyard")
 def create_app(store: Store, *, migrate: bool = True) -> FastAPI:
     if migrate:
         upgrade(store.engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await store.aclose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="modelyard",
         version=__version__,
         description="A self-hostable model registry, wire-compatible with the Fireworks Gateway REST API.",

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 import orjson
 import psycopg
 from sqlalchemy import (
@@ -37,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from modelyard.aip.filtering.query import CheckedFilter
 from modelyard.aip.ordering import OrderBy
 from modelyard.resources.timestamps import format_rfc3339, now_nanos
+from modelyard.store.aio import AsyncReader
 from modelyard.store.filters import compile_query
 from modelyard.store.rows import resource_to_row
 from modelyard.store.tables import SCALARS_BY_PATH, accounts, api_keys, models, server_secrets
@@ -172,6 +175,16 @@ class Store:
         self._counts_lock = threading.Lock()
         self._keys: dict[bytes, tuple[str, float]] = {}
         self._plans: dict[tuple[str, str, str, bool], _Plan] = {}
+        self._async = (
+            AsyncReader(engine, max_size=engine.pool.size() + 2)  # type: ignore[attr-defined]
+            if self.dialect == "postgresql"
+            else None
+        )
+
+    async def aclose(self) -> None:
+        """Close the asyncio pool (at application shutdown, on its event loop)."""
+        if self._async is not None:
+            await self._async.aclose()
 
     # -- transactions ----------------------------------------------------------------------------------
     def _write(self) -> Any:
@@ -225,6 +238,11 @@ class Store:
                 )
             )
         return key
+
+    def cached_account(self, key: str) -> str | None:
+        """The account of an API key seen in the last few seconds, without reading the database."""
+        hit = self._keys.get(hash_key(key))
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
 
     def authenticate(self, key: str) -> str | None:
         """The account an API key belongs to (cached for a few seconds), or None."""
@@ -424,61 +442,109 @@ class Store:
     ) -> Page:
         """One page in ``order`` (which must end with a unique field, e.g. ``name``), after the keyset
         position ``after``; ``total_size`` counts every match (cached per data version)."""
+        steps = self._list_steps(scope, checked, order, after=after, limit=limit)
+        with self._reader() as conn:
+            statement, params = next(steps)
+            while True:
+                rows = [tuple(r) for r in conn.execute(statement, params)]
+                try:
+                    statement, params = steps.send(rows)
+                except StopIteration as done:
+                    page: Page = done.value
+                    return page
+
+    async def alist_models(
+        self,
+        scope: Scope,
+        checked: CheckedFilter,
+        order: OrderBy,
+        *,
+        after: list[Any] | None,
+        limit: int,
+    ) -> Page:
+        """``list_models`` for an event loop: on PostgreSQL over an asyncio connection pool (no thread
+        hop), elsewhere in a worker thread."""
+        if self._async is None:
+            return await anyio.to_thread.run_sync(
+                functools.partial(self.list_models, scope, checked, order, after=after, limit=limit)
+            )
+        steps = self._list_steps(scope, checked, order, after=after, limit=limit)
+        async with self._async.connection() as conn:
+            statement, params = next(steps)
+            while True:
+                sql, values = self._async.compile(statement, params)
+                cursor = await conn.execute(sql, values)
+                rows = await cursor.fetchall()
+                try:
+                    statement, params = steps.send(rows)
+                except StopIteration as done:
+                    page: Page = done.value
+                    return page
+
+    def _list_steps(
+        self,
+        scope: Scope,
+        checked: CheckedFilter,
+        order: OrderBy,
+        *,
+        after: list[Any] | None,
+        limit: int,
+    ) -> Generator[tuple[Select[Any], dict[str, Any]], list[tuple[Any, ...]], Page]:
+        """The statements of one List, as a generator: it yields (statement, parameters), is sent the
+        result rows, and returns the Page. The same steps run on a blocking connection and on an asyncio
+        one, and every statement is a single-snapshot read (autocommit on PostgreSQL).
+
+        One statement in the common case. Without a filter the page carries its exact total; with one,
+        the data version it was read at (a scalar subquery, so the same snapshot), and a count cached for
+        that version answers totalSize and bounds the walk (see _Plan)."""
         plan = self._plan(scope.kind, checked, order, after is not None)
         params: dict[str, Any] = {"scope_account": scope.account, "page_limit": limit + 1}
         if after is not None:
             params.update({f"k{i}": value for i, value in enumerate(after)})
-        # One statement in the common case. Without a filter the page carries its exact total; with one,
-        # the data version it was read at (a scalar subquery, so the same snapshot), and a count cached
-        # for that version answers totalSize (and bounds the walk, see _Plan).
         scope_params = {"scope_account": scope.account}
-        with self._reader() as conn:
-            if plan.exact:
-                rows = conn.execute(plan.page, params).all()
-                total = int(rows[0][1]) if rows else int(conn.execute(plan.count, scope_params).one()[0])
-            else:
-                rows, total = self._filtered_page(conn, plan, scope, checked, order, params)
+        if plan.exact:
+            rows = yield plan.page, params
+            total = int(rows[0][1]) if rows else int((yield plan.count, scope_params)[0][0])
+        else:
+            rows, total = yield from self._filtered_steps(plan, scope, checked, order, params)
         more = len(rows) > limit
         rows = rows[:limit]
         last_key = list(rows[-1][2:]) if more and rows else None
         return Page([r[0].encode() for r in rows], last_key, total)
 
-    def _filtered_page(
+    def _filtered_steps(
         self,
-        conn: Connection,
         plan: _Plan,
         scope: Scope,
         checked: CheckedFilter,
         order: OrderBy,
         params: dict[str, Any],
-    ) -> tuple[Sequence[Any], int]:
+    ) -> Generator[tuple[Select[Any], dict[str, Any]], list[tuple[Any, ...]], tuple[list[Any], int]]:
         scope_params = {"scope_account": scope.account}
         key = (scope.key, checked.text, order.fields[0].name if plan.bounded is not None else "")
         if plan.bounded is None:
-            rows = conn.execute(plan.page, params).all()
+            rows = yield plan.page, params
             counted = self._cached_count(key, int(rows[0][1])) if rows else None
             if counted is None:
-                counted = self._count(conn, plan, key, scope_params)
+                counted = self._counted(key, plan, (yield plan.count, scope_params)[0])
             return rows, counted.total
         assert plan.version is not None
         for attempt in range(_BOUNDED_ATTEMPTS):
             counted = self._cached_count(key, None) if attempt == 0 else None
             if counted is None:
-                counted = self._count(conn, plan, key, scope_params)
+                counted = self._counted(key, plan, (yield plan.count, scope_params)[0])
             assert counted.bounds is not None
             lo, hi = counted.bounds
-            rows = conn.execute(plan.bounded, {**params, "lo": lo, "hi": hi}).all()
-            version = int(rows[0][1]) if rows else int(conn.execute(plan.version, scope_params).scalar_one())
+            rows = yield plan.bounded, {**params, "lo": lo, "hi": hi}
+            version = int(rows[0][1]) if rows else int((yield plan.version, scope_params)[0][0])
             if version == counted.version:
                 return rows, counted.total
         # The data kept changing between the count and the page: read without bounds.
-        rows = conn.execute(plan.page, params).all()
-        return rows, self._count(conn, plan, key, scope_params).total
+        rows = yield plan.page, params
+        return rows, self._counted(key, plan, (yield plan.count, scope_params)[0]).total
 
-    def _count(
-        self, conn: Connection, plan: _Plan, key: tuple[str, ...], scope_params: dict[str, Any]
-    ) -> _Count:
-        row = conn.execute(plan.count, scope_params).one()
+    def _counted(self, key: tuple[str, ...], plan: _Plan, row: tuple[Any, ...]) -> _Count:
+        """Cache a count statement's row: (total, version[, lower bound, upper bound])."""
         counted = _Count(int(row[1]), int(row[0]), (row[2], row[3]) if plan.bounded is not None else None)
         with self._counts_lock:
             self._counts[key] = counted
