@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import functools
 import re
 import time
 
@@ -17,8 +18,11 @@ MIN_NANOS = -62_135_596_800 * NANOS  # 0001-01-01T00:00:00Z
 MAX_NANOS = 253_402_300_799 * NANOS + NANOS - 1  # 9999-12-31T23:59:59.999999999Z
 
 
+@functools.lru_cache(maxsize=16384)
 def parse_rfc3339(text: str) -> int | None:
-    """Nanoseconds since the epoch for a strict RFC 3339 timestamp (offset required), else None."""
+    """Nanoseconds since the epoch for a strict RFC 3339 timestamp (offset required), else None.
+
+    Cached: an import parses each timestamp when it validates a line and again when it builds the row."""
     m = _RFC3339.match(text)
     if m is None:
         return None
