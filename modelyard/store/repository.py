@@ -175,6 +175,7 @@ class Store:
         self._counts_lock = threading.Lock()
         self._keys: dict[bytes, tuple[str, float]] = {}
         self._plans: dict[tuple[str, str, str, bool], _Plan] = {}
+        self._stats_stale = False
         self._async = (
             AsyncReader(engine, max_size=engine.pool.size() + 2)  # type: ignore[attr-defined]
             if self.dialect == "postgresql"
@@ -192,7 +193,7 @@ class Store:
         conn = self.engine.connect()
         if self.dialect == "sqlite":
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        return _Txn(conn)
+        return _Txn(conn, self._after_commit)
 
     def _reader(self) -> Connection:
         """A connection for reads. On PostgreSQL in autocommit: each statement is its own snapshot and
@@ -282,7 +283,20 @@ class Store:
             values["model_count"] = accounts.c.model_count + models_delta
         if public_delta:
             values["public_count"] = accounts.c.public_count + public_delta
-        conn.execute(update(accounts).where(accounts.c.account_id == account_id).values(**values))
+        stmt = update(accounts).where(accounts.c.account_id == account_id).values(**values)
+        if self.dialect != "sqlite" or models_delta <= 0:
+            conn.execute(stmt)
+            return
+        # SQLite has no autovacuum: refresh the planner's statistics (after the commit) when an account
+        # grows past 1,000, 4,000, 16,000, ... models, whichever write path it grows by.
+        count = conn.execute(stmt.returning(accounts.c.model_count)).scalar()
+        if count is not None and _crosses_size(int(count) - models_delta, int(count)):
+            self._stats_stale = True
+
+    def _after_commit(self) -> None:
+        if self._stats_stale:
+            self._stats_stale = False
+            self.analyze(limit=_SQLITE_ANALYSIS_LIMIT)
 
     def create_model(
         self, account_id: str, model_id: str, resource: dict[str, Any], *, keep_times: bool = False
@@ -649,15 +663,18 @@ class Store:
             rows = conn.execute(select(accounts.c.account_id, accounts.c.model_count)).all()
         return {r[0]: int(r[1]) for r in rows if r[1]}
 
-    def analyze(self) -> None:
+    def analyze(self, *, limit: int = 0) -> None:
         """Refresh planner statistics after a bulk load (and, on PostgreSQL, the visibility map, so that
-        covering indexes answer pages and counts without visiting the table)."""
+        covering indexes answer pages and counts without visiting the table). On SQLite ``limit`` bounds
+        the rows examined per index (``PRAGMA analysis_limit``; 0 reads everything)."""
         if self.dialect == "postgresql":
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM (ANALYZE) models")
         else:
             with self.engine.connect() as conn:
+                conn.exec_driver_sql(f"PRAGMA analysis_limit = {int(limit)}")
                 conn.exec_driver_sql("ANALYZE")
+                conn.exec_driver_sql("PRAGMA analysis_limit = 0")
                 conn.commit()
 
     def ping(self) -> None:
@@ -666,10 +683,12 @@ class Store:
 
 
 class _Txn:
-    """``with store._write() as conn``: a connection in a transaction, committed on success."""
+    """``with store._write() as conn``: a connection in a transaction, committed on success (then
+    ``after_commit`` runs)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, after_commit: Callable[[], None]) -> None:
         self.conn = conn
+        self.after_commit = after_commit
 
     def __enter__(self) -> Connection:
         self.conn.begin()
@@ -683,6 +702,22 @@ class _Txn:
                 self.conn.rollback()
         finally:
             self.conn.close()
+        if exc_type is None:
+            self.after_commit()
+
+
+#: Rows examined per index when SQLite's statistics are refreshed after a write (a few milliseconds).
+_SQLITE_ANALYSIS_LIMIT = 2000
+
+
+def _crosses_size(before: int, after: int) -> bool:
+    """Whether a model count went from ``before`` to at least one of 1,000, 4,000, 16,000, ..."""
+    size = 1000
+    while size <= after:
+        if before < size:
+            return True
+        size *= 4
+    return False
 
 
 def _keyset(columns: Sequence[ColumnElement[Any]], descs: list[bool]) -> ColumnElement[bool]:
