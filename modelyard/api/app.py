@@ -19,7 +19,8 @@ from modelyard import __version__
 from modelyard.aip.errors import AipError
 from modelyard.aip.pagetoken import PageTokenCodec
 from modelyard.api import models as models_routes
-from modelyard.api.errors import ApiError
+from modelyard.api.errors import ApiError, as_api_error, internal_error
+from modelyard.api.fastpath import ListFastPath
 from modelyard.api.observability import install_observability
 from modelyard.api.openapi import openapi_document
 from modelyard.resources.codec import ResourceError
@@ -55,6 +56,9 @@ def create_app(store: Store, *, migrate: bool = True) -> FastAPI:
     _install_error_handlers(app)
     _install_meta_routes(app)
     install_web(app)
+    # List is served in front of the router (inside the observability middleware, see api/fastpath.py).
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: ListFastPath(build_stack())  # type: ignore[method-assign]
     install_observability(app)
     return app
 
@@ -68,18 +72,12 @@ def create_app_from_env() -> FastAPI:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> Response:
-        return exc.response()
-
     @app.exception_handler(AipError)
-    async def _aip_error(_request: Request, exc: AipError) -> Response:
-        return ApiError(
-            "INVALID_ARGUMENT", str(exc), reason=exc.reason, field=exc.parameter, metadata=exc.metadata
-        ).response()
-
     @app.exception_handler(ResourceError)
-    async def _resource_error(_request: Request, exc: ResourceError) -> Response:
-        return ApiError("INVALID_ARGUMENT", str(exc), reason="INVALID_MODEL", field=exc.field).response()
+    async def _known_error(_request: Request, exc: Exception) -> Response:
+        error = as_api_error(exc)
+        assert error is not None
+        return error.response()
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
@@ -107,7 +105,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Response:
         log.exception("internal error on %s %s", request.method, request.url.path)
-        return ApiError("INTERNAL", "internal error; the server log has the details").response()
+        return internal_error().response()
 
 
 def _install_meta_routes(app: FastAPI) -> None:

@@ -11,6 +11,9 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from modelyard.aip.errors import AipError
+from modelyard.resources.codec import ResourceError
+
 DOMAIN = "modelyard"
 
 #: name -> (gRPC code, HTTP status)
@@ -93,3 +96,20 @@ class ApiError(Exception):
 
 def invalid(message: str, *, field: str, reason: str = "INVALID_ARGUMENT", **metadata: str) -> ApiError:
     return ApiError("INVALID_ARGUMENT", message, reason=reason, field=field, metadata=metadata)
+
+
+def as_api_error(exc: BaseException) -> ApiError | None:
+    """The google.rpc error for an exception the API knows how to report, else None."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, AipError):
+        return ApiError(
+            "INVALID_ARGUMENT", str(exc), reason=exc.reason, field=exc.parameter, metadata=exc.metadata
+        )
+    if isinstance(exc, ResourceError):
+        return ApiError("INVALID_ARGUMENT", str(exc), reason="INVALID_MODEL", field=exc.field or "body")
+    return None
+
+
+def internal_error() -> ApiError:
+    return ApiError("INTERNAL", "internal error; the server log has the details")

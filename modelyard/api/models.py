@@ -15,7 +15,7 @@ from modelyard.aip.fieldmask import FieldMask, apply_read_mask, parse_field_mask
 from modelyard.aip.ordering import OrderBy, parse_order_by
 from modelyard.aip.pagetoken import PageTokenCodec, check_binding, digest
 from modelyard.aip.schema import MessageDecl
-from modelyard.api.errors import ApiError, invalid
+from modelyard.api.errors import ApiError, as_api_error, invalid
 from modelyard.resources.codec import (
     ResourceError,
     check_id,
@@ -120,14 +120,13 @@ def _check_model_id(model_id: str, field: str = "model_id") -> None:
         raise invalid(e.message, field=field, reason="INVALID_MODEL_ID") from None
 
 
-def _aip(err: AipError) -> ApiError:
-    return ApiError(
-        "INVALID_ARGUMENT", str(err), reason=err.reason, field=err.parameter, metadata=err.metadata
-    )
+def _aip(err: AipError | ResourceError) -> ApiError:
+    error = as_api_error(err)
+    assert error is not None
+    return error
 
 
-def _resource_error(err: ResourceError) -> ApiError:
-    return invalid(str(err), field=err.field or "body", reason="INVALID_MODEL")
+_resource_error = _aip
 
 
 def _page_size(raw: str | None) -> int:
@@ -165,7 +164,10 @@ def _json_response(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type=JSON)
 
 
-@router.get("/v1/accounts/{account_id}/models", include_in_schema=False)
+LIST_PATH = "/v1/accounts/{account_id}/models"
+
+
+@router.get(LIST_PATH, include_in_schema=False)
 async def list_models(account_id: str, request: Request) -> Response:
     caller = await acaller_account(request)
     _check_account(account_id, allow_all=True)
