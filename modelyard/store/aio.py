@@ -66,7 +66,10 @@ class AsyncReader:
             await pool.close()
 
     def compile(self, statement: ClauseElement, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """The SQL text and driver parameters of ``statement`` with ``params`` (compiled once)."""
+        """The SQL text and driver parameters of ``statement`` with ``params`` (compiled once).
+
+        A statement built with ``.execution_options(prepare=True)`` should be executed as a server-side
+        prepared statement (see ``prepared``)."""
         entry = self._compiled.get(id(statement))
         if entry is None:
             compiled = statement.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
@@ -97,3 +100,10 @@ class _Borrow:
     async def __aexit__(self, *exc: Any) -> None:
         assert self.inner is not None
         await self.inner.__aexit__(*exc)
+
+
+def prepared(statement: ClauseElement) -> bool:
+    """Whether to run ``statement`` as a prepared statement: only those marked so, whose generic plan is
+    as good as a custom one (no filter constants, no bounds); planning costs ~0.2 ms of server CPU."""
+    options = getattr(statement, "get_execution_options", None)
+    return bool(options().get("prepare", False)) if options is not None else False

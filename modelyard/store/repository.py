@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from modelyard.aip.filtering.query import CheckedFilter
 from modelyard.aip.ordering import OrderBy
 from modelyard.resources.timestamps import format_rfc3339, now_nanos
-from modelyard.store.aio import AsyncReader
+from modelyard.store.aio import AsyncReader, prepared
 from modelyard.store.filters import compile_query
 from modelyard.store.rows import resource_to_row
 from modelyard.store.tables import SCALARS_BY_PATH, accounts, api_keys, models, server_secrets
@@ -487,7 +487,7 @@ class Store:
             statement, params = next(steps)
             while True:
                 sql, values = self._async.compile(statement, params)
-                cursor = await conn.execute(sql, values)
+                cursor = await conn.execute(sql, values, prepare=prepared(statement))
                 rows = await cursor.fetchall()
                 try:
                     statement, params = steps.send(rows)
@@ -608,7 +608,12 @@ class Store:
 
         page = page_statement(seek)
         if exact:
-            plan = _Plan(page, select(_total_expression(scope_kind).label("n"), version.label("v")), exact)
+            # No filter constants and no bounds: the generic plan is the custom one, so these are run as
+            # prepared statements (saves the planning) where the driver allows (store/aio.py).
+            count_exact = select(_total_expression(scope_kind).label("n"), version.label("v"))
+            plan = _Plan(
+                page.execution_options(prepare=True), count_exact.execution_options(prepare=True), exact
+            )
         elif isinstance(columns[0].type, _UNBOUNDED_TYPES):
             count = select(func.count(), version.label("v")).select_from(models).where(*where)
             plan = _Plan(page, count, exact)
