@@ -21,6 +21,9 @@ from sqlalchemy.sql import ClauseElement
 
 _Processors = dict[str, Callable[[Any], Any]]
 
+#: How long a List waits for a connection (opening the pool, or all connections busy) before UNAVAILABLE.
+POOL_WAIT_SECONDS = 10.0
+
 
 class AsyncReader:
     """Autocommit connections (each statement its own snapshot) on the running event loop."""
@@ -56,7 +59,7 @@ class AsyncReader:
                     kwargs={"autocommit": True, "prepare_threshold": None},
                     open=False,
                 )
-                await pool.open(wait=True, timeout=30)
+                await pool.open(wait=True, timeout=POOL_WAIT_SECONDS)
                 self._pool = pool
             return self._pool
 
@@ -94,7 +97,7 @@ class _Borrow:
 
     async def __aenter__(self) -> AsyncConnection[Any]:
         pool = await self.reader.pool()
-        self.inner = pool.connection(timeout=30)
+        self.inner = pool.connection(timeout=POOL_WAIT_SECONDS)
         return await self.inner.__aenter__()
 
     async def __aexit__(self, *exc: Any) -> None:

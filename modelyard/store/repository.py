@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import secrets
 import threading
@@ -16,6 +17,7 @@ from typing import Any
 import anyio.to_thread
 import orjson
 import psycopg
+from psycopg_pool import PoolTimeout
 from sqlalchemy import (
     Boolean,
     ColumnElement,
@@ -34,7 +36,8 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from modelyard.aip.filtering.query import CheckedFilter
 from modelyard.aip.ordering import OrderBy
@@ -44,6 +47,8 @@ from modelyard.store.filters import compile_query
 from modelyard.store.rows import resource_to_row
 from modelyard.store.tables import SCALARS_BY_PATH, accounts, api_keys, models, server_secrets
 
+log = logging.getLogger("modelyard")
+
 
 class AlreadyExists(Exception):
     pass
@@ -51,6 +56,10 @@ class AlreadyExists(Exception):
 
 class NotFound(Exception):
     pass
+
+
+class Unavailable(Exception):
+    """The database does not answer (connection refused or lost, no connection within the pool's wait)."""
 
 
 @dataclass(frozen=True)
@@ -457,15 +466,19 @@ class Store:
         """One page in ``order`` (which must end with a unique field, e.g. ``name``), after the keyset
         position ``after``; ``total_size`` counts every match (cached per data version)."""
         steps = self._list_steps(scope, checked, order, after=after, limit=limit)
-        with self._reader() as conn:
-            statement, params = next(steps)
-            while True:
-                rows = [tuple(r) for r in conn.execute(statement, params)]
-                try:
-                    statement, params = steps.send(rows)
-                except StopIteration as done:
-                    page: Page = done.value
-                    return page
+        try:
+            with self._reader() as conn:
+                statement, params = next(steps)
+                while True:
+                    rows = [tuple(r) for r in conn.execute(statement, params)]
+                    try:
+                        statement, params = steps.send(rows)
+                    except StopIteration as done:
+                        page: Page = done.value
+                        return page
+        except (OperationalError, SQLAlchemyTimeoutError) as e:
+            log.warning("list: the database does not answer: %s", str(e).splitlines()[0])
+            raise Unavailable() from e
 
     async def alist_models(
         self,
@@ -483,17 +496,23 @@ class Store:
                 functools.partial(self.list_models, scope, checked, order, after=after, limit=limit)
             )
         steps = self._list_steps(scope, checked, order, after=after, limit=limit)
-        async with self._async.connection() as conn:
-            statement, params = next(steps)
-            while True:
-                sql, values = self._async.compile(statement, params)
-                cursor = await conn.execute(sql, values, prepare=prepared(statement))
-                rows = await cursor.fetchall()
-                try:
-                    statement, params = steps.send(rows)
-                except StopIteration as done:
-                    page: Page = done.value
-                    return page
+        try:
+            async with self._async.connection() as conn:
+                statement, params = next(steps)
+                while True:
+                    sql, values = self._async.compile(statement, params)
+                    cursor = await conn.execute(sql, values, prepare=prepared(statement))
+                    rows = await cursor.fetchall()
+                    try:
+                        statement, params = steps.send(rows)
+                    except StopIteration as done:
+                        page: Page = done.value
+                        return page
+        except (psycopg.OperationalError, PoolTimeout) as e:
+            log.warning(
+                "list: the database does not answer: %s", (str(e) or type(e).__name__).splitlines()[0]
+            )
+            raise Unavailable() from e
 
     def _list_steps(
         self,

@@ -1,0 +1,63 @@
+"""When PostgreSQL drops the server's connections (a restart, a failover), List answers a google.rpc
+UNAVAILABLE (503, which the SDK retries) that names no internals, and the next request reconnects."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+from conftest import PG_ADMIN_URL, REQUIRE_PG, _pg_available, start_server, stop_server
+
+from modelyard.store.engine import make_engine
+from modelyard.store.migrate import upgrade
+from modelyard.store.repository import Store
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    problem = _pg_available()
+    if problem is not None:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required but unreachable: {problem}")
+        pytest.skip(problem)
+    name = f"modelyard_test_unavail_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_lost_connections_give_unavailable_then_recover(pg_url: str) -> None:
+    store = Store(make_engine(pg_url))
+    upgrade(store.engine)
+    key = store.create_api_key("acct")
+    store.engine.dispose()
+    proc, base = start_server(pg_url)
+    try:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+            assert client.get("/v1/accounts/acct/models").status_code == 200
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (pg_url.rsplit("/", 1)[1],),
+                )
+            statuses = []
+            for _ in range(3):
+                resp = client.get("/v1/accounts/acct/models")
+                statuses.append(resp.status_code)
+                if resp.status_code == 503:
+                    body = resp.json()
+                    assert body["code"] == 14
+                    assert body["details"][0]["reason"] == "DATABASE_UNAVAILABLE"
+                    assert "127.0.0.1" not in body["message"] and "terminat" not in body["message"]
+            assert statuses[0] == 503, statuses  # the pooled connection was dead
+            assert statuses[-1] == 200, statuses  # and the pool reconnected
+    finally:
+        stop_server(proc)
