@@ -73,9 +73,11 @@ def _rest(proc: subprocess.Popen[str]) -> str:
 
 
 def _refused(base_url: str) -> bool:
+    """Whether the server no longer serves new connections: refused, or (when the probe raced the
+    listener's close and sat in its accept backlog) reset without an answer."""
     try:
         httpx.get(base_url + "/healthz", timeout=2)
-    except httpx.ConnectError:
+    except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
         return True
     return False
 

@@ -26,7 +26,7 @@ from modelyard.api.openapi import openapi_document
 from modelyard.resources.codec import ResourceError
 from modelyard.store.engine import default_database_url, make_engine
 from modelyard.store.migrate import upgrade
-from modelyard.store.repository import Store
+from modelyard.store.repository import UNAVAILABLE_ERRORS, Store
 from modelyard.web import install_web
 
 log = logging.getLogger("modelyard")
@@ -71,13 +71,18 @@ def create_app_from_env() -> FastAPI:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    @app.exception_handler(AipError)
-    @app.exception_handler(ResourceError)
-    async def _known_error(_request: Request, exc: Exception) -> Response:
+    async def _known_error(request: Request, exc: Exception) -> Response:
         error = as_api_error(exc)
         assert error is not None
+        if error.status == "UNAVAILABLE":  # the database does not answer: logged without a traceback
+            detail = (str(exc) or type(exc).__name__).splitlines()[0]
+            log.warning("%s %s: %s", request.method, request.url.path, detail)
         return error.response()
+
+    # Handled by Starlette's ExceptionMiddleware, not by the catch-all below, which re-raises after
+    # answering (uvicorn then drops the kept-alive connection).
+    for known in (ApiError, AipError, ResourceError, *UNAVAILABLE_ERRORS):
+        app.add_exception_handler(known, _known_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from modelyard.aip.errors import AipError
 from modelyard.resources.codec import ResourceError
-from modelyard.store.repository import Unavailable
+from modelyard.store.repository import UNAVAILABLE_ERRORS
 
 DOMAIN = "modelyard"
 
@@ -107,8 +107,10 @@ def as_api_error(exc: BaseException) -> ApiError | None:
         return ApiError(
             "INVALID_ARGUMENT", str(exc), reason=exc.reason, field=exc.parameter, metadata=exc.metadata
         )
-    if isinstance(exc, Unavailable):
-        return ApiError("UNAVAILABLE", f"the database does not answer: {exc}", reason="DATABASE_UNAVAILABLE")
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return ApiError(
+            "UNAVAILABLE", "the database does not answer; retry later", reason="DATABASE_UNAVAILABLE"
+        )
     if isinstance(exc, ResourceError):
         return ApiError("INVALID_ARGUMENT", str(exc), reason="INVALID_MODEL", field=exc.field or "body")
     return None

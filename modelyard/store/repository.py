@@ -62,6 +62,16 @@ class Unavailable(Exception):
     """The database does not answer (connection refused or lost, no connection within the pool's wait)."""
 
 
+#: Driver and pool errors that mean the database cannot answer now (as opposed to a bug or bad data).
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    Unavailable,
+    OperationalError,
+    SQLAlchemyTimeoutError,
+    psycopg.OperationalError,
+    PoolTimeout,
+)
+
+
 @dataclass(frozen=True)
 class Scope:
     """Which models a caller sees when listing ``accounts/{target}/models``."""
