@@ -120,13 +120,12 @@ def _check_model_id(model_id: str, field: str = "model_id") -> None:
         raise invalid(e.message, field=field, reason="INVALID_MODEL_ID") from None
 
 
-def _aip(err: AipError | ResourceError) -> ApiError:
+def _api_error(err: AipError | ResourceError) -> ApiError:
+    """The INVALID_ARGUMENT for a filter/orderBy/mask/token or a resource error (raised ``from None``, so
+    the log shows no parser internals)."""
     error = as_api_error(err)
     assert error is not None
     return error
-
-
-_resource_error = _aip
 
 
 def _page_size(raw: str | None) -> int:
@@ -157,7 +156,7 @@ def _read_mask(request: Request) -> FieldMask:
     try:
         return parse_field_mask(raw, MODEL, parameter="readMask")
     except AipError as e:
-        raise _aip(e) from None
+        raise _api_error(e) from None
 
 
 def _json_response(payload: Any, status: int = 200) -> Response:
@@ -179,7 +178,7 @@ async def list_models(account_id: str, request: Request) -> Response:
         checked = filtering.compile_filter(filter_text, MODEL_FILTER_SCHEMA)
         order = parse_order_by(order_text, MODEL).with_tiebreaker(NAME_FIELD)
     except AipError as e:
-        raise _aip(e) from None
+        raise _api_error(e) from None
     mask = _read_mask(request)
     binding = {
         "a": ("account", digest(account_id)),
@@ -193,7 +192,7 @@ async def list_models(account_id: str, request: Request) -> Response:
             payload = _codec(request).decode(token)
             check_binding(payload, **binding)
         except AipError as e:
-            raise _aip(e) from None
+            raise _api_error(e) from None
         after = payload.get("k")
         if not isinstance(after, list) or len(after) != len(order.fields):
             raise invalid(
@@ -288,7 +287,7 @@ def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
         model = prune(model)
         validate_model(model)
     except ResourceError as e:
-        raise _resource_error(e) from None
+        raise _api_error(e) from None
     try:
         created = _store(request).create_model(account_id, model_id, model)
     except AlreadyExists:
@@ -355,9 +354,9 @@ def _update_model(account_id: str, model_id: str, request: Request, raw: bytes) 
             else None
         )
     except ResourceError as e:
-        raise _resource_error(e) from None
+        raise _api_error(e) from None
     except AipError as e:
-        raise _aip(e) from None
+        raise _api_error(e) from None
 
     def mutate(current: dict[str, Any]) -> dict[str, Any]:
         new = _merge(current, sent, mask)
@@ -373,7 +372,7 @@ def _update_model(account_id: str, model_id: str, request: Request, raw: bytes) 
     except NotFound:
         raise _not_found(name) from None
     except ResourceError as e:
-        raise _resource_error(e) from None
+        raise _api_error(e) from None
     return _json_response(updated)
 
 
