@@ -8,6 +8,7 @@ skipped locally, but fails when ``CI`` or ``MODELYARD_REQUIRE_PG`` is set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -51,23 +52,30 @@ def _pg_available() -> str | None:
         return str(e)
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session (dropped at the end)."""
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str = "modelyard_test") -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards. Fails in CI (and skips elsewhere)
+    when PostgreSQL is unreachable."""
     problem = _pg_available()
     if problem is not None:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL is required (CI) but unreachable at {PG_ADMIN_URL}: {problem}")
         pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {problem}")
-    name = f"modelyard_test_{os.getpid()}_{secrets.token_hex(4)}"
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
     try:
-        yield f"{base}/{name}"
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped at the end)."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

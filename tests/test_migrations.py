@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -17,7 +15,7 @@ from modelyard.store.engine import make_engine
 from modelyard.store.migrate import MIGRATIONS, alembic_config, upgrade
 from modelyard.store.rows import resource_to_row
 from modelyard.store.tables import accounts, metadata
-from tests.conftest import PG_ADMIN_URL, Server
+from tests.conftest import Server, fresh_pg_database
 
 
 def test_migrated_schema_matches_metadata(server: Server) -> None:
@@ -37,14 +35,8 @@ def _fresh_url(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'migrate.db'}"
         return
-    name = f"modelyard_test_mig_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database("modelyard_test_mig") as url:
+        yield url
 
 
 def test_0002_backfills_exact_counts_of_existing_models(backend: str, tmp_path: Path) -> None:

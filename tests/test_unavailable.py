@@ -4,13 +4,12 @@ reconnects."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
 import httpx
 import psycopg
 import pytest
-from conftest import PG_ADMIN_URL, REQUIRE_PG, _pg_available, start_server, stop_server
+from conftest import PG_ADMIN_URL, fresh_pg_database, start_server, stop_server
 from helpers import base_model
 
 from modelyard.store.engine import make_engine
@@ -20,19 +19,8 @@ from modelyard.store.repository import Store
 
 @pytest.fixture()
 def pg_url() -> Iterator[str]:
-    problem = _pg_available()
-    if problem is not None:
-        if REQUIRE_PG:
-            pytest.fail(f"PostgreSQL is required but unreachable: {problem}")
-        pytest.skip(problem)
-    name = f"modelyard_test_unavail_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database("modelyard_test_unavail") as url:
+        yield url
 
 
 def test_lost_connections_give_unavailable_then_recover(pg_url: str) -> None:
