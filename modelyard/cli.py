@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -27,6 +28,8 @@ err = Console(stderr=True)
 out = Console()
 
 DEFAULT_PORT = 8765
+#: Files with at least this many lines are bulk-loaded when the catalog is empty (unless --no-bulk).
+BULK_LINES = 10_000
 
 DbOption = Annotated[
     str | None,
@@ -119,6 +122,18 @@ def import_(
     db: DbOption = None,
     upsert: Annotated[bool, typer.Option(help="Replace models that already exist.")] = False,
     batch_size: Annotated[int, typer.Option(help="Models per transaction.")] = 2000,
+    jobs: Annotated[
+        int,
+        typer.Option(help="Processes decoding the file (0: one per CPU, at most 4, past 8,000 lines)."),
+    ] = 0,
+    bulk: Annotated[
+        bool | None,
+        typer.Option(
+            "--bulk/--no-bulk",
+            help="Load into an empty catalog in one transaction, building indexes at the end "
+            "(default: when the catalog is empty and the file has 10,000 lines or more).",
+        ),
+    ] = None,
     scan_cache: Annotated[
         bool, typer.Option("--scan-cache", help="With 'hf': every model in the local Hugging Face cache.")
     ] = False,
@@ -141,6 +156,7 @@ def import_(
         err.print("[red]error:[/red] give one JSON Lines file (or 'hf PATH...')")
         raise typer.Exit(2)
     from modelyard.admin import import_lines, numbered_lines
+    from modelyard.store.repository import CatalogNotEmpty
 
     path = source[0]
     store = open_store(db)
@@ -153,14 +169,22 @@ def import_(
         ) as progress,
     ):
         task = progress.add_task("import", total=total)
-        report = import_lines(
-            store,
-            numbered_lines(handle),
-            account=account,
-            upsert=upsert,
-            batch_size=batch_size,
-            progress=lambda n: progress.advance(task, n),
-        )
+        big = total is not None and total >= BULK_LINES
+        try:
+            report = import_lines(
+                store,
+                numbered_lines(handle),
+                account=account,
+                upsert=upsert,
+                batch_size=batch_size,
+                progress=lambda n: progress.advance(task, n),
+                jobs=jobs or (min(os.cpu_count() or 1, 4) if total and total > 4 * batch_size else 1),
+                bulk=bulk if bulk is not None else (None if big else False),
+                status=lambda message: progress.console.print(message, highlight=False),
+            )
+        except CatalogNotEmpty:
+            err.print("[red]error:[/red] --bulk loads only into an empty catalog, and this one holds models")
+            raise typer.Exit(2) from None
     if report.created or report.replaced:
         store.analyze()
     for lineno, message in report.rejected[:50]:

@@ -25,6 +25,11 @@ class ResourceError(ValueError):
         self.message = message
 
 
+#: RFC 3339 text exactly as ``format_rfc3339`` writes it: ``Z``, and 0, 3, 6 or 9 fractional digits with
+#: no trailing group of three zeros.
+_CANONICAL_TIMESTAMP = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(?!000Z)\d{3}|\.\d{3}(?!000Z)\d{3}|\.\d{6}(?!000Z)\d{3})?Z"
+)
 ID_PATTERN = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -69,47 +74,75 @@ def decode_message(
     if not isinstance(data, dict):
         raise ResourceError(path, f"expected a JSON object, got {_json_type(data)}")
     out: dict[str, Any] = {}
+    fast = _fast_paths(message)
     for key, raw in data.items():
-        if not isinstance(key, str):  # pragma: no cover - JSON keys are strings
-            raise ResourceError(path, "object keys must be strings")
-        decl = message.field(key)
-        if decl is None:
+        plan = fast.get(key)
+        if plan is None:
+            if not isinstance(key, str):  # pragma: no cover - JSON keys are strings
+                raise ResourceError(path, "object keys must be strings")
             hint = message.suggest(key)
             suffix = f"; did you mean {_camel(message, hint)!r}?" if hint else ""
             raise ResourceError(_join(path, key), f"unknown field {key!r} in {message.name}{suffix}")
-        if decl.json_name in out:
-            raise ResourceError(_join(path, key), f"field {decl.json_name!r} is given twice")
+        decl, shape, enum_names, enum_default = plan
+        json_name = decl.json_name
+        if json_name in out:
+            raise ResourceError(_join(path, key), f"field {json_name!r} is given twice")
         if decl.output_only and not allow_output_only:
             continue
         # Fast paths for the common scalar cases (import speed); everything else, and every error, goes
         # through decode_field.
-        kind = decl.type.kind
         raw_type = type(raw)
-        if decl.repeated:
-            pass
-        elif (
-            (kind is Kind.STRING and raw_type is str and "\x00" not in raw)
-            or (kind is Kind.BOOL and raw_type is bool)
-            or (kind is Kind.INT32 and raw_type is int and INT32_RANGE[0] <= raw <= INT32_RANGE[1])
+        if (
+            (shape is _STRING and raw_type is str and "\x00" not in raw)
+            or (shape is _BOOL and raw_type is bool)
+            or (shape is _INT32 and raw_type is int and INT32_RANGE[0] <= raw <= INT32_RANGE[1])
         ):
             if raw or partial:
-                out[decl.json_name] = raw
+                out[json_name] = raw
             continue
-        elif (
-            kind is Kind.ENUM
-            and raw_type is str
-            and decl.type.enum is not None
-            and raw in decl.type.enum.names
-        ):
-            if partial or raw != decl.type.enum.values[0]:
-                out[decl.json_name] = raw
+        if shape is _ENUM and raw_type is str and raw in enum_names:
+            if partial or raw != enum_default:
+                out[json_name] = raw
             continue
         value = decode_field(
-            decl, raw, path=_join(path, decl.json_name), allow_output_only=allow_output_only, partial=partial
+            decl, raw, path=_join(path, json_name), allow_output_only=allow_output_only, partial=partial
         )
         if partial or not is_default(decl, value):
-            out[decl.json_name] = value
+            out[json_name] = value
     return out
+
+
+_STRING, _BOOL, _INT32, _ENUM, _OTHER = "string", "bool", "int32", "enum", "other"
+_FastPath = tuple[FieldDecl, str, frozenset[str], str]
+_FAST_PATHS: dict[int, dict[str, _FastPath]] = {}
+
+
+def _fast_paths(message: MessageDecl) -> dict[str, _FastPath]:
+    """Every accepted key of ``message`` (snake_case and lowerCamelCase) -> its field, the shape of
+    value the decoder checks inline, and for enums their names and default (computed once per message)."""
+    found = _FAST_PATHS.get(id(message))
+    if found is not None:
+        return found
+    table: dict[str, _FastPath] = {}
+    for decl in message.fields:
+        kind = decl.type.kind
+        shape = _OTHER
+        names: frozenset[str] = frozenset()
+        default = ""
+        if not decl.repeated:
+            if kind is Kind.STRING:
+                shape = _STRING
+            elif kind is Kind.BOOL:
+                shape = _BOOL
+            elif kind is Kind.INT32:
+                shape = _INT32
+            elif kind is Kind.ENUM and decl.type.enum is not None:
+                shape, names, default = _ENUM, decl.type.enum.names, decl.type.enum.values[0]
+        for key in (decl.name, decl.json_name):
+            if message.field(key) is decl:
+                table[key] = (decl, shape, names, default)
+    _FAST_PATHS[id(message)] = table
+    return table
 
 
 def _camel(message: MessageDecl, name: str) -> str:
@@ -185,6 +218,8 @@ def decode_value(t: TypeDecl, raw: Any, *, path: str, allow_output_only: bool, p
             raise ResourceError(
                 path, f"{raw!r} is out of range: timestamps are stored from 1677-09-21 to 2262-04-11 (UTC)"
             )
+        if _CANONICAL_TIMESTAMP.fullmatch(raw) and raw[17:19] != "60":
+            return raw  # already what format_rfc3339(nanos) would write
         return format_rfc3339(nanos)
     if kind is Kind.MAP:
         assert t.map_value is not None

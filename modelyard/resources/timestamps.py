@@ -13,9 +13,23 @@ _RFC3339 = re.compile(
 )
 NANOS = 1_000_000_000
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
-_EPOCH = datetime.datetime(1970, 1, 1)
+_EPOCH_DATE = datetime.date(1970, 1, 1)
 MIN_NANOS = -62_135_596_800 * NANOS  # 0001-01-01T00:00:00Z
 MAX_NANOS = 253_402_300_799 * NANOS + NANOS - 1  # 9999-12-31T23:59:59.999999999Z
+
+
+@functools.lru_cache(maxsize=65536)
+def _day_number(date: str) -> int | None:
+    """Days since 1970-01-01 for ``YYYY-MM-DD`` (digits already checked), None for no such date."""
+    year, month, day = int(date[0:4]), int(date[5:7]), int(date[8:10])
+    if year < 1 or not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+        return None
+    return datetime.date(year, month, day).toordinal() - _EPOCH_ORDINAL
+
+
+@functools.lru_cache(maxsize=65536)
+def _date_text(days: int) -> str:
+    return (_EPOCH_DATE + datetime.timedelta(days=days)).isoformat()
 
 
 @functools.lru_cache(maxsize=16384)
@@ -26,21 +40,21 @@ def parse_rfc3339(text: str) -> int | None:
     m = _RFC3339.match(text)
     if m is None:
         return None
-    year, month, day, hour, minute, second = map(int, m.group(1, 2, 3, 4, 5, 6))
-    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(max(year, 1), month)[1]):
+    days = _day_number(text[:10])
+    if days is None:
         return None
+    hour, minute, second = int(m[4]), int(m[5]), int(m[6])
     if hour > 23 or minute > 59 or second > 60:
         return None
     second = min(second, 59)  # a leap second is read as :59
-    frac = m.group(7) or ""
+    frac = m[7]
     nanos = int(frac.ljust(9, "0")) if frac else 0
     offset = 0
-    if m.group(9):
-        oh, om = int(m.group(10)), int(m.group(11))
+    if m[9]:
+        oh, om = int(m[10]), int(m[11])
         if oh > 23 or om > 59:
             return None
-        offset = (oh * 3600 + om * 60) * (1 if m.group(9) == "+" else -1)
-    days = datetime.date(year, month, day).toordinal() - _EPOCH_ORDINAL
+        offset = (oh * 3600 + om * 60) * (1 if m[9] == "+" else -1)
     seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset
     value = seconds * NANOS + nanos
     if not MIN_NANOS <= value <= MAX_NANOS:
@@ -51,8 +65,10 @@ def parse_rfc3339(text: str) -> int | None:
 def format_rfc3339(nanos: int) -> str:
     """Proto3 JSON form: UTC with ``Z`` and 0, 3, 6 or 9 fractional digits."""
     seconds, frac = divmod(nanos, NANOS)
-    t = _EPOCH + datetime.timedelta(seconds=seconds)
-    base = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    days, seconds = divmod(seconds, 86_400)
+    hour, seconds = divmod(seconds, 3600)
+    minute, second = divmod(seconds, 60)
+    base = f"{_date_text(days)}T{hour:02d}:{minute:02d}:{second:02d}"
     if frac == 0:
         return base + "Z"
     if frac % 1_000_000 == 0:
