@@ -84,6 +84,13 @@ def test_scenario_2_and_3_page_size_default_and_maximum(server: Server, account:
     assert "nextPageToken" not in rest
 
 
+@pytest.mark.parametrize("literal", ['"0000-01-01T00:00:00Z"', 'timestamp("0000-12-31T23:59:59Z")'])
+def test_a_timestamp_in_year_zero_is_400_not_500(account: Account, literal: str) -> None:
+    resp = account.client.get(account.url(), params={"filter": f"create_time > {literal}"})
+    body = assert_error(resp, 400, INVALID_ARGUMENT)
+    assert "0000-" in body["message"], body
+
+
 @pytest.mark.parametrize("value", ["-1", "-200", "abc", "1.5", "1e3", "0x10", "ten", "nan", "1_0", "٣"])
 @pytest.mark.parametrize("param", ["pageSize", "page_size"])
 def test_scenario_4_bad_page_size_is_400_naming_page_size(account: Account, param: str, value: str) -> None:

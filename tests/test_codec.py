@@ -37,6 +37,7 @@ def test_rfc3339_round_trip(text: str, canonical: str) -> None:
         "0001-01-01T00:00:00+00:01",
         "9999-12-31T23:59:59-00:01",
         "2012-04-21T24:00:00Z",
+        "0000-01-01T00:00:00Z",  # year 0 raised ValueError: an import line with it stopped the import
     ],
 )
 def test_rfc3339_rejects(text: str) -> None:
@@ -44,6 +45,10 @@ def test_rfc3339_rejects(text: str) -> None:
 
 
 def test_import_rejects_timestamps_beyond_storage_range() -> None:
+    with pytest.raises(ResourceError, match="createTime: '0000-01-01T00:00:00Z' is not an RFC 3339"):
+        admin_model(
+            {"modelId": "x", "kind": "EMBEDDING_MODEL", "createTime": "0000-01-01T00:00:00Z"}, account="a"
+        )
     with pytest.raises(ResourceError, match="out of range"):
         admin_model(
             {"modelId": "x", "kind": "EMBEDDING_MODEL", "createTime": "2300-01-01T00:00:00Z"}, account="a"
