@@ -155,15 +155,19 @@ def import_(
     if len(source) != 1:
         err.print("[red]error:[/red] give one JSON Lines file (or 'hf PATH...')")
         raise typer.Exit(2)
-    from modelyard.admin import import_lines, numbered_lines
+    from modelyard.admin import file_chunks, import_lines, numbered_lines
     from modelyard.store.repository import CatalogNotEmpty
 
     path = source[0]
+    if path != "-" and not Path(path).is_file():
+        err.print(f"[red]error:[/red] {path}: no such file")
+        raise typer.Exit(2)
     store = open_store(db)
-    handle = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
-    total = None if path == "-" else sum(1 for _ in open(path, encoding="utf-8"))  # noqa: SIM115
+    total = None
+    if path != "-":
+        with open(path, "rb") as counting:
+            total = sum(1 for _ in counting)
     with (
-        handle,
         Progress(
             TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
         ) as progress,
@@ -173,7 +177,7 @@ def import_(
         try:
             report = import_lines(
                 store,
-                numbered_lines(handle),
+                numbered_lines(sys.stdin) if path == "-" else file_chunks(path, batch_size),
                 account=account,
                 upsert=upsert,
                 batch_size=batch_size,

@@ -240,3 +240,23 @@ def test_a_large_file_into_an_empty_catalog_is_bulk_loaded_and_served(empty_db: 
             assert qwen["models"][0]["name"].endswith("/m09996")
     finally:
         stop_server(proc)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_worker_chunks_keep_line_numbers(empty_db: str, tmp_path: Path, jobs: str) -> None:
+    """Workers read their own chunks of the file: CRLF line ends, blank lines, a line that is not UTF-8
+    and a last line without a line break are all numbered as an editor numbers them."""
+    good = [json.dumps({"modelId": f"m{i}", "kind": "EMBEDDING_MODEL"}).encode() for i in range(7)]
+    data = b"\r\n".join(
+        [good[0], b"", good[1], b"\xff{not utf-8}", good[2], b"   ", good[3], b"{", good[4], good[5], good[6]]
+    )  # no line break at the end
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes(data)
+    result = _cli(
+        "import", str(path), "--account", "crlf", "--db", empty_db, "--jobs", jobs, "--batch-size", "3"
+    )  # fmt: skip
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 1, said
+    assert re.findall(r"line (\d+): not valid JSON", said) == ["4", "8"]
+    assert "Imported 7 new" in said and "2 lines rejected" in said
+    assert sorted(m["name"] for m in _exported(empty_db, "crlf", tmp_path)) == [f"m{i}" for i in range(7)]
