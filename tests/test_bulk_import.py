@@ -260,3 +260,14 @@ def test_worker_chunks_keep_line_numbers(empty_db: str, tmp_path: Path, jobs: st
     assert re.findall(r"line (\d+): not valid JSON", said) == ["4", "8"]
     assert "Imported 7 new" in said and "2 lines rejected" in said
     assert sorted(m["name"] for m in _exported(empty_db, "crlf", tmp_path)) == [f"m{i}" for i in range(7)]
+
+
+def test_import_from_stdin(empty_db: str, tmp_path: Path) -> None:
+    lines = [json.dumps({"modelId": f"s{i}", "kind": "EMBEDDING_MODEL"}) for i in range(5)] + ["[]"]
+    result = _cli("import", "-", "--account", "stdin", "--db", empty_db, stdin="\n".join(lines) + "\n")
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 1, said
+    assert "line 6: each line must be a JSON object" in said and "Imported 5 new" in said
+    assert len(_exported(empty_db, "stdin", tmp_path)) == 5
+    missing = _cli("import", str(tmp_path / "nope.jsonl"), "--account", "stdin", "--db", empty_db)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
