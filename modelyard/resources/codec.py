@@ -104,6 +104,40 @@ def decode_message(
             if partial or raw != enum_default:
                 out[json_name] = raw
             continue
+        if shape is _MESSAGE and raw_type is dict:
+            assert decl.type.message is not None
+            out[json_name] = decode_message(
+                decl.type.message,
+                raw,
+                path=_join(path, json_name),
+                allow_output_only=allow_output_only,
+                partial=partial,
+            )
+            continue
+        if (
+            shape is _TIMESTAMP
+            and raw_type is str
+            and _CANONICAL_TIMESTAMP.fullmatch(raw)
+            and raw[17:19] != "60"
+        ):
+            nanos = parse_rfc3339(raw)
+            if nanos is not None and INT64_RANGE[0] < nanos < INT64_RANGE[1]:
+                out[json_name] = raw
+                continue
+        if shape is _INT64:
+            text = None
+            if raw_type is str and len(raw) <= 18 and raw.isascii() and raw.isdigit():
+                text = str(int(raw))
+            elif raw_type is int and INT64_RANGE[0] <= raw <= INT64_RANGE[1]:
+                text = str(raw)
+            if text is not None:
+                if partial or text != "0":
+                    out[json_name] = text
+                continue
+        if shape is _STRINGS and raw_type is list and all(type(x) is str and "\x00" not in x for x in raw):
+            if raw or partial:
+                out[json_name] = list(raw)
+            continue
         value = decode_field(
             decl, raw, path=_join(path, json_name), allow_output_only=allow_output_only, partial=partial
         )
@@ -112,8 +146,11 @@ def decode_message(
     return out
 
 
-_STRING, _BOOL, _INT32, _ENUM, _OTHER = "string", "bool", "int32", "enum", "other"
+_STRING, _BOOL, _INT32, _INT64, _ENUM = "string", "bool", "int32", "int64", "enum"
+_TIMESTAMP, _MESSAGE, _STRINGS, _OTHER = "timestamp", "message", "repeated string", "other"
 _FastPath = tuple[FieldDecl, str, frozenset[str], str]
+#: False: every value goes through ``decode_field`` (the reference the fast paths are tested against).
+FAST_PATHS = True
 _FAST_PATHS: dict[int, dict[str, _FastPath]] = {}
 
 
@@ -129,15 +166,25 @@ def _fast_paths(message: MessageDecl) -> dict[str, _FastPath]:
         shape = _OTHER
         names: frozenset[str] = frozenset()
         default = ""
-        if not decl.repeated:
+        if decl.repeated:
             if kind is Kind.STRING:
-                shape = _STRING
-            elif kind is Kind.BOOL:
-                shape = _BOOL
-            elif kind is Kind.INT32:
-                shape = _INT32
-            elif kind is Kind.ENUM and decl.type.enum is not None:
-                shape, names, default = _ENUM, decl.type.enum.names, decl.type.enum.values[0]
+                shape = _STRINGS
+        elif kind is Kind.STRING:
+            shape = _STRING
+        elif kind is Kind.BOOL:
+            shape = _BOOL
+        elif kind is Kind.INT32:
+            shape = _INT32
+        elif kind is Kind.INT64:
+            shape = _INT64
+        elif kind is Kind.TIMESTAMP:
+            shape = _TIMESTAMP
+        elif kind is Kind.MESSAGE and decl.type.message is not None and decl.type.message.name != "typeDate":
+            shape = _MESSAGE
+        elif kind is Kind.ENUM and decl.type.enum is not None:
+            shape, names, default = _ENUM, decl.type.enum.names, decl.type.enum.values[0]
+        if not FAST_PATHS:
+            shape = _OTHER
         for key in (decl.name, decl.json_name):
             if message.field(key) is decl:
                 table[key] = (decl, shape, names, default)
