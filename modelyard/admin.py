@@ -1,4 +1,4 @@
-"""Administrative data paths shared by the CLI: the demo catalog, JSON Lines import and export.
+"""Administrative data paths shared by the CLI: the admin decoding of a Model, and the demo catalog.
 
 The admin path may set output-only fields (``state``, ``createTime``, ``supportsServerless``, ...),
 unlike the API.
@@ -6,23 +6,13 @@ unlike the API.
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import gc
-import itertools
 import json
-import multiprocessing
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from importlib import resources as importlib_resources
-from typing import Any, Protocol, TextIO
-
-import orjson
+from typing import Any
 
 from modelyard.resources.codec import ResourceError, check_id, decode_message, validate_model
 from modelyard.resources.model import MODEL
-from modelyard.store.repository import ROW_COLUMNS, AlreadyExists, CatalogNotEmpty, Row, Store
+from modelyard.store.repository import Store
 
 DEMO_ACCOUNT = "fireworks"
 
@@ -62,220 +52,9 @@ def admin_model(data: Any, *, account: str) -> tuple[str, dict[str, Any]]:
     return model_id, resource
 
 
-@dataclass
-class ImportReport:
-    created: int = 0
-    replaced: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.rejected
-
-
-@dataclass
-class DecodedBatch:
-    """One batch of an import file, decoded (in a worker process when the import runs several)."""
-
-    size: int  # lines read, blank ones included
-    lines: list[int]  # the line number of each row
-    rows: list[Row]
-    rejected: list[tuple[int, str]]
-
-
-@dataclass(frozen=True)
-class FileChunk:
-    """Consecutive lines of an import file, read by whoever decodes them (a worker process reads its
-    own chunks: the importing process does not copy the text to it)."""
-
-    path: str
-    offset: int
-    size: int
-    first_line: int
-
-    def read(self) -> list[tuple[int, bytes]]:
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            data = f.read(self.size)
-        lines = data.split(b"\n")
-        if data.endswith(b"\n"):
-            lines.pop()
-        return list(enumerate(lines, start=self.first_line))
-
-
-#: A batch of an import: numbered lines (text or UTF-8), or where to read them.
-Chunk = list[tuple[int, str]] | list[tuple[int, bytes]] | FileChunk
-
-
-def file_chunks(path: str, lines_per_chunk: int) -> Iterator[FileChunk]:
-    """``path`` in chunks of ``lines_per_chunk`` lines (only the line breaks are looked at here)."""
-    offset, line = 0, 1
-    with open(path, "rb") as f:
-        while True:
-            block = list(itertools.islice(f, lines_per_chunk))
-            if not block:
-                return
-            size = sum(map(len, block))
-            yield FileChunk(path, offset, size, line)
-            offset += size
-            line += len(block)
-
-
-def decode_batch(account: str, chunk: Chunk) -> DecodedBatch:
-    """Validate numbered JSON lines and build their rows (no database access). A model id given twice
-    in one batch is rejected on its second line; across batches the database finds it."""
-    lines = chunk.read() if isinstance(chunk, FileChunk) else chunk
-    rejected: list[tuple[int, str]] = []
-    numbers: list[int] = []
-    items: list[tuple[str, dict[str, Any]]] = []
-    seen: dict[str, int] = {}
-    for lineno, line in lines:
-        if not line.strip():
-            continue
-        try:
-            model_id, resource = admin_model(orjson.loads(line), account=account)
-        except orjson.JSONDecodeError as e:
-            rejected.append((lineno, f"not valid JSON: {e}"))
-            continue
-        except ResourceError as e:
-            rejected.append((lineno, str(e)))
-            continue
-        if model_id in seen:
-            rejected.append((lineno, f"model id {model_id!r} already appears on line {seen[model_id]}"))
-            continue
-        seen[model_id] = lineno
-        numbers.append(lineno)
-        items.append((model_id, resource))
-    return DecodedBatch(len(lines), numbers, Store.prepare_rows(account, items), rejected)
-
-
-class _RowWriter(Protocol):
-    def write_rows(self, account_id: str, rows: list[Row], *, upsert: bool) -> tuple[int, int]: ...
-
-
-def import_lines(
-    store: Store,
-    lines: Iterable[tuple[int, str]] | Iterator[FileChunk],
-    *,
-    account: str,
-    upsert: bool = False,
-    batch_size: int = 2000,
-    progress: Callable[[int], None] | None = None,
-    jobs: int = 1,
-    bulk: bool | None = False,
-    status: Callable[[str], None] | None = None,
-) -> ImportReport:
-    """Import numbered JSON lines. Each batch is one transaction; a bad line is reported with its line
-    number and skipped, and never costs the good lines around it. Writing a batch overlaps with decoding
-    the next ones: ``jobs`` > 1 decodes in that many worker processes (a large file), else in this one.
-
-    With ``bulk`` the whole import is one ``Store.bulk_load`` (an empty catalog only; raises
-    CatalogNotEmpty before writing anything otherwise): batches are savepoints, indexes are built once at
-    the end, and nothing is visible, or kept if the import fails, before it commits. ``bulk=None``: a bulk
-    load if the catalog is empty, else batch by batch."""
-    report = ImportReport()
-    say = status or (lambda _message: None)
-
-    def write(sink: _RowWriter, batch: DecodedBatch) -> None:
-        try:
-            created, replaced = sink.write_rows(account, batch.rows, upsert=upsert)
-            report.created += created
-            report.replaced += replaced
-        except AlreadyExists:
-            # Find the duplicates one by one; everything else still lands.
-            for lineno, row in zip(batch.lines, batch.rows, strict=True):
-                try:
-                    c, r = sink.write_rows(account, [row], upsert=upsert)
-                    report.created += c
-                    report.replaced += r
-                except AlreadyExists:
-                    name = row[ROW_COLUMNS.index("name")]
-                    report.rejected.append((lineno, f"model {name} already exists (use --upsert)"))
-        if progress is not None:
-            progress(batch.size)
-
-    with contextlib.ExitStack() as stack:
-        decoded: Iterator[DecodedBatch]
-        if jobs > 1:
-            # Workers fork from a server process that has imported the decoder once (not from this
-            # process and its threads; not a fresh interpreter each, which costs ~0.7 s of CPU).
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["modelyard.admin"])
-            pool = stack.enter_context(
-                ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_start)
-            )
-            decoded = _in_order(pool, account, _batches(lines, batch_size), ahead=2 * jobs)
-        else:
-            decoded = (decode_batch(account, chunk) for chunk in _batches(lines, batch_size))
-        sink: _RowWriter = store
-        bulk_load = False
-        if bulk is not False:
-            try:
-                sink = stack.enter_context(store.bulk_load())
-                bulk_load = True
-                say("bulk load into the empty catalog: one transaction, indexes built once at the end")
-            except CatalogNotEmpty:
-                if bulk:
-                    raise
-        writer = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-import"))
-        pending: Future[None] | None = None
-        for batch in decoded:
-            report.rejected += batch.rejected
-            if pending is not None:
-                pending.result()
-            pending = writer.submit(write, sink, batch)
-        if pending is not None:
-            pending.result()
-        if bulk_load:
-            say(f"loaded {report.created + report.replaced:,} models; building the indexes and committing")
-    report.rejected.sort()
-    return report
-
-
-def _batches(lines: Iterable[tuple[int, str]] | Iterator[FileChunk], size: int) -> Iterator[Chunk]:
-    chunk: list[tuple[int, str]] = []
-    for numbered in lines:
-        if isinstance(numbered, FileChunk):
-            yield numbered
-            continue
-        chunk.append(numbered)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _worker_start() -> None:
-    # A batch is thousands of small acyclic objects: the cyclic collector would run every 700
-    # allocations and find nothing (a fifth of a worker's time). It runs once per batch instead.
-    gc.freeze()
-    gc.disable()
-
-
-def _decode_in_worker(account: str, chunk: Chunk) -> DecodedBatch:
-    try:
-        return decode_batch(account, chunk)
-    finally:
-        gc.collect()
-
-
-def _in_order(pool: Executor, account: str, chunks: Iterator[Chunk], *, ahead: int) -> Iterator[DecodedBatch]:
-    """``decode_batch`` of every chunk in ``pool``, in order, with at most ``ahead`` chunks in flight."""
-    inflight: collections.deque[Future[DecodedBatch]] = collections.deque()
-    for chunk in chunks:
-        inflight.append(pool.submit(_decode_in_worker, account, chunk))
-        if len(inflight) >= ahead:
-            yield inflight.popleft().result()
-    while inflight:
-        yield inflight.popleft().result()
-
-
-def numbered_lines(handle: TextIO) -> Iterator[tuple[int, str]]:
-    yield from enumerate(handle, start=1)
-
-
 def load_demo(store: Store) -> int:
+    from modelyard.importers.jsonl import import_lines
+
     lines = ((i, json.dumps(m)) for i, m in enumerate(demo_catalog(), start=1))
     report = import_lines(store, lines, account=DEMO_ACCOUNT, upsert=True)
     if not report.ok:

@@ -155,7 +155,7 @@ def import_(
     if len(source) != 1:
         err.print("[red]error:[/red] give one JSON Lines file (or 'hf PATH...')")
         raise typer.Exit(2)
-    from modelyard.admin import file_chunks, import_lines, numbered_lines
+    from modelyard.importers.jsonl import file_chunks, import_lines, numbered_lines
     from modelyard.store.repository import CatalogNotEmpty
 
     path = source[0]

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from modelyard.admin import import_lines
+from modelyard.importers.jsonl import import_lines
 from modelyard.store.engine import make_engine
 from modelyard.store.migrate import upgrade
 from modelyard.store.repository import CatalogNotEmpty, Store

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.admin import demo_catalog, import_lines
+from modelyard.admin import demo_catalog
+from modelyard.importers.jsonl import import_lines
 from tests.conftest import Account, Server
 
 README = Path(__file__).resolve().parents[1] / "README.md"
