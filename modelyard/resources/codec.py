@@ -148,6 +148,13 @@ def decode_message(
 
 _STRING, _BOOL, _INT32, _INT64, _ENUM = "string", "bool", "int32", "int64", "enum"
 _TIMESTAMP, _MESSAGE, _STRINGS, _OTHER = "timestamp", "message", "repeated string", "other"
+_SCALAR_SHAPES = {
+    Kind.STRING: _STRING,
+    Kind.BOOL: _BOOL,
+    Kind.INT32: _INT32,
+    Kind.INT64: _INT64,
+    Kind.TIMESTAMP: _TIMESTAMP,
+}
 _FastPath = tuple[FieldDecl, str, frozenset[str], str]
 #: False: every value goes through ``decode_field`` (the reference the fast paths are tested against).
 FAST_PATHS = True
@@ -169,16 +176,8 @@ def _fast_paths(message: MessageDecl) -> dict[str, _FastPath]:
         if decl.repeated:
             if kind is Kind.STRING:
                 shape = _STRINGS
-        elif kind is Kind.STRING:
-            shape = _STRING
-        elif kind is Kind.BOOL:
-            shape = _BOOL
-        elif kind is Kind.INT32:
-            shape = _INT32
-        elif kind is Kind.INT64:
-            shape = _INT64
-        elif kind is Kind.TIMESTAMP:
-            shape = _TIMESTAMP
+        elif kind in _SCALAR_SHAPES:
+            shape = _SCALAR_SHAPES[kind]
         elif kind is Kind.MESSAGE and decl.type.message is not None and decl.type.message.name != "typeDate":
             shape = _MESSAGE
         elif kind is Kind.ENUM and decl.type.enum is not None:
