@@ -22,7 +22,7 @@ import orjson
 
 from modelyard.admin import admin_model
 from modelyard.resources.codec import ResourceError
-from modelyard.store.repository import ROW_COLUMNS, AlreadyExists, CatalogNotEmpty, Row, Store
+from modelyard.store.repository import ROW_NAME, AlreadyExists, CatalogNotEmpty, Row, Store
 
 
 @dataclass
@@ -152,8 +152,7 @@ def import_lines(
                     report.created += c
                     report.replaced += r
                 except AlreadyExists:
-                    name = row[ROW_COLUMNS.index("name")]
-                    report.rejected.append((lineno, f"model {name} already exists (use --upsert)"))
+                    report.rejected.append((lineno, f"model {row[ROW_NAME]} already exists (use --upsert)"))
         if progress is not None:
             progress(batch.size)
 

@@ -30,6 +30,13 @@ class ResourceError(ValueError):
 _CANONICAL_TIMESTAMP = re.compile(
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(?!000Z)\d{3}|\.\d{3}(?!000Z)\d{3}|\.\d{6}(?!000Z)\d{3})?Z"
 )
+
+
+def _is_canonical_timestamp(raw: str) -> bool:
+    """Whether ``raw`` is written as ``format_rfc3339`` writes (a leap second :60 never is)."""
+    return _CANONICAL_TIMESTAMP.fullmatch(raw) is not None and raw[17:19] != "60"
+
+
 ID_PATTERN = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -114,12 +121,7 @@ def decode_message(
                 partial=partial,
             )
             continue
-        if (
-            shape is _TIMESTAMP
-            and raw_type is str
-            and _CANONICAL_TIMESTAMP.fullmatch(raw)
-            and raw[17:19] != "60"
-        ):
+        if shape is _TIMESTAMP and raw_type is str and _is_canonical_timestamp(raw):
             nanos = parse_rfc3339(raw)
             if nanos is not None and INT64_RANGE[0] < nanos < INT64_RANGE[1]:
                 out[json_name] = raw
@@ -264,7 +266,7 @@ def decode_value(t: TypeDecl, raw: Any, *, path: str, allow_output_only: bool, p
             raise ResourceError(
                 path, f"{raw!r} is out of range: timestamps are stored from 1677-09-21 to 2262-04-11 (UTC)"
             )
-        if _CANONICAL_TIMESTAMP.fullmatch(raw) and raw[17:19] != "60":
+        if _is_canonical_timestamp(raw):
             return raw  # already what format_rfc3339(nanos) would write
         return format_rfc3339(nanos)
     if kind is Kind.MAP:

@@ -69,7 +69,7 @@ _INDEXED_ORDER = frozenset({"name", *INDEXED_COLUMNS})
 
 #: The columns of a prepared row (``Store.prepare_rows``), in table order.
 ROW_COLUMNS: tuple[str, ...] = tuple(c.name for c in models.columns)
-_NAME = ROW_COLUMNS.index("name")
+ROW_NAME = ROW_COLUMNS.index("name")
 _PUBLIC = ROW_COLUMNS.index("public")
 #: A prepared ``models`` row: its values in ``ROW_COLUMNS`` order.
 Row = tuple[Any, ...]
@@ -403,7 +403,7 @@ class Store:
     def _write_rows(
         self, conn: Connection, account_id: str, rows: list[Row], *, upsert: bool
     ) -> tuple[int, int]:
-        names = [r[_NAME] for r in rows]
+        names = [r[ROW_NAME] for r in rows]
         replaced = 0
         public_delta = sum(1 for r in rows if r[_PUBLIC])
         self.ensure_account(account_id, conn)
