@@ -6,7 +6,6 @@ import contextlib
 import functools
 import hashlib
 import logging
-import operator
 import os
 import secrets
 import threading
@@ -47,7 +46,7 @@ from modelyard.aip.ordering import OrderBy
 from modelyard.resources.timestamps import format_rfc3339, now_nanos
 from modelyard.store.aio import AsyncReader, prepared
 from modelyard.store.filters import compile_query
-from modelyard.store.rows import resource_to_row
+from modelyard.store.rows import COLUMNS, resource_to_row, resource_to_values
 from modelyard.store.tables import (
     INDEXED_COLUMNS,
     SCALARS_BY_PATH,
@@ -68,7 +67,7 @@ class AlreadyExists(Exception):
 _INDEXED_ORDER = frozenset({"name", *INDEXED_COLUMNS})
 
 #: The columns of a prepared row (``Store.prepare_rows``), in table order.
-ROW_COLUMNS: tuple[str, ...] = tuple(c.name for c in models.columns)
+ROW_COLUMNS = COLUMNS
 ROW_NAME = ROW_COLUMNS.index("name")
 _PUBLIC = ROW_COLUMNS.index("public")
 #: A prepared ``models`` row: its values in ``ROW_COLUMNS`` order.
@@ -383,14 +382,11 @@ class Store:
     def prepare_rows(account_id: str, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Row]:
         """Row values (in ``ROW_COLUMNS`` order) for canonical resources: the CPU half of an import, with
         no database access, so it can run in another process."""
-        get = operator.itemgetter(*ROW_COLUMNS)
         return [
-            get(
-                resource_to_row(
-                    Store._complete(account_id, model_id, resource, keep_times=True),
-                    account_id=account_id,
-                    model_id=model_id,
-                )
+            resource_to_values(
+                Store._complete(account_id, model_id, resource, keep_times=True),
+                account_id=account_id,
+                model_id=model_id,
             )
             for model_id, resource in items
         ]
