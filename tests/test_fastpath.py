@@ -77,3 +77,51 @@ def test_errors_routes_and_metrics(app_and_key: tuple[Any, str, Store]) -> None:
     text = metrics.text
     assert 'route="/v1/accounts/{account_id}/models"' in text
     assert 'status="401"' in text and 'status="400"' in text
+
+
+def test_sqlite_list_runs_in_a_bounded_number_of_threads(
+    app_and_key: tuple[Any, str, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent SQLite Lists share SQLITE_LIST_THREADS threads (more threads only fight over the GIL),
+    and every request still gets its page."""
+    import threading
+    import time
+
+    from modelyard.store import repository
+
+    app, key, store = app_and_key
+    for i in range(5):
+        store.create_model("fast", f"m{i}", {"displayName": f"M {i}"})
+    running, most, lock = 0, 0, threading.Lock()
+    real = store.list_models
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.02)  # long enough for every request to be waiting at once
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(store, "list_models", counting)
+    auth = {"Authorization": f"Bearer {key}"}
+
+    async def concurrently() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return list(
+                await asyncio.gather(
+                    *(
+                        client.get(f"/v1/accounts/fast/models?pageSize={1 + i % 5}", headers=auth)
+                        for i in range(12)
+                    )
+                )
+            )
+
+    responses = _run(concurrently())
+    assert [len(r.json()["models"]) for r in responses] == [1 + i % 5 for i in range(12)]
+    assert most == repository.SQLITE_LIST_THREADS
