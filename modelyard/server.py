@@ -42,9 +42,12 @@ class WorkerSocket(socket.socket):
         return reuse_port_socket, (self.family, self.getsockname())
 
 
-def reuse_port_socket(family: socket.AddressFamily, address: Any) -> socket.socket:
-    """A TCP socket bound to ``address`` with SO_REUSEADDR, SO_REUSEPORT and TCP_NODELAY."""
-    sock = socket.socket(family=family)
+def reuse_port_socket(
+    family: socket.AddressFamily, address: Any, kind: type[socket.socket] = socket.socket
+) -> socket.socket:
+    """A TCP socket (of class ``kind``) bound to ``address`` with SO_REUSEADDR, SO_REUSEPORT and
+    TCP_NODELAY."""
+    sock = kind(family=family)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -67,13 +70,9 @@ def _reserve(config: uvicorn.Config) -> socket.socket:
     """The supervisor's WorkerSocket for ``config.host``:``config.port`` (port 0: a free port)."""
     host = config.host or "127.0.0.1"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = WorkerSocket(family=family)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, config.port))
+        sock = reuse_port_socket(family, (host, config.port), WorkerSocket)
     except OSError as exc:
-        sock.close()
         logging.getLogger("uvicorn.error").error(exc)
         sys.exit(3)  # uvicorn's STARTUP_FAILURE
     shown = f"[{host}]" if family == socket.AF_INET6 else host

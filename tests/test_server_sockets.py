@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.server import WorkerSocket, per_worker_sockets
+from modelyard.server import WorkerSocket, per_worker_sockets, reuse_port_socket
 from modelyard.store.engine import make_engine
 from modelyard.store.migrate import upgrade
 from tests.conftest import start_server, stop_server
@@ -20,13 +20,11 @@ pytestmark = pytest.mark.skipif(not per_worker_sockets(), reason="SO_REUSEPORT b
 
 
 def test_a_worker_socket_unpickles_as_a_new_socket_on_the_same_address() -> None:
-    reserved = WorkerSocket(family=socket.AF_INET)
-    reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    reserved.bind(("127.0.0.1", 0))
+    reserved = reuse_port_socket(socket.AF_INET, ("127.0.0.1", 0), WorkerSocket)
     try:
         copy = pickle.loads(pickle.dumps(reserved))
         try:
-            assert type(copy) is socket.socket
+            assert type(reserved) is WorkerSocket and type(copy) is socket.socket
             assert copy.fileno() != reserved.fileno()
             assert copy.getsockname() == reserved.getsockname()
             assert copy.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
