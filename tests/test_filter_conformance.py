@@ -1,4 +1,5 @@
-"""The 294-row AIP-160 conformance table (``shared/conformance/filter_cases.jsonl``).
+"""The 298-row AIP-160 conformance table (``tests/data/filter_cases.jsonl``, a copy of the project's
+``shared/conformance/filter_cases.jsonl`` kept in the repository so a clone with nothing beside it runs it).
 
 Every row: the input parses to the expected S-expression tree, or fails with FilterError. Rows whose
 ``check`` column speaks (``ok…`` / ``INVALID_ARGUMENT…`` / F178's ``optional``) are also type-checked
@@ -19,11 +20,11 @@ from modelyard.aip.errors import FilterError
 from modelyard.aip.filtering import check, parse, query, to_sexpr
 
 CASES_PATH = Path(
-    os.environ.get(
-        "MODELYARD_FILTER_CASES",
-        Path(__file__).resolve().parents[2] / "shared" / "conformance" / "filter_cases.jsonl",
-    )
+    os.environ.get("MODELYARD_FILTER_CASES", Path(__file__).resolve().parent / "data" / "filter_cases.jsonl")
 )
+# The upstream table, when a checkout of the project's shared folder lies beside the repository.
+UPSTREAM_CASES_PATH = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "filter_cases.jsonl"
+ROW_COUNT = 298
 
 
 def _load() -> list[dict[str, Any]]:
@@ -37,8 +38,17 @@ ROWS = _load()
 
 
 def test_conformance_file_is_present() -> None:
-    """The shared conformance file must be beside the repository (../shared): never skip it silently."""
-    assert len(ROWS) == 294, f"expected the 294 conformance rows at {CASES_PATH} (or $MODELYARD_FILTER_CASES)"
+    """The conformance table is part of the repository: never skip it silently."""
+    assert len(ROWS) == ROW_COUNT, f"expected {ROW_COUNT} conformance rows at {CASES_PATH}"
+
+
+def test_copy_matches_upstream_when_present() -> None:
+    """Where the shared folder lies beside the clone, the repository's copy must be the same table."""
+    if not UPSTREAM_CASES_PATH.exists():
+        return  # a user's clone: the in-repository copy is the table
+    assert CASES_PATH.read_bytes() == UPSTREAM_CASES_PATH.read_bytes(), (
+        f"{CASES_PATH} differs from {UPSTREAM_CASES_PATH}: copy the new table into tests/data/"
+    )
 
 
 def _text(row: dict[str, Any]) -> str:
@@ -52,8 +62,8 @@ def _checked_rows() -> list[dict[str, Any]]:
 
 
 def test_table_is_complete() -> None:
-    assert len(ROWS) == 294
-    assert len({r["id"] for r in ROWS}) == 294
+    assert len(ROWS) == ROW_COUNT
+    assert len({r["id"] for r in ROWS}) == ROW_COUNT
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r["id"] for r in ROWS])

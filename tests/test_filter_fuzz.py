@@ -18,7 +18,7 @@ from modelyard.resources.model import MODEL_FILTER_SCHEMA
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SCHEMAS = (SCHEMA_S, SCHEMA_S_NO_SEARCH, MODEL_FILTER_SCHEMA)
 
-CASES_PATH = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "filter_cases.jsonl"
+CASES_PATH = Path(__file__).resolve().parent / "data" / "filter_cases.jsonl"
 
 
 def _seed_filters() -> list[str]:

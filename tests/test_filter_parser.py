@@ -177,6 +177,26 @@ def test_empty_and_whitespace() -> None:
     assert to_sexpr(None) == "<empty>"
 
 
+# -- digit-led words (decisions.md: `70b`, `8x7b`, `30s` are TEXT) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "tree"),
+    [
+        ("70b", "70b"),
+        ("llama 70b", "(FUZZY llama 70b)"),
+        ("mixtral 8x7b", "(FUZZY mixtral 8x7b)"),
+        ("ttl > 30s", "(> ttl 30s)"),
+        ("a = 1e5x", "(= a 1e5x)"),
+        ("a = 1e-3", "(= a 0.001)"),
+        ("a = 12", "(= a 12)"),
+        ("a = 0x1F", "(= a 31)"),
+    ],
+)
+def test_digit_led_words(text: str, tree: str) -> None:
+    assert to_sexpr(parse(text)) == tree
+
+
 # -- syntax errors ----------------------------------------------------------------------------------------
 
 
@@ -185,9 +205,7 @@ def test_empty_and_whitespace() -> None:
     [
         ("(name = )", 'unexpected ")" at column 9; expected a value'),
         ("a AND", "unexpected end of input at column 6; expected a term"),
-        ("70b", 'unexpected "b" at column 3'),
-        ("ttl > 30s", 'quote it: "30s"'),
-        ("llama 70b", 'quote it: "70b"'),
+        ("70b-instruct", 'quote it: "70b-instruct"'),
         ("name = foo-bar", 'quote it: "foo-bar"'),
         ("t > 2024-01-01T00:00:00Z", 'quote it: "2024-01-01T00:00:00Z"'),
         ("a ! b", 'did you mean "!="'),

@@ -374,11 +374,11 @@ class _Checker:
                 raise bad('expected an RFC 3339 timestamp with an offset, e.g. "2025-01-01T00:00:00Z"', hint)
             raise bad('expected a quoted RFC 3339 timestamp, e.g. "2025-01-01T00:00:00Z"')
         if kind is s.Kind.DURATION:
-            if isinstance(node, ast.String):
-                nanos = values.parse_duration(node.value)
+            if isinstance(node, (ast.String, ast.Text)):  # `ttl > 30s`: AIP-160's unquoted duration
+                nanos = values.parse_duration(node.value if isinstance(node, ast.String) else node.text)
                 if nanos is not None:
                     return query.Duration(nanos)
-            raise bad('expected a quoted duration in seconds with an "s" suffix, e.g. "30s" or "1.5s"')
+            raise bad('expected a duration in seconds with an "s" suffix, e.g. 30s or "1.5s"')
         raise bad(f"a {t.describe()} cannot be compared")
 
     def literal_call(self, node: ast.Call) -> tuple[s.Kind, query.Value]:

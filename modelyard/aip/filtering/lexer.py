@@ -208,7 +208,11 @@ def tokenize(text: str) -> list[Token]:
                     f"the NUL character (U+0000) is not allowed in strings, at column {start + 1}", start + 1
                 )
         elif "0" <= ch <= "9":
-            if text.startswith("0x", i):
+            word = _TEXT_RE.match(text, i)
+            assert word is not None
+            if _is_digit_led_word(text, i, word.end()):
+                kind, i = TokenKind.TEXT, word.end()
+            elif text.startswith("0x", i):
                 m = _HEX_RE.match(text, i)
                 if m is None:
                     raise syntax_error(
@@ -229,6 +233,19 @@ def tokenize(text: str) -> list[Token]:
         ws = False
     tokens.append(Token(TokenKind.EOF, "", "", n, ws))
     return tokens
+
+
+def _is_digit_led_word(text: str, start: int, word_end: int) -> bool:
+    """A word that starts with a digit, holds letters and is not a number literal (``70b``, ``8x7b``,
+    ``30s``, ``1e5x``) is TEXT, so ``llama 70b`` is a search for two words (decisions.md, Filter).
+    A number literal may run past the word (``1e-3``: the word stops at ``-``); ``0x``/``0X`` words keep
+    the hexadecimal rules (only lower-case ``0x``, digits required)."""
+    if text.startswith(("0x", "0X"), start):
+        return False
+    number = _NUMBER_RE.match(text, start)
+    if number is not None and number.end() >= word_end:
+        return False
+    return any(c.isalpha() for c in text[start:word_end])
 
 
 def _lex_string(text: str, start: int) -> tuple[str, int]:
