@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelyard.admin import admin_model
+from modelyard.importers.records import admin_model
 from modelyard.resources.codec import ResourceError
 from modelyard.resources.timestamps import format_rfc3339, parse_rfc3339
 

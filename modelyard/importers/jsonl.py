@@ -20,7 +20,7 @@ from typing import Any, Protocol, TextIO
 
 import orjson
 
-from modelyard.admin import admin_model
+from modelyard.importers.records import admin_model
 from modelyard.resources.codec import ResourceError
 from modelyard.store.repository import ROW_NAME, AlreadyExists, CatalogNotEmpty, Row, Store
 
