@@ -15,14 +15,11 @@ from rich.table import Table
 
 from modelyard.client.config import Settings
 from modelyard.client.options import (
-    AccountOpt,
-    ApiKeyOpt,
-    BaseUrlOpt,
+    ConnectionFlags,
     ModelFieldFlags,
-    ProfileOpt,
     api_client,
     connection_settings,
-    model_field_options,
+    option_groups,
     remember_connection,
 )
 from modelyard.client.output import (
@@ -37,6 +34,8 @@ from modelyard.client.output import (
     write,
 )
 
+NO_FLAGS = ConnectionFlags()  # the default of a ``conn`` parameter (option_groups fills it in)
+
 models_app = typer.Typer(
     name="models",
     help=(
@@ -50,15 +49,13 @@ models_app = typer.Typer(
 
 
 @models_app.callback()
+@option_groups
 def _models_callback(
     ctx: typer.Context,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Call the Models API of a modelyard (or Fireworks-compatible) server."""
-    remember_connection(ctx, base_url, api_key, account, profile)
+    remember_connection(ctx, conn)
 
 
 # -- model references and JSON input ------------------------------------------------------------------
@@ -147,6 +144,7 @@ ModelOutputOpt = Annotated[ModelOutput, typer.Option("--output", "-o", help="Out
 
 
 @models_app.command("list")
+@option_groups
 def list_(
     ctx: typer.Context,
     filter: Annotated[
@@ -164,17 +162,14 @@ def list_(
     ] = False,
     read_mask: Annotated[str | None, typer.Option(help="Fields to return, e.g. 'name,display_name'.")] = None,
     output: Annotated[ListOutput, typer.Option("--output", "-o", help="Output format.")] = ListOutput.table,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """List the models of an account (one page, or every page with --all).
 
     Use account '-' for every model the key can see.
     """
     with errors() as run:
-        settings = run.settings = connection_settings(ctx, base_url, api_key, account, profile)
+        settings = run.settings = connection_settings(ctx, conn)
         acct = settings.require_account()
         query: dict[str, Any] = {
             "filter": filter,
@@ -218,6 +213,7 @@ def list_(
 
 
 @models_app.command("get")
+@option_groups
 def get(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="MODEL_ID or accounts/ACCOUNT_ID/models/MODEL_ID.")],
@@ -225,14 +221,11 @@ def get(
         str | None, typer.Option(help="Fields to return, e.g. 'name,context_length'.")
     ] = None,
     output: ModelOutputOpt = ModelOutput.table,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Show one model."""
     with errors() as run:
-        settings = run.settings = connection_settings(ctx, base_url, api_key, account, profile)
+        settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model, settings)
         with api_client(settings) as client:
             found = client.get_model(acct, model_id, read_mask=read_mask)
@@ -240,7 +233,7 @@ def get(
 
 
 @models_app.command("create")
-@model_field_options
+@option_groups
 def create(
     ctx: typer.Context,
     model_id: Annotated[str, typer.Argument(help="The new model's id (e.g. my-model), or its full name.")],
@@ -248,15 +241,12 @@ def create(
     cluster: Annotated[str | None, typer.Option(help="BYOC cluster (accounts/A/clusters/C).")] = None,
     from_json: FromJsonOpt = None,
     output: ModelOutputOpt = ModelOutput.table,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Create a model in the account. Without --kind: HF_BASE_MODEL, or HF_PEFT_ADDON with --base-model."""
     with errors() as run:
         flags = fields.model_fields()
-        settings = run.settings = connection_settings(ctx, base_url, api_key, account, profile)
+        settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model_id, settings)
         model: dict[str, Any] = {}
         if from_json is not None:
@@ -281,7 +271,7 @@ def create(
 
 
 @models_app.command("update")
-@model_field_options
+@option_groups
 def update(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="MODEL_ID or accounts/ACCOUNT_ID/models/MODEL_ID.")],
@@ -295,15 +285,12 @@ def update(
     ] = None,
     from_json: FromJsonOpt = None,
     output: ModelOutputOpt = ModelOutput.table,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Change fields of a model. Only the fields given are sent (PATCH)."""
     with errors() as run:
         flags = fields.model_fields()
-        settings = run.settings = connection_settings(ctx, base_url, api_key, account, profile)
+        settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model, settings)
         sent = _deep_merge(_read_json(from_json), flags) if from_json is not None else flags
         if not sent and update_mask is None:
@@ -324,18 +311,16 @@ def update(
 
 
 @models_app.command("delete")
+@option_groups
 def delete(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="MODEL_ID or accounts/ACCOUNT_ID/models/MODEL_ID.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Delete a model (asks first, unless --yes)."""
     with errors() as run:
-        settings = run.settings = connection_settings(ctx, base_url, api_key, account, profile)
+        settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model, settings)
         name = f"accounts/{acct}/models/{model_id}"
         if not yes:
@@ -356,17 +341,15 @@ def _mask(key: str | None) -> str:
 
 
 @models_app.command("config")
+@option_groups
 def show_config(
     ctx: typer.Context,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
     output: ModelOutputOpt = ModelOutput.table,
 ) -> None:
     """Show the connection settings in effect and where each one comes from (the key is masked)."""
     with errors():
-        settings = connection_settings(ctx, base_url, api_key, account, profile)
+        settings = connection_settings(ctx, conn)
         if output is ModelOutput.json:
             shown = {
                 "base_url": {"value": settings.base_url_value, "source": settings.base_url.source},

@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import inspect
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar, get_type_hints
@@ -63,24 +63,30 @@ ProfileOpt = Annotated[
 ]
 
 
-def remember_connection(
-    ctx: typer.Context, base_url: str | None, api_key: str | None, account: str | None, profile: str | None
-) -> None:
+@dataclass(frozen=True)
+class ConnectionFlags:
+    """The connection options of a command (``None``: not given); :func:`option_groups` adds them."""
+
+    base_url: BaseUrlOpt = None
+    api_key: ApiKeyOpt = None
+    account: AccountOpt = None
+    profile: ProfileOpt = None
+
+
+def remember_connection(ctx: typer.Context, conn: ConnectionFlags) -> None:
     """Keep the connection options given before the command (``modelyard models --account A list``)."""
-    ctx.meta[_META_KEY] = {"base_url": base_url, "api_key": api_key, "account": account, "profile": profile}
+    ctx.meta[_META_KEY] = conn
 
 
-def connection_settings(
-    ctx: typer.Context, base_url: str | None, api_key: str | None, account: str | None, profile: str | None
-) -> Settings:
+def connection_settings(ctx: typer.Context, conn: ConnectionFlags) -> Settings:
     """The settings in effect: options after the command, then before it, then the environment and the
     profile (``client/config.py``)."""
-    group: Mapping[str, str | None] = ctx.meta.get(_META_KEY, {})
+    group: ConnectionFlags = ctx.meta.get(_META_KEY) or ConnectionFlags()
     return resolve(
-        base_url=base_url or group.get("base_url"),
-        api_key=api_key or group.get("api_key"),
-        account=account or group.get("account"),
-        profile=profile or group.get("profile"),
+        base_url=conn.base_url or group.base_url,
+        api_key=conn.api_key or group.api_key,
+        account=conn.account or group.account,
+        profile=conn.profile or group.profile,
     )
 
 
@@ -258,29 +264,37 @@ class ModelFieldFlags:
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 
-def model_field_options(command: _Command) -> _Command:
-    """Give ``command`` (which takes a ``fields: ModelFieldFlags`` parameter) one option per
-    :class:`ModelFieldFlags` field, placed where ``fields`` is; typer sees those options, the command
-    receives them as one ``ModelFieldFlags``."""
-    hints = get_type_hints(ModelFieldFlags, include_extras=True)
-    flags = [
-        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name])
-        for f in dataclasses.fields(ModelFieldFlags)
-    ]
+def option_groups(command: _Command) -> _Command:
+    """Expand each parameter of ``command`` annotated with an option group (:class:`ModelFieldFlags`,
+    :class:`ConnectionFlags`) into one option per field of the group, in its place: typer sees the
+    options, the command receives one instance of the group. A group is declared once and shared."""
     signature = inspect.signature(command, eval_str=True)
+    groups: dict[str, tuple[type[Any], list[str]]] = {}
     params: list[inspect.Parameter] = []
     for param in signature.parameters.values():
-        if param.name == "fields":
-            params += flags
+        group = param.annotation
+        if group in OPTION_GROUPS:
+            hints = get_type_hints(group, include_extras=True)
+            fields = dataclasses.fields(group)
+            groups[param.name] = (group, [f.name for f in fields])
+            params += [
+                inspect.Parameter(
+                    f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name]
+                )
+                for f in fields
+            ]
         else:
             params.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY))
-    names = {f.name for f in dataclasses.fields(ModelFieldFlags)}
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:
-        given = {name: kwargs.pop(name) for name in names if name in kwargs}
-        return command(fields=ModelFieldFlags(**given), **kwargs)
+        for name, (group, names) in groups.items():
+            kwargs[name] = group(**{n: kwargs.pop(n) for n in names if n in kwargs})
+        return command(**kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     return wrapper  # type: ignore[return-value]
+
+
+OPTION_GROUPS: frozenset[type[Any]] = frozenset({ModelFieldFlags, ConnectionFlags})
