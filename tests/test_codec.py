@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from modelyard.admin import admin_model
+from modelyard.aip.timestamps import format_rfc3339, parse_rfc3339
 from modelyard.resources.codec import ResourceError
-from modelyard.resources.timestamps import format_rfc3339, parse_rfc3339
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from modelyard.aip import schema as s
 from modelyard.aip.errors import FilterError
 from modelyard.aip.filtering import ast, query, values
 from modelyard.aip.filtering.lexer import quote
+from modelyard.aip.timestamps import parse_rfc3339
 
 REASON_INVALID = "INVALID_FILTER"
 REASON_UNKNOWN_FIELD = "UNKNOWN_FILTER_FIELD"
@@ -367,7 +368,7 @@ class _Checker:
             raise bad(f"expected the name of a value of enum {t.enum.name}; enums are compared by name")
         if kind is s.Kind.TIMESTAMP:
             if isinstance(node, ast.String):
-                nanos = values.parse_timestamp(node.value)
+                nanos = parse_rfc3339(node.value)
                 if nanos is not None:
                     return query.Timestamp(nanos)
                 hint = values.PLUS_HINT if values.looks_like_decoded_plus(node.value) else ""
@@ -401,7 +402,7 @@ class _Checker:
             )
         arg = node.args[0]
         if kind is s.Kind.TIMESTAMP:
-            nanos = values.parse_timestamp(arg.value)
+            nanos = parse_rfc3339(arg.value)
             if nanos is None:
                 hint = f"; {values.PLUS_HINT}" if values.looks_like_decoded_plus(arg.value) else ""
                 raise invalid_value(
@@ -536,7 +537,7 @@ class _Checker:
             if kind is s.Kind.STRING:
                 return node.value
             if kind is s.Kind.TIMESTAMP:
-                nanos = values.parse_timestamp(node.value)
+                nanos = parse_rfc3339(node.value)
                 if nanos is not None:
                     return query.Timestamp(nanos)
             if kind is s.Kind.DURATION:

@@ -35,9 +35,9 @@ from modelyard.aip.filtering.lexer import (
     syntax_error,
     tokenize,
 )
+from modelyard.aip.schema import INT64_RANGE
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
+INT64_MIN, INT64_MAX = INT64_RANGE
 
 _COMPARATORS = {
     TokenKind.EQ: ast.Comparator.EQ,
