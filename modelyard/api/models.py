@@ -14,7 +14,7 @@ from modelyard.aip.errors import AipError
 from modelyard.aip.fieldmask import FieldMask, apply_read_mask, parse_field_mask
 from modelyard.aip.ordering import OrderBy, parse_order_by
 from modelyard.aip.pagetoken import PageTokenCodec, check_binding, digest
-from modelyard.aip.schema import MessageDecl
+from modelyard.aip.schema import FieldDecl, MessageDecl
 from modelyard.api.errors import ApiError, as_api_error, invalid
 from modelyard.resources.codec import (
     ResourceError,
@@ -395,7 +395,7 @@ def _merge(current: dict[str, Any], sent: dict[str, Any], mask: FieldMask | None
         assert mask.paths is not None
         paths = []
         for path in mask.paths:
-            fields = [s for s in path if not isinstance(s, str)]
+            fields = [s for s in path if isinstance(s, FieldDecl)]
             if not any(f.output_only for f in fields):
                 paths.append([f.json_name for f in fields])
     for keys in paths:
