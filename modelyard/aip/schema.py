@@ -60,6 +60,11 @@ class EnumDecl:
     def names(self) -> frozenset[str]:
         return _enum_names(self.values)
 
+    @property
+    def default(self) -> str:
+        """The proto3 default: the value numbered 0 (the first declared when none is)."""
+        return self.name_of(0) or self.values[0]
+
     def number(self, value_name: str) -> int | None:
         try:
             index = self.values.index(value_name)
@@ -102,7 +107,7 @@ class TypeDecl:
     def __post_init__(self) -> None:
         zero, json_zero = _ZEROS[self.kind]
         if self.kind is Kind.ENUM and self.enum is not None:
-            json_zero = self.enum.name_of(0) or self.enum.values[0]
+            json_zero = self.enum.default
         object.__setattr__(self, "zero", zero)
         object.__setattr__(self, "json_zero", json_zero)
 
