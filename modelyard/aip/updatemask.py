@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelyard.aip.fieldmask import FieldMask
-from modelyard.aip.schema import MessageDecl
+from modelyard.aip.schema import FieldDecl, MessageDecl
 
 
 def merge_update(
@@ -30,7 +30,7 @@ def merge_update(
         assert mask.paths is not None
         paths = []
         for path in mask.paths:
-            fields = [s for s in path if not isinstance(s, str)]
+            fields = [s for s in path if isinstance(s, FieldDecl)]
             if not any(f.output_only for f in fields):
                 paths.append([f.json_name for f in fields])
     for keys in paths:

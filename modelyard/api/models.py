@@ -38,7 +38,13 @@ from modelyard.api.params import (
     read_body,
 )
 from modelyard.resources.codec import ResourceError, check_id, decode_message, prune, validate_model
-from modelyard.resources.model import GET_ONLY_FIELDS, MODEL, MODEL_FILTER_SCHEMA
+from modelyard.resources.model import (
+    GET_ONLY_FIELDS,
+    MODEL,
+    MODEL_FILTER_SCHEMA,
+    apply_default_kind,
+    model_name,
+)
 from modelyard.store.repository import AlreadyExists, NotFound, Scope
 
 router = APIRouter()
@@ -102,10 +108,6 @@ async def list_models(account_id: str, request: Request) -> Response:
     return Response(b"".join(parts), media_type=JSON)
 
 
-def _name(account_id: str, model_id: str) -> str:
-    return f"accounts/{account_id}/models/{model_id}"
-
-
 def _not_found(name: str) -> ApiError:
     return ApiError("NOT_FOUND", f"model {name} not found", reason="MODEL_NOT_FOUND", metadata={"name": name})
 
@@ -148,8 +150,7 @@ def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
     if not isinstance(raw_model, dict):
         raise invalid("model must be a JSON object (a Model)", field="model")
     model = decode_message(MODEL, raw_model, path="model", allow_output_only=False)
-    if model.get("kind", "KIND_UNSPECIFIED") == "KIND_UNSPECIFIED":
-        model["kind"] = "HF_PEFT_ADDON"
+    apply_default_kind(model)
     model["state"] = "UPLOADING"
     if cluster:
         model["cluster"] = cluster
@@ -160,9 +161,9 @@ def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
     except AlreadyExists:
         raise ApiError(
             "ALREADY_EXISTS",
-            f"model {_name(account_id, model_id)} already exists",
+            f"model {model_name(account_id, model_id)} already exists",
             reason="MODEL_ALREADY_EXISTS",
-            metadata={"name": _name(account_id, model_id)},
+            metadata={"name": model_name(account_id, model_id)},
         ) from None
     return json_response(created)
 
@@ -177,7 +178,7 @@ def _get_model(account_id: str, model_id: str, request: Request) -> Response:
     check_account(account_id)
     _check_model_id(model_id)
     mask = _read_mask(request)
-    name = _name(account_id, model_id)
+    name = model_name(account_id, model_id)
     found = request_store(request).get_model(name)
     if found is None or (account_id != caller and not found[1]):
         raise _not_found(name)
@@ -220,13 +221,12 @@ def _update_model(account_id: str, model_id: str, request: Request, raw: bytes) 
 
     def mutate(current: dict[str, Any]) -> dict[str, Any]:
         new = merge_update(MODEL, current, sent, mask)
-        if new.get("kind", "KIND_UNSPECIFIED") == "KIND_UNSPECIFIED":
-            new["kind"] = "HF_PEFT_ADDON"
+        apply_default_kind(new)
         new = prune(new)
         validate_model(new, path="model")
         return new
 
-    name = _name(account_id, model_id)
+    name = model_name(account_id, model_id)
     try:
         updated = request_store(request).update_model(name, mutate)
     except NotFound:
@@ -244,7 +244,7 @@ def _delete_model(account_id: str, model_id: str, request: Request) -> Response:
     check_account(account_id)
     _check_model_id(model_id)
     check_writable(caller, account_id)
-    name = _name(account_id, model_id)
+    name = model_name(account_id, model_id)
     try:
         request_store(request).delete_model(name)
     except NotFound:

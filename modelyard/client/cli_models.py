@@ -33,6 +33,7 @@ from modelyard.client.output import (
     print_model,
     write,
 )
+from modelyard.resources.model import model_name, parse_model_name
 
 NO_FLAGS = ConnectionFlags()  # the default of a ``conn`` parameter (option_groups fills it in)
 
@@ -64,9 +65,9 @@ def _models_callback(
 def _split_name(ref: str) -> tuple[str | None, str]:
     """``accounts/A/models/M`` -> ``("A", "M")``; ``M`` -> ``(None, "M")``."""
     if ref.startswith("accounts/"):
-        parts = ref.split("/")
-        if len(parts) == 4 and parts[2] == "models" and parts[1] and parts[3]:
-            return parts[1], parts[3]
+        parsed = parse_model_name(ref)
+        if parsed is not None and all(parsed):
+            return parsed
     elif ref and "/" not in ref:
         return None, ref
     raise UsageProblem(f"invalid model {ref!r}: expected MODEL_ID or accounts/ACCOUNT_ID/models/MODEL_ID")
@@ -322,7 +323,7 @@ def delete(
     with errors() as run:
         settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model, settings)
-        name = f"accounts/{acct}/models/{model_id}"
+        name = model_name(acct, model_id)
         if not yes:
             if not sys.stdin.isatty():
                 raise UsageProblem(f"not deleting {name}: stdin is not a terminal, so pass --yes to confirm")

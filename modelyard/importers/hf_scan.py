@@ -12,7 +12,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from modelyard.aip.schema import INT64_RANGE
 from modelyard.importers.safetensors import SafetensorsHeaderError, count_safetensors_parameters
+from modelyard.resources.model import is_valid_id
 
 #: Largest JSON side file (config, tokenizer config, index, template) that is read.
 MAX_JSON_FILE = 64 * 1024 * 1024
@@ -26,8 +28,7 @@ SAFETENSORS_INDEX_FILE = "model.safetensors.index.json"
 SINGLE_SAFETENSORS_FILE = "model.safetensors"
 CACHE_REPO_PREFIX = "models--"
 
-_MODEL_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
-_INT64_MAX = 2**63 - 1
+_INT64_MAX = INT64_RANGE[1]
 
 
 class NotACheckpoint(Exception):
@@ -41,7 +42,7 @@ class NotACheckpoint(Exception):
 
 def is_valid_model_id(model_id: str) -> bool:
     """Whether ``model_id`` is a valid resource id (1-63 chars of ``a-z0-9-``, starts with a letter)."""
-    return bool(_MODEL_ID_RE.fullmatch(model_id))
+    return is_valid_id(model_id)
 
 
 def derive_model_id(name: str) -> str:

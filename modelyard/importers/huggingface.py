@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelyard.aip.schema import Kind, MessageDecl
+from modelyard.aip.schema import INT32_RANGE, Kind, MessageDecl
 from modelyard.importers.hf_config import (
     architecture_of,
     context_length_of,
@@ -49,6 +49,7 @@ from modelyard.importers.safetensors import (
     count_safetensors_parameters,
     read_safetensors_header,
 )
+from modelyard.resources.codec import is_default
 from modelyard.resources.model import MAX_DESCRIPTION, MAX_DISPLAY_NAME, MODEL
 
 __all__ = [
@@ -72,7 +73,7 @@ __all__ = [
     "template_uses_tools",
 ]
 
-_INT32_MAX = 2**31 - 1
+_INT32_MAX = INT32_RANGE[1]
 _R_MIN, _R_MAX = 4, 64
 #: Weight files that make a directory a full model rather than only an adapter.
 _FULL_WEIGHT_RE = re.compile(r"^(model|pytorch_model|consolidated)([-.].*)?\.(safetensors|bin)$")
@@ -97,16 +98,14 @@ def _canonical(message: MessageDecl, values: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for decl in message.fields:
         value = values.get(decl.json_name)
-        if value is None or value is False or value == "" or value == 0 or value == [] or value == {}:
+        if decl.kind is Kind.INT64 and type(value) is int:
+            value = str(value)
+        if value is None or is_default(decl, value):
             continue
         if decl.kind is Kind.MESSAGE and decl.type.message is not None and isinstance(value, dict):
             value = _canonical(decl.type.message, value)
             if not value:
                 continue
-        elif decl.kind is Kind.INT64:
-            value = str(value)
-        elif decl.kind is Kind.ENUM and decl.type.enum is not None and value == decl.type.enum.values[0]:
-            continue
         out[decl.json_name] = value
     return out
 
