@@ -34,6 +34,9 @@ class Settings:
     access_log: bool = True
     #: Seconds to keep serving, unready, after the first shutdown signal (``MODELYARD_DRAIN_SECONDS``).
     drain_seconds: float = 0.0
+    #: Most bytes of a JSON request body (``MODELYARD_MAX_BODY_BYTES``, default 1 MiB); model-file
+    #: uploads are not JSON bodies and are not limited by it.
+    max_body_bytes: int = 1 << 20
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -44,6 +47,7 @@ class Settings:
             "database_url": env.get("MODELYARD_DB", ""),
             "access_log": env.get("MODELYARD_ACCESS_LOG", "1").strip().lower() not in _FALSE,
             "drain_seconds": _drain_seconds(env.get("MODELYARD_DRAIN_SECONDS", "")),
+            "max_body_bytes": _max_body_bytes(env.get("MODELYARD_MAX_BODY_BYTES", "")),
         }
         names = {f.name for f in dataclasses.fields(cls)}
         for name, value in flags.items():
@@ -69,6 +73,17 @@ def _drain_seconds(raw: str) -> float:
         log.warning("ignoring MODELYARD_DRAIN_SECONDS=%r: not a number", raw)
         return 0.0
     return min(max(value, 0.0), MAX_DRAIN_SECONDS)
+
+
+def _max_body_bytes(raw: str) -> int:
+    default: int = Settings.max_body_bytes
+    raw = raw.strip()
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        log.warning("ignoring MODELYARD_MAX_BODY_BYTES=%r: not a positive number of bytes", raw)
+        return default
+    return int(raw)
 
 
 @dataclass(frozen=True)

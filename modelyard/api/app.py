@@ -29,6 +29,7 @@ from modelyard.api import models as models_routes
 from modelyard.api.docs import install_docs
 from modelyard.api.errors import ApiError, as_api_error, internal_error
 from modelyard.api.fastpath import ListFastPath
+from modelyard.api.http_edges import HeadAsGet, method_not_allowed, no_such_endpoint
 from modelyard.api.observability import Observability, ObservabilityMiddleware
 from modelyard.resources.codec import ResourceError
 from modelyard.settings import Settings
@@ -45,7 +46,8 @@ class ModelyardApp(FastAPI):
     observability: Observability
 
     def build_middleware_stack(self) -> ASGIApp:
-        return ObservabilityMiddleware(ListFastPath(super().build_middleware_stack()), self.observability)
+        stack = HeadAsGet(ListFastPath(super().build_middleware_stack()), self.router.routes)
+        return ObservabilityMiddleware(stack, self.observability)
 
 
 def create_app(store: Store, *, settings: Settings | None = None, migrate: bool = True) -> FastAPI:
@@ -69,6 +71,7 @@ def create_app(store: Store, *, settings: Settings | None = None, migrate: bool 
         docs_url=None,
         redoc_url=None,
     )
+    app.router.redirect_slashes = False  # never redirect to the client's Host (api/http_edges.py)
     app.state.settings = settings
     app.state.store = store
     app.state.token_codec = PageTokenCodec(store.secret("page_token_key"))
@@ -107,18 +110,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            return ApiError(
-                "NOT_FOUND",
-                f"no such endpoint: {request.method} {request.url.path}",
-                reason="NO_SUCH_ENDPOINT",
-            ).response()
+            return no_such_endpoint(request).response()
         if exc.status_code == 405:
-            return ApiError(
-                "UNIMPLEMENTED",
-                f"method {request.method} is not supported on {request.url.path}",
-                reason="METHOD_NOT_ALLOWED",
-                http_status=405,
-            ).response()
+            return method_not_allowed(app, request).response()
         return ApiError("UNKNOWN", str(exc.detail), http_status=exc.status_code).response()
 
     @app.exception_handler(Exception)
