@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelyard.admin import admin_model
 from modelyard.aip.timestamps import format_rfc3339, parse_rfc3339
+from modelyard.importers.records import admin_model
 from modelyard.resources.codec import ResourceError
 
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from modelyard.admin import demo_catalog
+from modelyard.importers.demo import demo_catalog
 from modelyard.importers.jsonl import import_lines
 from tests.support.accounts import Account
 from tests.support.paths import README

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from modelyard.importers import huggingface as hf
+from modelyard.importers import safetensors
 from tests.support.hf_checks import details, inspect
 from tests.support.hf_files import (
     CHATML_TEMPLATE,
@@ -158,7 +159,7 @@ def test_sharded_checkpoint_uses_index(tmp_path: Path, monkeypatch: pytest.Monke
         reads.append(path.name)
         return real(path)
 
-    monkeypatch.setattr(hf, "read_safetensors_header", spy)
+    monkeypatch.setattr(safetensors, "read_safetensors_header", spy)  # where the importer reads headers
     imported = inspect(ckpt.path)
     # consolidated.safetensors (1000 elements) is not in the index and is not counted.
     assert details(imported)["parameterCount"] == "6736"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from modelyard.admin import demo_catalog
+from modelyard.importers.demo import demo_catalog
 from tests.support.cli import modelyard_cli
 from tests.support.server import Server
 
