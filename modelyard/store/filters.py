@@ -21,12 +21,14 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     cast,
     exists,
     false,
     func,
     literal,
     not_,
+    null,
     or_,
     select,
     true,
@@ -69,10 +71,10 @@ class FilterCompiler:
             return self._presence(node.field, negate)
         if isinstance(node, q.HasKey):
             cond = self._map_has_key(node.field, node.key)
-            return self._guarded(node.field, not_(cond) if negate else cond)
+            return self._guarded(node.field, self._json_negated(cond) if negate else cond)
         if isinstance(node, q.HasElement):
             cond = self._has_element(node)
-            return self._guarded(node.field, not_(cond) if negate else cond)
+            return self._guarded(node.field, self._json_negated(cond) if negate else cond)
         if isinstance(node, q.Search):
             cond = self._search(node.text)
             return not_(cond) if negate else cond
@@ -101,8 +103,25 @@ class FilterCompiler:
     def _json_path(self, fields: tuple[FieldDecl, ...]) -> list[str]:
         return [f.json_name for f in fields]
 
+    def _json_clean(self) -> Condition:
+        """Whether the stored resource's JSON holds no NUL character. NUL is refused on every write path,
+        but a row stored before that rule would make PostgreSQL's jsonb cast fail and SQLite's JSON
+        functions cut keys short: such a row matches no list or map restriction, negated or not."""
+        resource = models.c.resource
+        escape = literal(_NUL_ESCAPE, Text)
+        if self.pg:
+            return or_(func.strpos(resource, escape) == 0, not_(resource.regexp_match(_PG_NUL_ESCAPE_RE)))
+        return or_(func.instr(resource, escape) == 0, func.modelyard_has_nul(resource) == 0)
+
+    def _json_negated(self, cond: Condition) -> Condition:
+        return and_(self._json_clean(), not_(cond))
+
+    def _resource_json(self) -> ColumnElement[Any]:
+        """The stored resource as JSON text, NULL when it holds a NUL (see ``_json_clean``)."""
+        return case((self._json_clean(), models.c.resource), else_=null())
+
     def _resource_jsonb(self) -> ColumnElement[Any]:
-        return cast(models.c.resource, JSONB)
+        return cast(self._resource_json(), JSONB)
 
     def _sql_value(self, value: q.Value) -> Any:
         if isinstance(value, q.EnumValue):
@@ -179,23 +198,26 @@ class FilterCompiler:
 
     def _presence(self, ref: q.FieldRef, negate: bool) -> Condition:
         leaf = ref.leaf
+        from_json = True  # a map key or a list or map, read from the stored JSON
         if isinstance(leaf, q.MapKey):
             cond = self._map_has_key(ref, leaf.key)
         elif leaf.kind is Kind.MESSAGE and not leaf.repeated:
             key = tuple(f.name for f in ref.fields)
-            cond = models.c[PRESENCE_BY_PATH[key].column].is_(true())
+            cond, from_json = models.c[PRESENCE_BY_PATH[key].column].is_(true()), False
         elif leaf.repeated or leaf.kind is Kind.MAP:
             # Canonical JSON omits empty lists and maps: present means non-empty.
             path = self._json_path(ref.fields)
             if self.pg:
                 cond = self._resource_jsonb()[path].isnot(None)
             else:
-                cond = func.json_type(models.c.resource, _sqlite_path(path)).isnot(None)
+                cond = func.json_type(self._resource_json(), _sqlite_path(path)).isnot(None)
         else:
             col = self._scalar(ref)
             zero = leaf.type.zero
-            cond = col != bindparam(None, zero, type_=col.type)
-        return self._guarded(ref, not_(cond) if negate else cond)
+            cond, from_json = col != bindparam(None, zero, type_=col.type), False
+        if negate:
+            cond = self._json_negated(cond) if from_json else not_(cond)
+        return self._guarded(ref, cond)
 
     def _map_value(self, ref: q.FieldRef) -> ColumnElement[Any]:
         leaf = ref.leaf
@@ -209,14 +231,14 @@ class FilterCompiler:
             if value_kind is Kind.BOOL:
                 return cast(text_value, Boolean)
             return text_value
-        each = func.json_each(models.c.resource, _sqlite_path(path)).table_valued("key", "value")
+        each = func.json_each(self._resource_json(), _sqlite_path(path)).table_valued("key", "value")
         return select(each.c.value).where(each.c.key == literal(leaf.key, Text)).scalar_subquery()
 
     def _map_has_key(self, ref: q.FieldRef, key: str) -> Condition:
         path = self._json_path(ref.fields)
         if self.pg:
             return func.coalesce(func.jsonb_exists(self._resource_jsonb()[path], literal(key, Text)), false())
-        each = func.json_each(models.c.resource, _sqlite_path(path)).table_valued("key", "value")
+        each = func.json_each(self._resource_json(), _sqlite_path(path)).table_valued("key", "value")
         return exists(select(literal(1)).select_from(each).where(each.c.key == literal(key, Text)))
 
     def _has_element(self, node: q.HasElement) -> Condition:
@@ -235,12 +257,18 @@ class FilterCompiler:
             found = func.coalesce(text_value, literal(_pg_text(zero), Text))
             target = literal(_pg_text(value), Text)
             return exists(select(literal(1)).select_from(elems).where(found == target))
-        each = func.json_each(models.c.resource, _sqlite_path(path)).table_valued("value")
+        each = func.json_each(self._resource_json(), _sqlite_path(path)).table_valued("value")
         ev: ColumnElement[Any] = each.c.value
         if sub:
             ev = func.json_extract(ev, _sqlite_path(sub))
         ev = func.coalesce(ev, literal(_sqlite_json_scalar(zero)))
         return exists(select(literal(1)).select_from(each).where(ev == literal(_sqlite_json_scalar(value))))
+
+
+#: A NUL character in JSON text (``\u0000``), and the PostgreSQL regular expression that tells it from
+#: an escaped backslash followed by ``u0000`` (the escape's backslash is preceded by an even number).
+_NUL_ESCAPE = "\\u0000"
+_PG_NUL_ESCAPE_RE = r"(^|[^\\])(\\\\)*\\u0000"
 
 
 def _sqlite_path(path: list[str]) -> str:
