@@ -324,6 +324,10 @@ def check_string(value: str, path: str, max_length: int = MAX_STRING, *, what: s
         raise ResourceError(path, prefix + too_long(len(value), max_length))
 
 
+#: An integer as a JSON string: an optional '-' and 1-19 ASCII digits (the range is checked after).
+_DECIMAL = re.compile(r"-?[0-9]{1,19}")
+
+
 def _integer(raw: Any, path: str) -> int:
     if isinstance(raw, bool):
         raise ResourceError(path, "expected an integer, got a boolean")
@@ -333,8 +337,8 @@ def _integer(raw: Any, path: str) -> int:
         if raw.is_integer():
             return int(raw)
         raise ResourceError(path, f"expected an integer, got {raw}")
-    if isinstance(raw, str) and re.fullmatch(r"-?\d{1,20}", raw.strip()):
-        return int(raw.strip())
+    if isinstance(raw, str) and _DECIMAL.fullmatch(raw):
+        return int(raw)
     raise ResourceError(path, f"expected an integer, got {_json_type(raw)}")
 
 
