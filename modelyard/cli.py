@@ -156,7 +156,7 @@ def import_(
         err.print("[red]error:[/red] give one JSON Lines file (or 'hf PATH...')")
         raise typer.Exit(2)
     from modelyard.importers.jsonl import file_chunks, import_lines, numbered_lines
-    from modelyard.store.repository import CatalogNotEmpty
+    from modelyard.store.errors import CatalogNotEmpty
 
     path = source[0]
     if path != "-" and not Path(path).is_file():

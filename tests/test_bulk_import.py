@@ -15,8 +15,9 @@ from sqlalchemy import text
 
 from modelyard.importers.jsonl import import_lines
 from modelyard.store.engine import make_engine
+from modelyard.store.errors import CatalogNotEmpty
 from modelyard.store.migrate import upgrade
-from modelyard.store.repository import CatalogNotEmpty, Store
+from modelyard.store.repository import Store
 from tests.catalog_gen import generate_catalog
 from tests.conftest import fresh_pg_database, start_server, stop_server
 from tests.test_import_export import _cli

@@ -9,7 +9,7 @@ from conftest import Account, Server
 from helpers import base_model, create, models_url, stored
 from sqlalchemy import func, or_, select
 
-from modelyard.store.repository import AlreadyExists
+from modelyard.store.errors import AlreadyExists
 from modelyard.store.tables import accounts, models
 
 

@@ -87,7 +87,7 @@ def test_sqlite_list_runs_in_a_bounded_number_of_threads(
     import threading
     import time
 
-    from modelyard.store import repository
+    from modelyard.store import listing
 
     app, key, store = app_and_key
     for i in range(5):
@@ -124,4 +124,4 @@ def test_sqlite_list_runs_in_a_bounded_number_of_threads(
 
     responses = _run(concurrently())
     assert [len(r.json()["models"]) for r in responses] == [1 + i % 5 for i in range(12)]
-    assert most == repository.SQLITE_LIST_THREADS
+    assert most == listing.SQLITE_LIST_THREADS

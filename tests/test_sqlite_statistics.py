@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from modelyard.store.engine import make_engine
 from modelyard.store.migrate import upgrade
-from modelyard.store.repository import Store, _crosses_size
+from modelyard.store.repository import Store
+from modelyard.store.statistics import crosses_size
 
 #: The key subquery of a page filtered on kind = HF_BASE_MODEL (number 1), in name order.
 KIND_PAGE = "EXPLAIN QUERY PLAN SELECT name FROM models WHERE account_id = 'grow' AND kind = 1 ORDER BY name"
@@ -29,12 +30,12 @@ def _stat_rows(store: Store) -> int:
 
 
 def test_crossing_sizes() -> None:
-    assert not _crosses_size(0, 999)
-    assert _crosses_size(999, 1000)
-    assert _crosses_size(0, 5000)
-    assert not _crosses_size(1000, 3999)
-    assert _crosses_size(3999, 4000)
-    assert _crosses_size(15_000, 70_000)
+    assert not crosses_size(0, 999)
+    assert crosses_size(999, 1000)
+    assert crosses_size(0, 5000)
+    assert not crosses_size(1000, 3999)
+    assert crosses_size(3999, 4000)
+    assert crosses_size(15_000, 70_000)
 
 
 def test_statistics_refresh_when_an_account_grows_through_the_api(tmp_path: Path) -> None:

@@ -25,8 +25,9 @@ from modelyard.api.observability import install_observability
 from modelyard.api.openapi import openapi_document
 from modelyard.resources.codec import ResourceError
 from modelyard.store.engine import default_database_url, make_engine
+from modelyard.store.errors import Unavailable
 from modelyard.store.migrate import upgrade
-from modelyard.store.repository import UNAVAILABLE_ERRORS, Store
+from modelyard.store.repository import Store
 from modelyard.web import install_web
 
 log = logging.getLogger("modelyard")
@@ -81,7 +82,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     # Handled by Starlette's ExceptionMiddleware, not by the catch-all below, which re-raises after
     # answering (uvicorn then drops the kept-alive connection).
-    for known in (ApiError, AipError, ResourceError, *UNAVAILABLE_ERRORS):
+    for known in (ApiError, AipError, ResourceError, Unavailable):
         app.add_exception_handler(known, _known_error)
 
     @app.exception_handler(RequestValidationError)
@@ -120,7 +121,7 @@ def _install_meta_routes(app: FastAPI) -> None:
     def healthz(request: Request) -> Response:
         try:
             request.app.state.store.ping()
-        except Exception as e:  # the database does not answer
+        except Unavailable as e:
             log.warning("health check failed: %s", e)
             return ApiError(
                 "UNAVAILABLE", "the database does not answer", reason="DATABASE_UNAVAILABLE"

@@ -24,7 +24,9 @@ from modelyard.resources.codec import (
     validate_model,
 )
 from modelyard.resources.model import GET_ONLY_FIELDS, MODEL, MODEL_FILTER_SCHEMA
-from modelyard.store.repository import AlreadyExists, NotFound, Scope, Store
+from modelyard.store.errors import AlreadyExists, NotFound
+from modelyard.store.planner import Scope
+from modelyard.store.repository import Store
 
 router = APIRouter()
 

@@ -73,6 +73,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard import __version__
 from modelyard.api.errors import ApiError
+from modelyard.store.errors import Unavailable
 from modelyard.store.repository import Store
 
 log = logging.getLogger("modelyard")
@@ -163,7 +164,7 @@ class _ScrapeCollector(Collector):
             try:
                 self._models = self._store.count_all()
                 self._models_at = now
-            except Exception as e:  # the database does not answer: keep serving the other metrics
+            except Unavailable as e:  # keep serving the other metrics
                 log.warning("metrics: counting models failed: %s", e)
             return self._models  # stale (or None) after a failure
 
@@ -228,7 +229,6 @@ class Observability:
         """Whether the database's Alembic revision is the script head (a success is remembered)."""
         if self._schema_ok:
             return True, ""
-        from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
         from modelyard.store.migrate import alembic_config
@@ -236,8 +236,7 @@ class Observability:
         if self._script_heads is None:
             script = ScriptDirectory.from_config(alembic_config(self.store.engine))
             self._script_heads = set(script.get_heads())
-        with self.store.engine.connect() as conn:
-            current = set(MigrationContext.configure(conn).get_current_heads())
+        current = self.store.schema_revisions()
         if current == self._script_heads:
             self._schema_ok = True
             return True, ""
@@ -503,7 +502,7 @@ def install_observability(app: FastAPI) -> Observability:
         try:
             store.ping()
             current, revision = obs.schema_current()
-        except Exception as e:  # the database does not answer
+        except Unavailable as e:
             log.warning("readiness check failed: %s", e)
             return ApiError(
                 "UNAVAILABLE", "the database does not answer", reason="DATABASE_UNAVAILABLE"
