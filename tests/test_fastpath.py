@@ -93,7 +93,7 @@ def test_sqlite_list_runs_in_a_bounded_number_of_threads(
     for i in range(5):
         store.create_model("fast", f"m{i}", {"displayName": f"M {i}"})
     running, most, lock = 0, 0, threading.Lock()
-    real = store.list_models
+    real = store.lister.list_models
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         nonlocal running, most
@@ -107,7 +107,7 @@ def test_sqlite_list_runs_in_a_bounded_number_of_threads(
             with lock:
                 running -= 1
 
-    monkeypatch.setattr(store, "list_models", counting)
+    monkeypatch.setattr(store.lister, "list_models", counting)
     auth = {"Authorization": f"Bearer {key}"}
 
     async def concurrently() -> list[httpx.Response]:

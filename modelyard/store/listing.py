@@ -8,9 +8,10 @@ built once per query shape; totals of filtered Lists come from ``CountCache``, k
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from modelyard.aip.filtering.query import CheckedFilter
 from modelyard.aip.ordering import OrderBy
 from modelyard.store.aio import AsyncReader, prepared
 from modelyard.store.connections import Database
+from modelyard.store.errors import translated
 from modelyard.store.planner import Plan, Planner, Scope
 
 #: Attempts at reading a page at the version of cached bounds before reading it without them.
@@ -171,17 +173,6 @@ class Lister:
         if self._async is not None:
             await self._async.aclose()
 
-    @property
-    def asynchronous(self) -> bool:
-        """Whether Lists run on an asyncio pool (PostgreSQL), else in ``in_thread``."""
-        return self._async is not None
-
-    async def in_thread(self, list_models: Callable[[], Page]) -> Page:
-        """Run a blocking List in one of ``SQLITE_LIST_THREADS`` worker threads."""
-        if self._readers is None:
-            self._readers = anyio.CapacityLimiter(SQLITE_LIST_THREADS)
-        return await anyio.to_thread.run_sync(list_models, limiter=self._readers)
-
     def list_models(
         self,
         scope: Scope,
@@ -191,16 +182,14 @@ class Lister:
         after: list[Any] | None,
         limit: int,
     ) -> Page:
+        """One page in ``order`` (which must end with a unique field, e.g. ``name``), after the keyset
+        position ``after``; ``total_size`` counts every match (cached per data version)."""
         steps = self.steps.run(scope, checked, order, after=after, limit=limit)
-        with self.database.reader() as conn:
-            statement, params = next(steps)
-            while True:
-                rows = [tuple(r) for r in conn.execute(statement, params)]
-                try:
-                    statement, params = steps.send(rows)
-                except StopIteration as done:
-                    page: Page = done.value
-                    return page
+        with translated, self.database.reader() as conn:
+            step = _advance(steps, None)
+            while not isinstance(step, Page):
+                step = _advance(steps, [tuple(r) for r in conn.execute(*step)])
+            return step
 
     async def alist_models(
         self,
@@ -211,17 +200,30 @@ class Lister:
         after: list[Any] | None,
         limit: int,
     ) -> Page:
-        """``list_models`` on the asyncio pool (PostgreSQL; see ``asynchronous``)."""
-        assert self._async is not None
+        """``list_models`` for an event loop: on PostgreSQL over an asyncio connection pool (no thread
+        hop), elsewhere in one of ``SQLITE_LIST_THREADS`` worker threads."""
+        if self._async is None:
+            if self._readers is None:
+                self._readers = anyio.CapacityLimiter(SQLITE_LIST_THREADS)
+            return await anyio.to_thread.run_sync(
+                functools.partial(self.list_models, scope, checked, order, after=after, limit=limit),
+                limiter=self._readers,
+            )
         steps = self.steps.run(scope, checked, order, after=after, limit=limit)
-        async with self._async.connection() as conn:
-            statement, params = next(steps)
-            while True:
-                sql, values = self._async.compile(statement, params)
-                cursor = await conn.execute(sql, values, prepare=prepared(statement))
-                rows = await cursor.fetchall()
-                try:
-                    statement, params = steps.send(rows)
-                except StopIteration as done:
-                    page: Page = done.value
-                    return page
+        with translated:
+            async with self._async.connection() as conn:
+                step = _advance(steps, None)
+                while not isinstance(step, Page):
+                    sql, values = self._async.compile(*step)
+                    cursor = await conn.execute(sql, values, prepare=prepared(step[0]))
+                    step = _advance(steps, await cursor.fetchall())
+                return step
+
+
+def _advance(steps: Generator[Step, Rows, Page], rows: Rows | None) -> Step | Page:
+    """The next statement of a List's steps (sent the rows of the last one), or its Page."""
+    try:
+        return next(steps) if rows is None else steps.send(rows)
+    except StopIteration as done:
+        page: Page = done.value
+        return page

@@ -10,14 +10,11 @@ database that does not answer raises ``Unavailable``, never a driver error.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, select
 
-from modelyard.aip.filtering.query import CheckedFilter
-from modelyard.aip.ordering import OrderBy
 from modelyard.store.accounts import Accounts
 from modelyard.store.bulk import ROW_COLUMNS, ROW_NAME, BatchWriter, BulkLoad, Row, prepare_rows
 from modelyard.store.connections import Database
@@ -27,7 +24,6 @@ from modelyard.store.errors import (
     CatalogNotEmpty,
     NotFound,
     Unavailable,
-    translated,
     translating,
 )
 from modelyard.store.keys import ApiKeys, hash_key
@@ -50,6 +46,9 @@ class Store:
         self.models = Models(self.database, self.accounts)
         self.batches = BatchWriter(self.database, self.accounts)
         self.lister = Lister(self.database)
+        #: List (translated by the lister itself: the hot path takes no extra call here).
+        self.list_models = self.lister.list_models
+        self.alist_models = self.lister.alist_models
 
     @translating
     async def aclose(self) -> None:
@@ -133,38 +132,6 @@ class Store:
         self.statistics.analyze(limit=limit)
 
     # -- reads -----------------------------------------------------------------------------------------
-    def list_models(
-        self,
-        scope: Scope,
-        checked: CheckedFilter,
-        order: OrderBy,
-        *,
-        after: list[Any] | None,
-        limit: int,
-    ) -> Page:
-        """One page in ``order`` (which must end with a unique field, e.g. ``name``), after the keyset
-        position ``after``; ``total_size`` counts every match (cached per data version)."""
-        with translated:
-            return self.lister.list_models(scope, checked, order, after=after, limit=limit)
-
-    async def alist_models(
-        self,
-        scope: Scope,
-        checked: CheckedFilter,
-        order: OrderBy,
-        *,
-        after: list[Any] | None,
-        limit: int,
-    ) -> Page:
-        """``list_models`` for an event loop: on PostgreSQL over an asyncio connection pool (no thread
-        hop), elsewhere in one of ``SQLITE_LIST_THREADS`` worker threads."""
-        if not self.lister.asynchronous:
-            return await self.lister.in_thread(
-                functools.partial(self.list_models, scope, checked, order, after=after, limit=limit)
-            )
-        with translated:
-            return await self.lister.alist_models(scope, checked, order, after=after, limit=limit)
-
     @translating
     def count_all(self) -> dict[str, int]:
         """Models per account (for metrics)."""
