@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from modelyard.resources.timestamps import format_rfc3339, parse_rfc3339
+from modelyard.aip.timestamps import format_rfc3339, parse_rfc3339
 
 ACCOUNT = "bench"
 START = parse_rfc3339("2023-11-01T00:00:00Z") or 0

@@ -11,7 +11,7 @@ from importlib import resources as importlib_resources
 from typing import Any
 
 from modelyard.resources.codec import ResourceError, check_id, decode_message, validate_model
-from modelyard.resources.model import MODEL
+from modelyard.resources.model import MODEL, apply_default_kind, parse_model_name
 from modelyard.store.repository import Store
 
 DEMO_ACCOUNT = "fireworks"
@@ -36,18 +36,17 @@ def admin_model(data: Any, *, account: str) -> tuple[str, dict[str, Any]]:
     if name is not None:
         if not isinstance(name, str):
             raise ResourceError("name", "must be a string")
-        parts = name.split("/")
-        if len(parts) != 4 or parts[0] != "accounts" or parts[2] != "models":
+        parsed = parse_model_name(name)
+        if parsed is None:
             raise ResourceError("name", f"{name!r} is not of the form accounts/<account>/models/<model>")
-        model_id = parts[3]
+        model_id = parsed[1]
     if not model_id:
         raise ResourceError("name", "each model needs a name (accounts/<account>/models/<id>) or a modelId")
     check_id(model_id)
     check_id(account, "account id")
     resource = decode_message(MODEL, data, path="", allow_output_only=True)
     resource.setdefault("state", "READY")
-    if resource.get("kind", "KIND_UNSPECIFIED") == "KIND_UNSPECIFIED":
-        resource["kind"] = "HF_PEFT_ADDON"
+    apply_default_kind(resource)
     validate_model(resource, path="", check_peft_rank=False)  # decode_message already omitted defaults
     return model_id, resource
 

@@ -14,7 +14,7 @@ from modelyard.aip.errors import AipError
 from modelyard.aip.fieldmask import FieldMask, apply_read_mask, parse_field_mask
 from modelyard.aip.ordering import OrderBy, parse_order_by
 from modelyard.aip.pagetoken import PageTokenCodec, check_binding, digest
-from modelyard.aip.schema import MessageDecl
+from modelyard.aip.schema import FieldDecl, MessageDecl
 from modelyard.api.errors import ApiError, as_api_error, invalid
 from modelyard.resources.codec import (
     ResourceError,
@@ -23,7 +23,13 @@ from modelyard.resources.codec import (
     prune,
     validate_model,
 )
-from modelyard.resources.model import GET_ONLY_FIELDS, MODEL, MODEL_FILTER_SCHEMA
+from modelyard.resources.model import (
+    GET_ONLY_FIELDS,
+    MODEL,
+    MODEL_FILTER_SCHEMA,
+    apply_default_kind,
+    model_name,
+)
 from modelyard.store.errors import AlreadyExists, NotFound
 from modelyard.store.planner import Scope
 from modelyard.store.repository import Store
@@ -215,10 +221,6 @@ async def list_models(account_id: str, request: Request) -> Response:
     return Response(b"".join(parts), media_type=JSON)
 
 
-def _name(account_id: str, model_id: str) -> str:
-    return f"accounts/{account_id}/models/{model_id}"
-
-
 def _read_body(raw: bytes) -> Any:
     if not raw.strip():
         raise invalid("the request body is empty; send a JSON object", field="body", reason="INVALID_JSON")
@@ -281,8 +283,7 @@ def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
         raise invalid("model must be a JSON object (a Model)", field="model")
     try:
         model = decode_message(MODEL, raw_model, path="model", allow_output_only=False)
-        if model.get("kind", "KIND_UNSPECIFIED") == "KIND_UNSPECIFIED":
-            model["kind"] = "HF_PEFT_ADDON"
+        apply_default_kind(model)
         model["state"] = "UPLOADING"
         if cluster:
             model["cluster"] = cluster
@@ -295,9 +296,9 @@ def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
     except AlreadyExists:
         raise ApiError(
             "ALREADY_EXISTS",
-            f"model {_name(account_id, model_id)} already exists",
+            f"model {model_name(account_id, model_id)} already exists",
             reason="MODEL_ALREADY_EXISTS",
-            metadata={"name": _name(account_id, model_id)},
+            metadata={"name": model_name(account_id, model_id)},
         ) from None
     return _json_response(created)
 
@@ -312,7 +313,7 @@ def get_model(account_id: str, model_id: str, request: Request) -> Response:
     _check_account(account_id)
     _check_model_id(model_id)
     mask = _read_mask(request)
-    name = _name(account_id, model_id)
+    name = model_name(account_id, model_id)
     found = _store(request).get_model(name)
     if found is None or (account_id != caller and not found[1]):
         raise _not_found(name)
@@ -362,13 +363,12 @@ def _update_model(account_id: str, model_id: str, request: Request, raw: bytes) 
 
     def mutate(current: dict[str, Any]) -> dict[str, Any]:
         new = _merge(current, sent, mask)
-        if new.get("kind", "KIND_UNSPECIFIED") == "KIND_UNSPECIFIED":
-            new["kind"] = "HF_PEFT_ADDON"
+        apply_default_kind(new)
         new = prune(new)
         validate_model(new, path="model")
         return new
 
-    name = _name(account_id, model_id)
+    name = model_name(account_id, model_id)
     try:
         updated = _store(request).update_model(name, mutate)
     except NotFound:
@@ -397,7 +397,7 @@ def _merge(current: dict[str, Any], sent: dict[str, Any], mask: FieldMask | None
         assert mask.paths is not None
         paths = []
         for path in mask.paths:
-            fields = [s for s in path if not isinstance(s, str)]
+            fields = [s for s in path if isinstance(s, FieldDecl)]
             if not any(f.output_only for f in fields):
                 paths.append([f.json_name for f in fields])
     for keys in paths:
@@ -441,7 +441,7 @@ def delete_model(account_id: str, model_id: str, request: Request) -> Response:
     _check_account(account_id)
     _check_model_id(model_id)
     _writable(caller, account_id)
-    name = _name(account_id, model_id)
+    name = model_name(account_id, model_id)
     try:
         _store(request).delete_model(name)
     except NotFound:

@@ -30,7 +30,7 @@ from modelyard.client.config import (
     write_profile,
 )
 from modelyard.client.http import ApiConnectionError, ApiError, ModelyardClient
-from modelyard.resources.model import KIND
+from modelyard.resources.model import KIND, model_name, parse_model_name
 
 models_app = typer.Typer(
     name="models",
@@ -301,9 +301,9 @@ def _print_model(model: dict[str, Any], output: ModelOutput) -> None:
 def _split_name(ref: str) -> tuple[str | None, str]:
     """``accounts/A/models/M`` -> ``("A", "M")``; ``M`` -> ``(None, "M")``."""
     if ref.startswith("accounts/"):
-        parts = ref.split("/")
-        if len(parts) == 4 and parts[2] == "models" and parts[1] and parts[3]:
-            return parts[1], parts[3]
+        parsed = parse_model_name(ref)
+        if parsed is not None and all(parsed):
+            return parsed
     elif ref and "/" not in ref:
         return None, ref
     raise UsageProblem(f"invalid model {ref!r}: expected MODEL_ID or accounts/ACCOUNT_ID/models/MODEL_ID")
@@ -750,7 +750,7 @@ def delete(
     with _errors() as run:
         settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
         acct, model_id = _model_ref(model, settings)
-        name = f"accounts/{acct}/models/{model_id}"
+        name = model_name(acct, model_id)
         if not yes:
             if not sys.stdin.isatty():
                 raise UsageProblem(f"not deleting {name}: stdin is not a terminal, so pass --yes to confirm")

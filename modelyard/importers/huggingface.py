@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelyard.aip.schema import Kind, MessageDecl
-from modelyard.resources.model import MAX_DESCRIPTION, MAX_DISPLAY_NAME, MODEL
+from modelyard.aip.schema import INT32_RANGE, INT64_RANGE, Kind, MessageDecl
+from modelyard.resources.codec import is_default
+from modelyard.resources.model import MAX_DESCRIPTION, MAX_DISPLAY_NAME, MODEL, is_valid_id
 
 __all__ = [
     "MAX_SAFETENSORS_HEADER",
@@ -59,9 +60,8 @@ CHAT_TEMPLATE_JSON_FILE = "chat_template.json"
 SAFETENSORS_INDEX_FILE = "model.safetensors.index.json"
 SINGLE_SAFETENSORS_FILE = "model.safetensors"
 
-_MODEL_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
-_INT32_MAX = 2**31 - 1
-_INT64_MAX = 2**63 - 1
+_INT32_MAX = INT32_RANGE[1]
+_INT64_MAX = INT64_RANGE[1]
 _R_MIN, _R_MAX = 4, 64
 
 #: Keys that hold the maximum context length, in order of preference.
@@ -116,7 +116,7 @@ class ImportedModel:
 
 def is_valid_model_id(model_id: str) -> bool:
     """Whether ``model_id`` is a valid resource id (1-63 chars of ``a-z0-9-``, starts with a letter)."""
-    return bool(_MODEL_ID_RE.fullmatch(model_id))
+    return is_valid_id(model_id)
 
 
 def derive_model_id(name: str) -> str:
@@ -440,16 +440,14 @@ def _canonical(message: MessageDecl, values: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for decl in message.fields:
         value = values.get(decl.json_name)
-        if value is None or value is False or value == "" or value == 0 or value == [] or value == {}:
+        if decl.kind is Kind.INT64 and type(value) is int:
+            value = str(value)
+        if value is None or is_default(decl, value):
             continue
         if decl.kind is Kind.MESSAGE and decl.type.message is not None and isinstance(value, dict):
             value = _canonical(decl.type.message, value)
             if not value:
                 continue
-        elif decl.kind is Kind.INT64:
-            value = str(value)
-        elif decl.kind is Kind.ENUM and decl.type.enum is not None and value == decl.type.enum.values[0]:
-            continue
         out[decl.json_name] = value
     return out
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from modelyard.resources.timestamps import now_nanos
+from modelyard.aip.timestamps import now_nanos
 from modelyard.store.connections import Database
 from modelyard.store.statistics import Statistics
 from modelyard.store.tables import accounts

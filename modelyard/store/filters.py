@@ -148,7 +148,7 @@ class FilterCompiler:
             cond = self.dialect.non_empty(self._json_path(ref.fields))
         else:
             col = self._scalar(ref)
-            zero = _zero_sql(leaf)
+            zero = leaf.type.zero
             cond = col != bindparam(None, zero, type_=col.type)
         return self._guarded(ref, not_(cond) if negate else cond)
 
@@ -168,28 +168,9 @@ class FilterCompiler:
         return self.dialect.has_element(
             self._json_path(node.field.fields),
             [f.json_name for f in node.subpath],
-            _zero_json(leaf_decl),
+            leaf_decl.type.json_zero,
             value,
         )
-
-
-def _zero_sql(decl: FieldDecl) -> Any:
-    kind = decl.kind
-    if kind is Kind.STRING:
-        return ""
-    if kind is Kind.BOOL:
-        return False
-    if kind in (Kind.FLOAT, Kind.DOUBLE):
-        return 0.0
-    return 0
-
-
-def _zero_json(decl: FieldDecl) -> Any:
-    if decl.kind is Kind.ENUM and decl.type.enum is not None:
-        return decl.type.enum.values[0]
-    if decl.kind is Kind.INT64:
-        return "0"
-    return _zero_sql(decl)
 
 
 def _prefix_upper_bound(prefix: str) -> str | None:

@@ -8,7 +8,7 @@ import time
 
 from sqlalchemy import insert, select
 
-from modelyard.resources.timestamps import now_nanos
+from modelyard.aip.timestamps import now_nanos
 from modelyard.store.accounts import Accounts
 from modelyard.store.connections import Database
 from modelyard.store.tables import api_keys

@@ -13,7 +13,8 @@ import orjson
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from modelyard.resources.timestamps import format_rfc3339, now_nanos, parse_rfc3339
+from modelyard.aip.timestamps import format_rfc3339, now_nanos, parse_rfc3339
+from modelyard.resources.model import model_name
 from modelyard.store.accounts import Accounts
 from modelyard.store.connections import Database
 from modelyard.store.errors import AlreadyExists, NotFound
@@ -41,7 +42,7 @@ def ordered(resource: dict[str, Any]) -> dict[str, Any]:
 
 def complete(account_id: str, model_id: str, resource: dict[str, Any], *, keep_times: bool) -> dict[str, Any]:
     """The stored form of a new Model: its name and times (``keep_times`` keeps those it has), ordered."""
-    full = {"name": f"accounts/{account_id}/models/{model_id}", **resource}
+    full = {"name": model_name(account_id, model_id), **resource}
     if not keep_times or "createTime" not in full or "updateTime" not in full:
         now = format_rfc3339(now_nanos())
         if not keep_times or "createTime" not in full:
