@@ -124,7 +124,7 @@ def test_sqlite_list_runs_in_a_bounded_number_of_threads(
         loop = asyncio.get_running_loop()
         give_up = loop.time() + 60  # a hang guard, not a timing assertion
         while True:
-            limiter = store._readers
+            limiter = store.lister._readers
             queued = limiter.statistics().tasks_waiting if limiter is not None else 0
             with lock:
                 seen = running
