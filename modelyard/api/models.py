@@ -199,8 +199,9 @@ def _get_model(account_id: str, model_id: str, request: Request) -> Response:
     _check_model_id(model_id)
     mask = _read_mask(request)
     name = model_name(account_id, model_id)
-    found = request_store(request).get_model(name)
-    if found is None or (account_id != caller and not found[1]):
+    # Visibility is checked in the query: another account's private model is never read (issue 15, 5).
+    found = request_store(request).get_model(name, reader=caller)
+    if found is None:
         raise _not_found(name)
     return json_response(apply_read_mask(found[0], mask))
 

@@ -84,9 +84,10 @@ class Store:
         return self.models.create(account_id, model_id, resource, keep_times=keep_times)
 
     @translating
-    def get_model(self, name: str) -> tuple[dict[str, Any], bool] | None:
-        """The Model (with ``deployedModelRefs``) and whether it is public, or None."""
-        return self.models.get(name)
+    def get_model(self, name: str, *, reader: str | None = None) -> tuple[dict[str, Any], bool] | None:
+        """The Model (with ``deployedModelRefs``) and whether it is public, or None (also when ``reader``
+        is given and may not read it: see ``Models.get``)."""
+        return self.models.get(name, reader=reader)
 
     @translating
     def update_model(self, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:

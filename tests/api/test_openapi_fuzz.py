@@ -17,6 +17,9 @@ from schemathesis import GenerationMode
 from schemathesis.generation.case import Case
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from modelyard.api.openapi import INT64_PATTERN
+from modelyard.resources.codec import ResourceError, decode_message
+from modelyard.resources.model import MODEL
 from tests.support.server import Server
 
 #: Examples per operation and generation mode (5 operations, positive and negative data).
@@ -69,3 +72,13 @@ def test_the_server_does_what_its_openapi_document_says(server: Server, mode: Ge
             assert fields and all(_beyond_openapi(f, body["message"]) for f in fields), body
 
     check()
+
+
+@pytest.mark.parametrize("value", ["٣", " 3", "3 ", "+3", "3e2", "", "9223372036854775808", "0" * 20])
+def test_int64_text_is_ascii_decimal_as_the_openapi_pattern_says(value: str) -> None:
+    """Issue 15 item 9: what the OpenAPI document's int64 pattern refuses, the codec refuses."""
+    assert re.fullmatch(INT64_PATTERN, value) is None
+    with pytest.raises(ResourceError):
+        decode_message(
+            MODEL, {"baseModelDetails": {"parameterCount": value}}, path="", allow_output_only=True
+        )
