@@ -9,13 +9,19 @@ Rules: decisions.md "Model files" (request bodies 1 MiB, lists at most 10,000 en
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
+from modelyard.api.app import create_app
+from modelyard.settings import Settings
+from modelyard.store.engine import make_engine
+from modelyard.store.repository import Store
 from tests.support.accounts import Account
 from tests.support.api import (
     INVALID_ARGUMENT,
@@ -201,3 +207,27 @@ def test_import_applies_the_same_limits(server: Server, tmp_path: Path) -> None:
     assert "10,000" in out and "10,001" in out, out
     assert "1,048,576" in out, out
     assert [m["name"].rsplit("/", 1)[1] for m in page(account)["models"]] == ["fine"]
+
+
+def test_the_body_limit_is_a_setting(tmp_path: Path) -> None:
+    settings = Settings.from_env({"MODELYARD_MAX_BODY_BYTES": "2048"})
+    assert settings.max_body_bytes == 2048
+    assert Settings.from_env({"MODELYARD_MAX_BODY_BYTES": "lots"}).max_body_bytes == 1 << 20
+    assert Settings().max_body_bytes == 1 << 20
+    store = Store(make_engine(f"sqlite:///{tmp_path / 'limit.db'}"))
+    app = create_app(store, settings=settings)
+    key = store.create_api_key("small")
+
+    async def post(description: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post(
+                "/v1/accounts/small/models",
+                json={"modelId": uid(), "model": {"kind": "EMBEDDING_MODEL", "description": description}},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+
+    assert asyncio.run(post("d" * 500)).status_code == 200
+    err = assert_error(asyncio.run(post("d" * 3000)), 413, INVALID_ARGUMENT, reason="REQUEST_TOO_LARGE")
+    assert "2,048" in err["message"]
+    store.engine.dispose()
