@@ -133,9 +133,9 @@ class Store:
 
     # -- reads -----------------------------------------------------------------------------------------
     @translating
-    def count_all(self) -> dict[str, int]:
-        """Models per account (for metrics)."""
-        return self.accounts.model_counts()
+    def count_all(self, *, public_only: bool = False) -> dict[str, int]:
+        """Models per account (for metrics; ``public_only``: public models, accounts that have some)."""
+        return self.accounts.model_counts(public_only=public_only)
 
     @translating
     def ping(self) -> None:

@@ -89,7 +89,7 @@ def test_refused_requests_get_a_google_rpc_400(address: tuple[str, int], case: s
 
 
 def test_a_target_at_the_limit_reaches_the_app(address: tuple[str, int]) -> None:
-    status, headers, body = exchange(address, request(target_of(MAX_TARGET_BYTES)))
+    status, _, body = exchange(address, request(target_of(MAX_TARGET_BYTES)))
     assert status == 401, body  # the application answered: no API key
     assert json.loads(body)["code"] == 16
     # and the server still serves after refusing requests
