@@ -34,8 +34,10 @@ What :func:`modelyard.api.app.create_app` adds to every app (modules: ``api/metr
   uuid4 hex is generated; every response carries it, including errors and 404s (the middleware sits
   outside Starlette's ``ServerErrorMiddleware`` so even unhandled-exception 500s have it).
 
-* ``GET /readyz``: 200 when the database answers, its schema is at the Alembic head (checked until it is
-  once, then cached) and the process is not shutting down; otherwise a google.rpc ``UNAVAILABLE`` (503).
+* ``GET /readyz``: 200 when the database answers, its schema is at the Alembic head (one query on the
+  ``alembic_version`` table per call, which also proves the database answers) and the process is not
+  shutting down; otherwise a google.rpc ``UNAVAILABLE`` (503). Requests that find a table missing answer
+  ``UNAVAILABLE`` too (reason ``SCHEMA_NOT_CURRENT``), never ``INTERNAL``.
   ``/healthz`` (liveness) keeps answering 200 while draining.
 
 Shutdown and draining: uvicorn stops accepting connections within 0.1 s of SIGTERM/SIGINT, then waits up
@@ -83,15 +85,13 @@ class Observability:
         self.access_log = access_logger() if access_log else None
         self.drain_seconds = drain_seconds
         self.draining = False
-        self._schema_ok = False
         self._script_heads: set[str] | None = None
         self._signals_hooked = False
 
     # -- readiness -------------------------------------------------------------------------------------
     def schema_current(self) -> tuple[bool, str]:
-        """Whether the database's Alembic revision is the script head (a success is remembered)."""
-        if self._schema_ok:
-            return True, ""
+        """Whether the database's Alembic revision is the script head: one small query, every time (the
+        database may have been recreated since the last check)."""
         from alembic.script import ScriptDirectory
 
         from modelyard.store.migrate import alembic_config
@@ -101,7 +101,6 @@ class Observability:
             self._script_heads = set(script.get_heads())
         current = self.store.schema_revisions()
         if current == self._script_heads:
-            self._schema_ok = True
             return True, ""
         return False, ",".join(sorted(current)) or "none"
 
