@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -158,7 +159,13 @@ def test_killing_a_server_kills_its_workers(tmp_path: Path) -> None:
     proc, _base = start_server(url, "--workers", "2")
     workers = _children(proc.pid)
     assert len(workers) >= 2
+    # A SIGKILLed supervisor cannot remove its metrics directory: the test does.
+    environ = Path(f"/proc/{workers[0]}/environ").read_bytes().split(b"\0")
+    prefix = b"PROMETHEUS_MULTIPROC_DIR="
+    metrics_dirs = [e.removeprefix(prefix).decode() for e in environ if e.startswith(prefix)]
     kill_server(proc)
+    for leftover in metrics_dirs:
+        shutil.rmtree(leftover, ignore_errors=True)
     deadline = time.monotonic() + 60  # a hang guard: SIGKILLed orphans are reaped by init
     while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
