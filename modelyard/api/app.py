@@ -18,11 +18,17 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 from modelyard import __version__
 from modelyard.aip.errors import AipError
 from modelyard.aip.pagetoken import PageTokenCodec
+from modelyard.api import accounts as accounts_routes
+from modelyard.api import apikeys as apikeys_routes
+from modelyard.api import auditlogs as auditlogs_routes
 from modelyard.api import models as models_routes
+from modelyard.api import users as users_routes
+from modelyard.api.auditing import IdentityMiddleware
 from modelyard.api.errors import ApiError, as_api_error, internal_error
 from modelyard.api.fastpath import ListFastPath
 from modelyard.api.observability import install_observability
 from modelyard.api.openapi import openapi_document
+from modelyard.api.ratelimit import BadKeyThrottle, RateLimit, TokenBuckets
 from modelyard.resources.codec import ResourceError
 from modelyard.store.engine import default_database_url, make_engine
 from modelyard.store.migrate import upgrade
@@ -32,7 +38,7 @@ from modelyard.web import install_web
 log = logging.getLogger("modelyard")
 
 
-def create_app(store: Store, *, migrate: bool = True) -> FastAPI:
+def create_app(store: Store, *, migrate: bool = True, rate_limit: RateLimit | None = None) -> FastAPI:
     if migrate:
         upgrade(store.engine)
 
@@ -53,12 +59,19 @@ def create_app(store: Store, *, migrate: bool = True) -> FastAPI:
     app.state.store = store
     app.state.token_codec = PageTokenCodec(store.secret("page_token_key"))
     app.include_router(models_routes.router)
+    for identity_router in (accounts_routes, users_routes, apikeys_routes, auditlogs_routes):
+        app.include_router(identity_router.router)
+    app.state.rate_limits = TokenBuckets(rate_limit) if rate_limit is not None else None
     _install_error_handlers(app)
     _install_meta_routes(app)
     install_web(app)
     # List is served in front of the router (inside the observability middleware, see api/fastpath.py).
     build_stack = app.build_middleware_stack
-    app.build_middleware_stack = lambda: ListFastPath(build_stack())  # type: ignore[method-assign]
+    # The identity middleware (audit entries of writes, the bad-key delay) wraps List's fast path too.
+    throttle = BadKeyThrottle()
+    app.build_middleware_stack = lambda: IdentityMiddleware(  # type: ignore[method-assign]
+        ListFastPath(build_stack()), store, throttle
+    )
     install_observability(app)
     return app
 
@@ -67,7 +80,7 @@ def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used with several workers): the database comes from
     ``MODELYARD_DB``."""
     store = Store(make_engine(os.environ.get("MODELYARD_DB") or default_database_url()))
-    return create_app(store)
+    return create_app(store, rate_limit=RateLimit.parse(os.environ.get("MODELYARD_RATE_LIMIT", "")))
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -15,6 +14,8 @@ from modelyard.aip.fieldmask import FieldMask, apply_read_mask, parse_field_mask
 from modelyard.aip.ordering import OrderBy, parse_order_by
 from modelyard.aip.pagetoken import PageTokenCodec, check_binding, digest
 from modelyard.aip.schema import MessageDecl
+from modelyard.api.auditing import note_resource
+from modelyard.api.auth import Action, authenticate, authenticate_sync, require
 from modelyard.api.errors import ApiError, as_api_error, invalid
 from modelyard.resources.codec import (
     ResourceError,
@@ -46,48 +47,6 @@ def _store(request: Request) -> Store:
 def _codec(request: Request) -> PageTokenCodec:
     codec: PageTokenCodec = request.app.state.token_codec
     return codec
-
-
-def caller_account(request: Request) -> str:
-    """The account of the request's API key (``Authorization: Bearer`` or ``X-Api-Key``)."""
-    account = _store(request).authenticate(_api_key(request))
-    if account is None:
-        raise ApiError("UNAUTHENTICATED", "the API key is not valid", reason="INVALID_API_KEY")
-    return account
-
-
-async def acaller_account(request: Request) -> str:
-    """``caller_account`` on the event loop: a recently seen key costs no database read or thread."""
-    store, key = _store(request), _api_key(request)
-    account = store.cached_account(key)
-    if account is None:
-        account = await anyio.to_thread.run_sync(store.authenticate, key)
-    if account is None:
-        raise ApiError("UNAUTHENTICATED", "the API key is not valid", reason="INVALID_API_KEY")
-    return account
-
-
-def _api_key(request: Request) -> str:
-    key = None
-    auth = request.headers.get("authorization")
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise ApiError(
-                "UNAUTHENTICATED",
-                "the Authorization header must be 'Bearer <API key>'",
-                reason="INVALID_API_KEY",
-            )
-        key = value.strip()
-    else:
-        key = request.headers.get("x-api-key")
-    if not key:
-        raise ApiError(
-            "UNAUTHENTICATED",
-            "missing API key: send 'Authorization: Bearer <API key>' (or 'X-Api-Key: <API key>')",
-            reason="MISSING_API_KEY",
-        )
-    return key
 
 
 def query_param(request: Request, camel: str, snake: str) -> str | None:
@@ -168,7 +127,9 @@ LIST_PATH = "/v1/accounts/{account_id}/models"
 
 @router.get(LIST_PATH, include_in_schema=False)
 async def list_models(account_id: str, request: Request) -> Response:
-    caller = await acaller_account(request)
+    principal = await authenticate(request)
+    require(principal, Action.READ_MODELS, principal.account_id)
+    caller = principal.account_id
     _check_account(account_id, allow_all=True)
     page_size = _page_size(query_param(request, "pageSize", "page_size"))
     filter_text = query_param(request, "filter", "filter") or ""
@@ -228,16 +189,6 @@ def _read_body(raw: bytes) -> Any:
         ) from None
 
 
-def _writable(caller: str, account_id: str) -> None:
-    if caller != account_id:
-        raise ApiError(
-            "PERMISSION_DENIED",
-            f"the API key of account {caller!r} cannot write to account {account_id!r}",
-            reason="PERMISSION_DENIED",
-            metadata={"account": account_id},
-        )
-
-
 @router.post("/v1/accounts/{account_id}/models", include_in_schema=False)
 async def create_model(account_id: str, request: Request) -> Response:
     raw = await request.body()
@@ -247,9 +198,9 @@ async def create_model(account_id: str, request: Request) -> Response:
 
 
 def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
-    caller = caller_account(request)
+    principal = authenticate_sync(request)
     _check_account(account_id)
-    _writable(caller, account_id)
+    require(principal, Action.WRITE_MODELS, account_id)
     body = _read_body(raw)
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object", field="body", reason="INVALID_JSON")
@@ -267,6 +218,7 @@ def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
     if not model_id:
         raise invalid("modelId is required", field="modelId")
     _check_model_id(model_id, "modelId")
+    note_resource(_name(account_id, model_id))
     cluster = body.get("cluster")
     if cluster is None:
         cluster = ""
@@ -306,7 +258,9 @@ def _not_found(name: str) -> ApiError:
 
 @router.get("/v1/accounts/{account_id}/models/{model_id}", include_in_schema=False)
 def get_model(account_id: str, model_id: str, request: Request) -> Response:
-    caller = caller_account(request)
+    principal = authenticate_sync(request)
+    require(principal, Action.READ_MODELS, principal.account_id)
+    caller = principal.account_id
     _check_account(account_id)
     _check_model_id(model_id)
     mask = _read_mask(request)
@@ -338,10 +292,10 @@ async def update_model(account_id: str, model_id: str, request: Request) -> Resp
 
 
 def _update_model(account_id: str, model_id: str, request: Request, raw: bytes) -> Response:
-    caller = caller_account(request)
+    principal = authenticate_sync(request)
     _check_account(account_id)
     _check_model_id(model_id)
-    _writable(caller, account_id)
+    require(principal, Action.WRITE_MODELS, account_id)
     body = _read_body(raw)
     mask_text = query_param(request, "updateMask", "update_mask")
     if mask_text is not None and not mask_text.strip():
@@ -435,10 +389,10 @@ def _set_path(target: dict[str, Any], source: dict[str, Any], keys: list[str]) -
 
 @router.delete("/v1/accounts/{account_id}/models/{model_id}", include_in_schema=False)
 def delete_model(account_id: str, model_id: str, request: Request) -> Response:
-    caller = caller_account(request)
+    principal = authenticate_sync(request)
     _check_account(account_id)
     _check_model_id(model_id)
-    _writable(caller, account_id)
+    require(principal, Action.DELETE_MODELS, account_id)
     name = _name(account_id, model_id)
     try:
         _store(request).delete_model(name)

@@ -410,6 +410,7 @@ class ObservabilityMiddleware:
                 user_agent = value
         if request_id is None or not _valid_request_id(request_id):
             request_id = uuid.uuid4().hex.encode()
+        scope["modelyard.request_id"] = request_id  # for the audit log (api/auditing.py)
         status = 0
         sent = 0
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import logging
 import os
-import secrets
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,14 +42,15 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from modelyard.aip.filtering.query import CheckedFilter
 from modelyard.aip.ordering import OrderBy
 from modelyard.resources.timestamps import format_rfc3339, now_nanos
+from modelyard.store import audit
 from modelyard.store.aio import AsyncReader, prepared
+from modelyard.store.apikeys import KeyCache
 from modelyard.store.filters import compile_query
 from modelyard.store.rows import COLUMNS, resource_to_row, resource_to_values
 from modelyard.store.tables import (
     INDEXED_COLUMNS,
     SCALARS_BY_PATH,
     accounts,
-    api_keys,
     models,
     server_secrets,
 )
@@ -214,17 +212,13 @@ class Page:
 SQLITE_LIST_THREADS = 2
 
 
-def hash_key(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
-
-
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._counts: OrderedDict[tuple[str, ...], _Count] = OrderedDict()
         self._counts_lock = threading.Lock()
-        self._keys: dict[bytes, tuple[str, float]] = {}
+        self.keys = KeyCache(engine)
         self._plans: dict[tuple[str, str, str, bool], _Plan] = {}
         self._stats_stale = False
         self._async = (
@@ -277,40 +271,20 @@ class Store:
             return row.first() is not None
 
     def create_api_key(self, account_id: str, display_name: str = "") -> str:
-        key = "my_" + secrets.token_urlsafe(32)
-        with self._write() as conn:
-            self.ensure_account(account_id, conn)
-            conn.execute(
-                insert(api_keys).values(
-                    key_id=secrets.token_hex(8),
-                    account_id=account_id,
-                    key_hash=hash_key(key),
-                    display_name=display_name,
-                    prefix=key[:8],
-                    create_time=now_nanos(),
-                )
-            )
-        return key
+        """A new key of the account's bootstrap ``admin`` user (account and user created if missing)."""
+        from modelyard.store.users import bootstrap_key
+
+        return bootstrap_key(self, account_id, display_name=display_name)[1]
 
     def cached_account(self, key: str) -> str | None:
-        """The account of an API key seen in the last few seconds, without reading the database."""
-        hit = self._keys.get(hash_key(key))
-        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+        """The account of an API key checked in the last few seconds, without reading the database."""
+        owner = self.keys.cached(key)
+        return owner.account_id if owner is not None else None
 
     def authenticate(self, key: str) -> str | None:
-        """The account an API key belongs to (cached for a few seconds), or None."""
-        digest = hash_key(key)
-        hit = self._keys.get(digest)
-        if hit is not None and hit[1] > time.monotonic():
-            return hit[0]
-        with self.engine.connect() as conn:
-            row = conn.execute(select(api_keys.c.account_id).where(api_keys.c.key_hash == digest)).first()
-        if row is None:
-            return None
-        if len(self._keys) > 10_000:
-            self._keys.clear()
-        self._keys[digest] = (row[0], time.monotonic() + 10)
-        return str(row[0])
+        """The account a valid API key belongs to (``store/apikeys.py``), or None."""
+        owner = self.keys.check(key)
+        return owner.account_id if owner is not None else None
 
     def secret(self, name: str) -> bytes:
         """A 32-byte secret shared by every server on this database (created on first use)."""
@@ -855,6 +829,7 @@ class _Txn:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
             if exc_type is None:
+                audit.flush_pending(self.conn)  # the request's audit entry, in the write's transaction
                 self.conn.commit()
             else:
                 self.conn.rollback()
