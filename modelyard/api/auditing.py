@@ -8,8 +8,9 @@ transaction. If the request ends without having written one (refused, invalid, n
 written with the response's code and message in a transaction of its own, before the response's last
 byte leaves, so a client that reads the log after its answer sees the entry.
 
-A ``401`` answer counts a failure against the client's address (``api/ratelimit.py``); past a few, the
-answer is held back for a growing, bounded delay (on the event loop: no thread waits).
+A ``401`` answer to a key that is not valid counts a failure against the client's address
+(``api/ratelimit.py``); past a burst, the answer is held back for a growing, bounded delay (on the event
+loop: no thread waits).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import anyio.to_thread
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelyard.api.auth import BAD_KEY
 from modelyard.api.ratelimit import BadKeyThrottle
 from modelyard.store import audit
 from modelyard.store.repository import Store
@@ -74,7 +76,7 @@ class IdentityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if status == 401:
+                if status == 401 and scope.get(BAD_KEY):
                     delay = self.throttle.failure(address)
                     if delay > 0:
                         await anyio.sleep(delay)

@@ -28,6 +28,9 @@ from modelyard.store import audit
 from modelyard.store.apikeys import KeyOwner
 from modelyard.store.repository import Store
 
+#: Set in the request's scope when the key presented is not valid.
+BAD_KEY = "modelyard.bad_api_key"
+
 
 class Action(enum.Enum):
     READ_MODELS = "read models"
@@ -142,6 +145,7 @@ def _store(request: Request) -> Store:
 
 def _admit(request: Request, owner: KeyOwner | None) -> Principal:
     if owner is None:
+        request.scope[BAD_KEY] = True  # api/auditing.py delays the answer of a client that keeps guessing
         # The same answer for an unknown, deleted or expired key: nothing tells which.
         raise ApiError("UNAUTHENTICATED", "the API key is not valid", reason="INVALID_API_KEY")
     buckets: TokenBuckets | None = getattr(request.app.state, "rate_limits", None)

@@ -71,33 +71,36 @@ class TokenBuckets:
 
 
 class BadKeyThrottle:
-    """Slows down a client that keeps presenting keys that are not valid: the first ``free`` failures in a
-    ``window`` cost nothing, each further one waits twice as long as the one before (from ``base``
-    seconds), up to ``ceiling``. The delay is the same whatever was wrong with the key."""
+    """Slows down a client that keeps presenting API keys that are not valid. Each failure adds 1 to the
+    client's level, which drains at ``leak`` per second; while the level is above ``free``, each failure
+    is answered after ``base`` seconds, doubling with every further failure, up to ``ceiling``. A person
+    mistyping a key, or a test suite, never notices; a client guessing keys gets one try per ``ceiling``
+    seconds per connection. The delay is the same whatever was wrong with the key (unknown, deleted or
+    expired). A request without any key is not a guess and is not counted."""
 
     def __init__(
         self,
         *,
-        free: int = 5,
+        free: int = 20,
+        leak: float = 1.0,
         base: float = 0.05,
         ceiling: float = 2.0,
-        window: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.free, self.base, self.ceiling, self.window = free, base, ceiling, window
+        self.free, self.leak, self.base, self.ceiling = free, leak, base, ceiling
         self._clock = clock
-        self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()  # client -> (count, last)
+        self._levels: OrderedDict[str, tuple[float, float]] = OrderedDict()  # client -> (level, at)
         self._lock = threading.Lock()
 
     def failure(self, client: str) -> float:
         """Count a failure from ``client``; returns the delay to apply before answering it."""
         now = self._clock()
         with self._lock:
-            count, last = self._failures.pop(client, (0, now))
-            count = 1 if now - last > self.window else count + 1
-            self._failures[client] = (count, now)
-            while len(self._failures) > _MAX_TRACKED:
-                self._failures.popitem(last=False)
-        if count <= self.free:
+            level, at = self._levels.pop(client, (0.0, now))
+            level = max(0.0, level - (now - at) * self.leak) + 1
+            self._levels[client] = (level, now)
+            while len(self._levels) > _MAX_TRACKED:
+                self._levels.popitem(last=False)
+        if level <= self.free:
             return 0.0
-        return float(min(self.ceiling, self.base * 2 ** min(count - self.free - 1, 32)))
+        return float(min(self.ceiling, self.base * 2 ** min(level - self.free - 1, 32)))
