@@ -99,13 +99,14 @@ def _create(account_id: str, user_id: str, request: Request, raw: bytes) -> Resp
     display_name = string_field(spec, "displayName", "display_name", limit=MAX_DISPLAY_NAME) or ""
     expire = _expire_time(spec.get("expireTime", spec.get("expire_time")))
     store = _store(request)
+    key_id = apikeys.new_key_id()
+    note_resource(f"{user_name(account_id, user_id)}/apiKeys/{key_id}")
     try:
         values, key = user_store.create_key(
-            store, account_id, user_id, display_name=display_name, expire_time=expire
+            store, account_id, user_id, display_name=display_name, expire_time=expire, key_id=key_id
         )
     except user_store.NoSuchUser:
         raise not_found("user", user_name(account_id, user_id)) from None
-    note_resource(f"{user_name(account_id, user_id)}/apiKeys/{values['key_id']}")
     row = user_store.get_user(store, account_id, user_id)
     email = row.email if row is not None else ""
     return json_response(api_key_json(SimpleNamespace(**values), email, plaintext=key))

@@ -41,6 +41,10 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+def new_key_id() -> str:
+    return secrets.token_hex(8)
+
+
 @dataclass(frozen=True)
 class KeyOwner:
     """What a valid key stands for."""
@@ -134,11 +138,12 @@ def insert_key(
     *,
     display_name: str = "",
     expire_time: int = 0,
+    key_id: str = "",
 ) -> tuple[dict[str, Any], str]:
     """Insert a new key for a user (who must exist); returns its row values and the plaintext."""
     key = new_key()
     values = {
-        "key_id": secrets.token_hex(8),
+        "key_id": key_id or new_key_id(),
         "account_id": account_id,
         "user_id": user_id,
         "key_hash": hash_key(key),

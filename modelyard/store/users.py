@@ -138,14 +138,14 @@ def delete_user(store: Store, account_id: str, user_id: str) -> None:
 
 
 def create_key(
-    store: Store, account_id: str, user_id: str, *, display_name: str, expire_time: int
+    store: Store, account_id: str, user_id: str, *, display_name: str, expire_time: int, key_id: str = ""
 ) -> tuple[dict[str, Any], str]:
     """A new key for an existing user. Raises NoSuchUser."""
     with store._write() as conn:
         if get_user_in(conn, account_id, user_id) is None:
             raise NoSuchUser(user_id)
         return apikeys.insert_key(
-            conn, account_id, user_id, display_name=display_name, expire_time=expire_time
+            conn, account_id, user_id, display_name=display_name, expire_time=expire_time, key_id=key_id
         )
 
 
