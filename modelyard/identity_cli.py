@@ -18,8 +18,9 @@ from rich.table import Table
 from modelyard.resources.codec import ResourceError, check_id
 from modelyard.resources.identity import user_name
 from modelyard.resources.timestamps import format_rfc3339, parse_rfc3339
-from modelyard.store import apikeys, audit
-from modelyard.store import users as user_store
+
+# The database stack (modelyard.store) is imported inside the commands: 'modelyard models ...' and the
+# other API client commands load this module too and need none of it.
 
 keys_app = typer.Typer(
     help="Create (bootstrapping the account and an admin user), list and revoke API keys, on the database "
@@ -60,7 +61,7 @@ def keys_create(
     user: Annotated[
         str,
         typer.Option("--user", "-u", help="The user the key belongs to (created as an admin if missing)."),
-    ] = user_store.BOOTSTRAP_USER,
+    ] = "admin",
     db: DbOption = None,
     display_name: Annotated[str, typer.Option(help="A label for the key.")] = "",
     email: Annotated[str, typer.Option(help="The user's email, when the user is created.")] = "",
@@ -71,6 +72,8 @@ def keys_create(
     """Create an API key for USER of ACCOUNT, creating the account and the user (as an admin) if
     needed. The key is printed on the last line, once."""
     from modelyard.cli import open_store
+    from modelyard.store import audit
+    from modelyard.store import users as user_store
 
     _check(account, "account id")
     _check(user, "user id")
@@ -106,6 +109,7 @@ def keys_list(
 ) -> None:
     """List API keys (never their secrets): id, owner, label, prefix, creation and expiry."""
     from modelyard.cli import open_store
+    from modelyard.store import apikeys
 
     store = open_store(db)
     rows = apikeys.list_keys(store.engine, account)
@@ -133,6 +137,8 @@ def keys_revoke(
 ) -> None:
     """Delete an API key. Every server refuses it within 5 seconds."""
     from modelyard.cli import open_store
+    from modelyard.store import apikeys, audit
+    from modelyard.store import users as user_store
 
     store = open_store(db)
     owner = next((r for r in apikeys.list_keys(store.engine, None) if r.key_id == key_id), None)
