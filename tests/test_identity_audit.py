@@ -65,6 +65,7 @@ def test_each_write_is_recorded_with_who_what_and_how_it_ended(server: Server, t
     key_id = calls[6][0].json()["keyId"]
     deleted = admin.post(f"/v1/accounts/{a}/users/dave/apiKeys:delete", json={"keyId": key_id})
     assert deleted.status_code == 200
+    assert admin.delete(f"/v1/accounts/{a}/users/dave").status_code == 200
     bad_key = httpx.Client(base_url=server.base_url, headers={"Authorization": "Bearer my_bad"})
     assert bad_key.delete(f"/v1/accounts/{a}/models/{model}").status_code == 401
     bad_key.close()
@@ -85,6 +86,7 @@ def test_each_write_is_recorded_with_who_what_and_how_it_ended(server: Server, t
         ("DeleteModel", name, 200, "admin@example.com"),
         ("DeleteModel", name, 404, "admin@example.com"),
         ("DeleteApiKey", f"{dave}/apiKeys/{key_id}", 200, "admin@example.com"),
+        ("DeleteUser", dave, 200, "admin@example.com"),
         ("DeleteModel", name, 401, ""),  # a refused write by nobody is recorded too
     ]
     newest_first = [parse_rfc3339(e["timestamp"]) for e in log]

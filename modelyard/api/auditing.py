@@ -15,6 +15,7 @@ loop: no thread waits).
 
 from __future__ import annotations
 
+import logging
 import re
 
 import anyio
@@ -26,6 +27,8 @@ from modelyard.api.auth import BAD_KEY
 from modelyard.api.ratelimit import BadKeyThrottle
 from modelyard.store import audit
 from modelyard.store.repository import Store
+
+log = logging.getLogger("modelyard")
 
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 _PATH = re.compile(r"/v1/(accounts/([^/:]+)(?:/[^:]*)?)(?::([A-Za-z]+))?")
@@ -119,5 +122,6 @@ class IdentityMiddleware:
             message = body[:200].decode("utf-8", "replace")
         try:
             await anyio.to_thread.run_sync(audit.record, self.store.engine, ctx, status or 500, message)
-        except Exception:  # the database is gone: the answer still goes out (and says so if it is 503)
+        except Exception as e:  # the database is gone: the answer still goes out (a 503 if that is why)
+            log.warning("audit: cannot record %s %s: %s", ctx.method, ctx.resource, str(e).splitlines()[0])
             ctx.recorded = True
