@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_identity.py [--db sqlite|postgresql|both] [--writes 1500] [--checks 200000]
 
-1. Key checks per second, one thread: ``KeyCache.cached`` (the List hot path: SHA-256, dict lookup,
-   constant-time compare, expiry check), ``KeyCache.check`` on a cache hit, and ``KeyCache.check`` with the
+1. Key checks per second, one thread: ``ApiKeys.cached`` (the List hot path: SHA-256, dict lookup,
+   constant-time compare, expiry check), ``ApiKeys.check`` on a cache hit, and ``ApiKeys.check`` with the
    cache off (a database read per check, what a key costs every ``KEY_CACHE_SECONDS`` per process).
 2. The audit write: ``Store.create_model`` and ``Store.update_model`` with and without an audit entry in
    the transaction, in pairs (one of each, in alternating order) so that the machine's load drifts
@@ -37,9 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from modelyard.api.auditing import IdentityMiddleware
 from modelyard.api.ratelimit import BadKeyThrottle
 from modelyard.store import audit
-from modelyard.store import users as user_store
-from modelyard.store.apikeys import KeyCache
 from modelyard.store.engine import make_engine
+from modelyard.store.keys import ApiKeys
 from modelyard.store.migrate import upgrade
 from modelyard.store.repository import Store
 
@@ -71,9 +70,9 @@ def rate(fn: Callable[[], object], n: int) -> float:
 
 
 def key_checks(store: Store, key: str, n: int) -> dict[str, float]:
-    cache = KeyCache(store.engine, ttl=3600)
+    cache = ApiKeys(store.database, ttl=3600)
     assert cache.check(key) is not None
-    uncached = KeyCache(store.engine, ttl=0)
+    uncached = ApiKeys(store.database, ttl=0)
     return {
         "cached_per_s": rate(lambda: cache.cached(key), n),
         "check_hit_per_s": rate(lambda: cache.check(key), n),
@@ -171,12 +170,12 @@ def main() -> None:
         with database(kind) as url:
             store = Store(make_engine(url))
             upgrade(store.engine)
-            _, key, _ = user_store.bootstrap_key(store, "bench")
+            _, key, _ = store.users.bootstrap_key("bench")
             checks = key_checks(store, key, args.checks)
             cost = audit_cost(store, "bench", args.writes)
             results[kind] = {"key_checks": checks, "audit": cost}
             print(f"\n{kind}")
-            print(f"  key checks/s from cache (KeyCache.cached): {checks['cached_per_s']:>12,.0f}")
+            print(f"  key checks/s from cache (ApiKeys.cached): {checks['cached_per_s']:>12,.0f}")
             print(f"  key checks/s, check() on a cache hit:      {checks['check_hit_per_s']:>12,.0f}")
             print(f"  key checks/s, check() reading the db:      {checks['check_database_per_s']:>12,.0f}")
             for op, c in cost.items():

@@ -15,9 +15,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from modelyard.aip.timestamps import format_rfc3339, parse_rfc3339
+from modelyard.cli_support import DbOption
 from modelyard.resources.codec import ResourceError, check_id
 from modelyard.resources.identity import user_name
-from modelyard.resources.timestamps import format_rfc3339, parse_rfc3339
 
 # The database stack (modelyard.store) is imported inside the commands: 'modelyard models ...' and the
 # other API client commands load this module too and need none of it.
@@ -29,11 +30,6 @@ keys_app = typer.Typer(
 )
 
 err = Console(stderr=True, highlight=False)
-
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL (sqlite:///file.db or postgresql://...); default $MODELYARD_DB."),
-]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -71,9 +67,8 @@ def keys_create(
 ) -> None:
     """Create an API key for USER of ACCOUNT, creating the account and the user (as an admin) if
     needed. The key is printed on the last line, once."""
-    from modelyard.cli import open_store
+    from modelyard.cli_support import open_store
     from modelyard.store import audit
-    from modelyard.store import users as user_store
 
     _check(account, "account id")
     _check(user, "user id")
@@ -86,8 +81,8 @@ def keys_create(
     ctx = audit.AuditContext(account, "CreateApiKey", user_name(account, user), principal=_local_principal())
     token = audit.current.set(ctx)
     try:
-        values, key, created = user_store.bootstrap_key(
-            store, account, user_id=user, display_name=display_name, email=email, expire_time=expire
+        values, key, created = store.users.bootstrap_key(
+            account, user_id=user, display_name=display_name, email=email, expire_time=expire
         )
     finally:
         audit.current.reset(token)
@@ -108,8 +103,8 @@ def keys_list(
     db: DbOption = None,
 ) -> None:
     """List API keys (never their secrets): id, owner, label, prefix, creation and expiry."""
-    from modelyard.cli import open_store
-    from modelyard.store import apikeys
+    from modelyard.cli_support import open_store
+    from modelyard.store import keys as apikeys
 
     store = open_store(db)
     rows = apikeys.list_keys(store.engine, account)
@@ -136,9 +131,9 @@ def keys_revoke(
     db: DbOption = None,
 ) -> None:
     """Delete an API key. Every server refuses it within 5 seconds."""
-    from modelyard.cli import open_store
-    from modelyard.store import apikeys, audit
-    from modelyard.store import users as user_store
+    from modelyard.cli_support import open_store
+    from modelyard.store import audit
+    from modelyard.store import keys as apikeys
 
     store = open_store(db)
     owner = next((r for r in apikeys.list_keys(store.engine, None) if r.key_id == key_id), None)
@@ -148,7 +143,7 @@ def keys_revoke(
     ctx = audit.AuditContext(owner.account_id, "DeleteApiKey", resource, principal=_local_principal())
     token = audit.current.set(ctx)
     try:
-        deleted = user_store.delete_key(store, key_id, account_id=None, user_id=None)
+        deleted = store.users.delete_key(key_id, account_id=None, user_id=None)
     finally:
         audit.current.reset(token)
     if not deleted:

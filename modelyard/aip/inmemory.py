@@ -15,7 +15,7 @@ from modelyard.aip.filtering.evaluator import evaluate
 from modelyard.aip.filtering.query import CheckedFilter
 from modelyard.aip.ordering import OrderBy, OrderField
 from modelyard.aip.schema import Kind
-from modelyard.resources.timestamps import parse_rfc3339
+from modelyard.aip.timestamps import parse_rfc3339
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from starlette.responses import Response
 
 from modelyard.aip.fieldmask import apply_read_mask
 from modelyard.api.auth import Action, authenticate_sync, require
-from modelyard.api.identity_common import json_response, list_response, not_found, own_account, read_mask
+from modelyard.api.identity_common import list_response, not_found, own_account, read_mask
+from modelyard.api.params import json_response
 from modelyard.resources.identity import ACCOUNT, ACCOUNT_FILTER_SCHEMA, account_json
-from modelyard.store import users as user_store
 from modelyard.store.repository import Store
 
 router = APIRouter()
@@ -34,7 +34,7 @@ def _account_search(resource: dict[str, Any]) -> Iterator[str]:
 def list_accounts(request: Request) -> Response:
     principal = authenticate_sync(request)
     require(principal, Action.READ_ACCOUNT, principal.account_id)
-    row = user_store.get_account(_store(request), principal.account_id)
+    row = _store(request).users.get_account(principal.account_id)
     name = ACCOUNT.field("name")
     assert name is not None
     return list_response(
@@ -54,7 +54,7 @@ def get_account(account_id: str, request: Request) -> Response:
     own_account(principal, account_id, "account", f"accounts/{account_id}")
     require(principal, Action.READ_ACCOUNT, account_id)
     mask = read_mask(request, ACCOUNT)
-    row = user_store.get_account(_store(request), account_id)
+    row = _store(request).users.get_account(account_id)
     if row is None:
         raise not_found("account", f"accounts/{account_id}")
     return json_response(apply_read_mask(account_json(row), mask))

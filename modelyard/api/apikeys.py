@@ -16,18 +16,19 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from modelyard.aip.timestamps import parse_rfc3339
 from modelyard.api.auditing import note_resource
 from modelyard.api.auth import Action, Principal, authenticate_sync, require
 from modelyard.api.errors import invalid
 from modelyard.api.identity_common import (
     check_id_param,
     json_object,
-    json_response,
     list_response,
     not_found,
     own_account,
     string_field,
 )
+from modelyard.api.params import json_response
 from modelyard.resources.identity import (
     API_KEY,
     API_KEY_FILTER_SCHEMA,
@@ -35,8 +36,7 @@ from modelyard.resources.identity import (
     api_key_json,
     user_name,
 )
-from modelyard.resources.timestamps import parse_rfc3339
-from modelyard.store import apikeys
+from modelyard.store import keys as apikeys
 from modelyard.store import users as user_store
 from modelyard.store.repository import Store
 
@@ -102,12 +102,12 @@ def _create(account_id: str, user_id: str, request: Request, raw: bytes) -> Resp
     key_id = apikeys.new_key_id()
     note_resource(f"{user_name(account_id, user_id)}/apiKeys/{key_id}")
     try:
-        values, key = user_store.create_key(
-            store, account_id, user_id, display_name=display_name, expire_time=expire, key_id=key_id
+        values, key = store.users.create_key(
+            account_id, user_id, display_name=display_name, expire_time=expire, key_id=key_id
         )
     except user_store.NoSuchUser:
         raise not_found("user", user_name(account_id, user_id)) from None
-    row = user_store.get_user(store, account_id, user_id)
+    row = store.users.get_user(account_id, user_id)
     email = row.email if row is not None else ""
     return json_response(api_key_json(SimpleNamespace(**values), email, plaintext=key))
 
@@ -120,7 +120,7 @@ def _key_search(resource: dict[str, Any]) -> Iterator[str]:
 def list_api_keys(account_id: str, user_id: str, request: Request) -> Response:
     _authorize(request, account_id, user_id)
     store = _store(request)
-    if user_store.get_user(store, account_id, user_id) is None:
+    if store.users.get_user(account_id, user_id) is None:
         raise not_found("user", user_name(account_id, user_id))
     key_id = API_KEY.field("key_id")
     assert key_id is not None
@@ -150,6 +150,6 @@ def _delete(account_id: str, user_id: str, request: Request, raw: bytes) -> Resp
         raise invalid("keyId is required (a string)", field="keyId")
     name = f"{user_name(account_id, user_id)}/apiKeys/{key_id}"
     note_resource(name)
-    if not user_store.delete_key(_store(request), key_id, account_id=account_id, user_id=user_id):
+    if not _store(request).users.delete_key(key_id, account_id=account_id, user_id=user_id):
         raise not_found("API key", name)
     return json_response({})

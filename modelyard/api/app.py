@@ -1,19 +1,27 @@
-"""The FastAPI application."""
+"""The FastAPI application: ``create_app(store, settings=...)`` composes the routers and the ASGI layers.
+
+Routers, one module per resource or concern: ``api/models.py`` (the Models resource), the identity
+resources (``api/accounts.py``, ``api/users.py``, ``api/apikeys.py``, ``api/auditlogs.py``), ``api/health.py``
+(``/healthz``, ``/readyz``), ``api/metrics.py`` (``/metrics``), ``api/docs.py`` (``/openapi.json``,
+``/docs``) and the web pages (``modelyard.web``). The layers around Starlette's own middleware stack, from
+the outside in: :class:`~modelyard.api.observability.ObservabilityMiddleware` (request id, metrics,
+access log; outside ``ServerErrorMiddleware`` so its 500s are counted and carry a request id), then
+:class:`~modelyard.api.auditing.IdentityMiddleware` (audit entries of writes, the bad-key delay), then
+:class:`~modelyard.api.fastpath.ListFastPath` (List Models without FastAPI's routing), then Starlette's
+stack (``ServerErrorMiddleware``, ``ExceptionMiddleware``, the router).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+from starlette.types import ASGIApp
 
 from modelyard import __version__
 from modelyard.aip.errors import AipError
@@ -21,24 +29,40 @@ from modelyard.aip.pagetoken import PageTokenCodec
 from modelyard.api import accounts as accounts_routes
 from modelyard.api import apikeys as apikeys_routes
 from modelyard.api import auditlogs as auditlogs_routes
+from modelyard.api import health, metrics
 from modelyard.api import models as models_routes
 from modelyard.api import users as users_routes
 from modelyard.api.auditing import IdentityMiddleware
+from modelyard.api.docs import install_docs
 from modelyard.api.errors import ApiError, as_api_error, internal_error
 from modelyard.api.fastpath import ListFastPath
-from modelyard.api.observability import install_observability
-from modelyard.api.openapi import openapi_document
+from modelyard.api.observability import Observability, ObservabilityMiddleware
 from modelyard.api.ratelimit import BadKeyThrottle, RateLimit, TokenBuckets
 from modelyard.resources.codec import ResourceError
-from modelyard.store.engine import default_database_url, make_engine
+from modelyard.settings import Settings
+from modelyard.store.errors import Unavailable
 from modelyard.store.migrate import upgrade
-from modelyard.store.repository import UNAVAILABLE_ERRORS, Store
+from modelyard.store.repository import Store
 from modelyard.web import install_web
 
 log = logging.getLogger("modelyard")
 
 
-def create_app(store: Store, *, migrate: bool = True, rate_limit: RateLimit | None = None) -> FastAPI:
+class ModelyardApp(FastAPI):
+    """FastAPI with modelyard's outer ASGI layers (see the module doc) around Starlette's stack."""
+
+    observability: Observability
+    identity: tuple[Store, BadKeyThrottle]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        inner = ListFastPath(super().build_middleware_stack())
+        return ObservabilityMiddleware(IdentityMiddleware(inner, *self.identity), self.observability)
+
+
+def create_app(store: Store, *, settings: Settings | None = None, migrate: bool = True) -> FastAPI:
+    """The app serving ``store``; ``settings`` default to ``Settings()`` (nothing read from the
+    environment here: the caller builds them, e.g. with ``Settings.from_env``)."""
+    settings = settings or Settings()
     if migrate:
         upgrade(store.engine)
 
@@ -47,7 +71,7 @@ def create_app(store: Store, *, migrate: bool = True, rate_limit: RateLimit | No
         yield
         await store.aclose()
 
-    app = FastAPI(
+    app = ModelyardApp(
         lifespan=lifespan,
         title="modelyard",
         version=__version__,
@@ -56,31 +80,24 @@ def create_app(store: Store, *, migrate: bool = True, rate_limit: RateLimit | No
         docs_url=None,
         redoc_url=None,
     )
+    app.state.settings = settings
     app.state.store = store
     app.state.token_codec = PageTokenCodec(store.secret("page_token_key"))
+    app.observability = app.state.observability = Observability(
+        store, access_log=settings.access_log, drain_seconds=settings.drain_seconds
+    )
     app.include_router(models_routes.router)
     for identity_router in (accounts_routes, users_routes, apikeys_routes, auditlogs_routes):
         app.include_router(identity_router.router)
-    app.state.rate_limits = TokenBuckets(rate_limit) if rate_limit is not None else None
+    limit = RateLimit.parse(settings.rate_limit)
+    app.state.rate_limits = TokenBuckets(limit) if limit is not None else None
+    app.identity = (store, BadKeyThrottle())
     _install_error_handlers(app)
-    _install_meta_routes(app)
+    app.include_router(health.router)
+    install_docs(app)
     install_web(app)
-    # List is served in front of the router (inside the observability middleware, see api/fastpath.py).
-    build_stack = app.build_middleware_stack
-    # The identity middleware (audit entries of writes, the bad-key delay) wraps List's fast path too.
-    throttle = BadKeyThrottle()
-    app.build_middleware_stack = lambda: IdentityMiddleware(  # type: ignore[method-assign]
-        ListFastPath(build_stack()), store, throttle
-    )
-    install_observability(app)
+    app.include_router(metrics.router)
     return app
-
-
-def create_app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory`` (used with several workers): the database comes from
-    ``MODELYARD_DB``."""
-    store = Store(make_engine(os.environ.get("MODELYARD_DB") or default_database_url()))
-    return create_app(store, rate_limit=RateLimit.parse(os.environ.get("MODELYARD_RATE_LIMIT", "")))
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -94,7 +111,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     # Handled by Starlette's ExceptionMiddleware, not by the catch-all below, which re-raises after
     # answering (uvicorn then drops the kept-alive connection).
-    for known in (ApiError, AipError, ResourceError, *UNAVAILABLE_ERRORS):
+    for known in (ApiError, AipError, ResourceError, Unavailable):
         app.add_exception_handler(known, _known_error)
 
     @app.exception_handler(RequestValidationError)
@@ -124,37 +141,3 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _internal(request: Request, exc: Exception) -> Response:
         log.exception("internal error on %s %s", request.method, request.url.path)
         return internal_error().response()
-
-
-def _install_meta_routes(app: FastAPI) -> None:
-    from fastapi.openapi.docs import get_swagger_ui_html
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz(request: Request) -> Response:
-        try:
-            request.app.state.store.ping()
-        except Exception as e:  # the database does not answer
-            log.warning("health check failed: %s", e)
-            return ApiError(
-                "UNAVAILABLE", "the database does not answer", reason="DATABASE_UNAVAILABLE"
-            ).response()
-        return Response(b'{"status":"ok"}', media_type="application/json")
-
-    @app.get("/openapi.json", include_in_schema=False)
-    def openapi() -> Response:
-        import orjson
-
-        return Response(orjson.dumps(openapi_document()), media_type="application/json")
-
-    # Swagger UI from the swagger-ui-bundle package: /docs works offline.
-    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> Any:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="modelyard API",
-            swagger_js_url="/docs/static/swagger-ui-bundle.js",
-            swagger_css_url="/docs/static/swagger-ui.css",
-            swagger_favicon_url="/docs/static/favicon-32x32.png",
-        )

@@ -11,12 +11,12 @@ from starlette.responses import Response
 
 from modelyard.aip.errors import AipError
 from modelyard.aip.pagetoken import PageTokenCodec, check_binding, digest
+from modelyard.aip.timestamps import parse_rfc3339
 from modelyard.api.auth import Action, authenticate_sync, require
 from modelyard.api.errors import as_api_error, invalid
-from modelyard.api.identity_common import json_response, own_account
-from modelyard.api.models import _page_size, query_param
+from modelyard.api.identity_common import own_account
+from modelyard.api.params import json_response, page_size, query_param
 from modelyard.resources.identity import audit_json
-from modelyard.resources.timestamps import parse_rfc3339
 from modelyard.store import audit
 from modelyard.store.repository import Store
 
@@ -42,7 +42,7 @@ def list_audit_logs(account_id: str, request: Request) -> Response:
     principal = authenticate_sync(request)
     own_account(principal, account_id, "account", f"accounts/{account_id}")
     require(principal, Action.READ_AUDIT, account_id)
-    page_size = _page_size(query_param(request, "pageSize", "page_size"))
+    size = page_size(query_param(request, "pageSize", "page_size"))
     start = _time(request, "startTime", "start_time")
     end = _time(request, "endTime", "end_time")
     codec: PageTokenCodec = request.app.state.token_codec
@@ -68,7 +68,7 @@ def list_audit_logs(account_id: str, request: Request) -> Response:
             )
         after = (key[0], key[1])
     store: Store = request.app.state.store
-    page = audit.list_entries(store.engine, account_id, start=start, end=end, after=after, limit=page_size)
+    page = audit.list_entries(store.engine, account_id, start=start, end=end, after=after, limit=size)
     out: dict[str, Any] = {"auditLogs": [audit_json(r) for r in page.rows]}
     if page.last is not None:
         out["nextPageToken"] = codec.encode({"k": list(page.last), **{k: v[1] for k, v in binding.items()}})

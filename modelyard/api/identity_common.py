@@ -6,27 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.aip import filtering
-from modelyard.aip.errors import AipError
 from modelyard.aip.fieldmask import FieldMask, apply_read_mask, parse_field_mask
 from modelyard.aip.inmemory import list_page
 from modelyard.aip.ordering import OrderBy, parse_order_by
-from modelyard.aip.pagetoken import PageTokenCodec, check_binding, digest
+from modelyard.aip.pagetoken import ListCursor, PageTokenCodec
 from modelyard.aip.schema import FieldDecl, MessageDecl, Schema
 from modelyard.api.auth import Principal
-from modelyard.api.errors import ApiError, as_api_error, invalid
-from modelyard.api.models import _page_size, query_param
+from modelyard.api.errors import ApiError, invalid
+from modelyard.api.params import json_response, page_size, query_param, read_body
 from modelyard.resources.codec import ResourceError, check_id
-
-JSON = "application/json"
-
-
-def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload), status_code=status, media_type=JSON)
 
 
 def check_id_param(value: str, what: str, field: str) -> None:
@@ -51,16 +43,10 @@ def own_account(principal: Principal, account_id: str, what: str, name: str) -> 
 
 
 def json_object(raw: bytes, *, required: bool = True) -> dict[str, Any]:
-    if not raw.strip():
-        if not required:
-            return {}
-        raise invalid("the request body is empty; send a JSON object", field="body", reason="INVALID_JSON")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise invalid(
-            f"the request body is not valid JSON: {e}", field="body", reason="INVALID_JSON"
-        ) from None
+    """The request body as a JSON object (an empty body is ``{}`` unless ``required``)."""
+    if not required and not raw.strip():
+        return {}
+    body = read_body(raw)
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object", field="body", reason="INVALID_JSON")
     return body
@@ -85,16 +71,7 @@ def string_field(body: dict[str, Any], camel: str, snake: str, *, limit: int) ->
 
 
 def read_mask(request: Request, message: MessageDecl) -> FieldMask:
-    try:
-        return parse_field_mask(query_param(request, "readMask", "read_mask") or "", message)
-    except AipError as e:
-        raise _aip(e) from None
-
-
-def _aip(e: AipError) -> ApiError:
-    error = as_api_error(e)
-    assert error is not None
-    return error
+    return parse_field_mask(query_param(request, "readMask", "read_mask") or "", message)
 
 
 def list_response(
@@ -111,39 +88,19 @@ def list_response(
     """A List answer over an in-memory collection: ``filter``, ``orderBy``, ``pageSize``, ``pageToken``
     (signed, bound to the scope, filter and order), ``readMask``; ``{collection: [...], nextPageToken,
     totalSize}``."""
-    page_size = _page_size(query_param(request, "pageSize", "page_size"))
+    size = page_size(query_param(request, "pageSize", "page_size"))
     filter_text = query_param(request, "filter", "filter") or ""
     order_text = query_param(request, "orderBy", "order_by") or default_order
     token = query_param(request, "pageToken", "page_token") or ""
-    try:
-        checked = filtering.compile_filter(filter_text, schema)
-        order: OrderBy = parse_order_by(order_text, schema.root).with_tiebreaker(tiebreaker)
-    except AipError as e:
-        raise _aip(e) from None
+    checked = filtering.compile_filter(filter_text, schema)  # AipError: the app's handlers answer
+    order: OrderBy = parse_order_by(order_text, schema.root).with_tiebreaker(tiebreaker)
     mask = read_mask(request, schema.root)
     codec: PageTokenCodec = request.app.state.token_codec
-    binding = {
-        "a": ("account", digest(scope)),
-        "f": ("filter", digest(filter_text)),
-        "o": ("orderBy", digest(order.canonical)),
-    }
-    after = None
-    if token:
-        try:
-            payload = codec.decode(token)
-            check_binding(payload, **binding)
-        except AipError as e:
-            raise _aip(e) from None
-        after = payload.get("k")
-        if not isinstance(after, list) or len(after) != len(order.fields):
-            raise invalid(
-                "pageToken: the page token is not valid", field="pageToken", reason="INVALID_PAGE_TOKEN"
-            )
-    page, total = list_page(
-        resources, checked, order, search_fields=search_fields, after=after, limit=page_size
-    )
+    cursor = ListCursor(scope, scope, filter_text, order.canonical, len(order.fields))
+    after = cursor.position(codec, token)
+    page, total = list_page(resources, checked, order, search_fields=search_fields, after=after, limit=size)
     out: dict[str, Any] = {collection: [apply_read_mask(r, mask) for r in page.items]}
     if page.last_key is not None:
-        out["nextPageToken"] = codec.encode({"k": page.last_key, **{k: v[1] for k, v in binding.items()}})
+        out["nextPageToken"] = cursor.next_token(codec, page.last_key)
     out["totalSize"] = total
     return json_response(out)

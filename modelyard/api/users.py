@@ -23,14 +23,13 @@ from modelyard.api.identity_common import (
     check_id_param,
     field,
     json_object,
-    json_response,
     list_response,
     not_found,
     own_account,
     read_mask,
     string_field,
 )
-from modelyard.api.models import query_param
+from modelyard.api.params import json_response, query_param
 from modelyard.resources.identity import (
     MAX_DISPLAY_NAME,
     MAX_EMAIL,
@@ -125,7 +124,7 @@ def _create_user(account_id: str, request: Request, raw: bytes) -> Response:
     name = user_name(account_id, user_id)
     note_resource(name)
     try:
-        row = user_store.create_user(_store(request), account_id, user_id, values)
+        row = _store(request).users.create_user(account_id, user_id, values)
     except user_store.UserExists:
         raise ApiError(
             "ALREADY_EXISTS",
@@ -149,7 +148,7 @@ def get_user(account_id: str, user_id: str, request: Request) -> Response:
     check_id_param(user_id, "user id", "user_id")
     _self_or_admin(principal, account_id, user_id)
     mask = read_mask(request, USER)
-    row = user_store.get_user(_store(request), account_id, user_id)
+    row = _store(request).users.get_user(account_id, user_id)
     if row is None:
         raise not_found("user", name)
     return json_response(apply_read_mask(user_json(row), mask))
@@ -166,7 +165,7 @@ def list_users(account_id: str, request: Request) -> Response:
         request,
         collection="users",
         scope=f"users:{account_id}",
-        resources=[user_json(r) for r in user_store.list_users(_store(request), account_id)],
+        resources=[user_json(r) for r in _store(request).users.list_users(account_id)],
         schema=USER_FILTER_SCHEMA,
         tiebreaker=name_field,
         search_fields=_user_search,
@@ -208,7 +207,7 @@ def _update_user(account_id: str, user_id: str, request: Request, raw: bytes) ->
         return dict(values)
 
     try:
-        row = user_store.update_user(_store(request), account_id, user_id, change)
+        row = _store(request).users.update_user(account_id, user_id, change)
     except user_store.NoSuchUser:
         raise not_found("user", name) from None
     except user_store.LastAdmin:
@@ -232,7 +231,7 @@ def delete_user(account_id: str, user_id: str, request: Request) -> Response:
     check_id_param(user_id, "user id", "user_id")
     require(principal, Action.MANAGE_USERS, account_id)
     try:
-        user_store.delete_user(_store(request), account_id, user_id)
+        _store(request).users.delete_user(account_id, user_id)
     except user_store.NoSuchUser:
         raise not_found("user", name) from None
     except user_store.LastAdmin:

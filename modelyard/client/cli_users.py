@@ -13,23 +13,25 @@ import typer
 from rich import box
 from rich.table import Table
 
-from modelyard.client.cli import (
-    _META_KEY,
-    AccountOpt,
-    ApiKeyOpt,
-    BaseUrlOpt,
+from modelyard.client.http import ModelyardClient, _segment
+from modelyard.client.options import (
+    ConnectionFlags,
+    api_client,
+    connection_settings,
+    option_groups,
+    remember_connection,
+)
+from modelyard.client.output import (
     ListOutput,
     ModelOutput,
-    ProfileOpt,
     UsageProblem,
-    _client,
-    _console,
-    _errors,
-    _json,
-    _settings,
-    _write,
+    console,
+    errors,
+    json_text,
+    write,
 )
-from modelyard.client.http import ModelyardClient, _segment
+
+NO_FLAGS = ConnectionFlags()  # the default of a ``conn`` parameter (option_groups fills it in)
 
 users_app = typer.Typer(
     name="users",
@@ -46,15 +48,10 @@ ListOutputOpt = Annotated[ListOutput, typer.Option("--output", "-o", help="Outpu
 
 
 @users_app.callback()
-def _users_callback(
-    ctx: typer.Context,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
-) -> None:
+@option_groups
+def _users_callback(ctx: typer.Context, conn: ConnectionFlags = NO_FLAGS) -> None:
     """Call the Users API of a modelyard (or Fireworks-compatible) server."""
-    ctx.meta[_META_KEY] = {"base_url": base_url, "api_key": api_key, "account": account, "profile": profile}
+    remember_connection(ctx, conn)
 
 
 def _users(account: str) -> str:
@@ -84,46 +81,47 @@ def _print_list(
         got = [r for r in page.get(items) or [] if isinstance(r, dict)]
         if output is ListOutput.jsonl:
             for r in got:
-                _write(_json(r, indent=None) + "\n")
+                write(json_text(r, indent=None) + "\n")
         rows += got
     if output is ListOutput.jsonl:
         return
     if output is ListOutput.json:
-        _write(
-            _json(
+        write(
+            json_text(
                 {items: rows, **({"nextPageToken": last["nextPageToken"]} if "nextPageToken" in last else {})}
             )
         )
-        _write("\n")
+        write("\n")
         return
     table = Table(box=box.SIMPLE_HEAD)
     for title, _ in columns:
         table.add_column(title)
     for r in rows:
         table.add_row(*(str(r.get(key, "")) for _, key in columns))
-    console = _console()
-    console.print(table)
-    console.print(f"{len(rows)} {items}", soft_wrap=True)
+    out = console()
+    out.print(table)
+    out.print(f"{len(rows)} {items}", soft_wrap=True)
     if last.get("nextPageToken"):
-        console.print(f"more: --page-token {last['nextPageToken']}  (or --all)", soft_wrap=True)
+        out.print(f"more: --page-token {last['nextPageToken']}  (or --all)", soft_wrap=True)
 
 
 def _print_one(resource: dict[str, Any], output: ModelOutput) -> None:
     if output is ModelOutput.json:
-        _write(_json(resource) + "\n")
+        write(json_text(resource) + "\n")
         return
     table = Table(box=box.SIMPLE_HEAD, show_header=False)
     table.add_column("field")
     table.add_column("value")
     for key, value in resource.items():
         table.add_row(key, str(value))
-    _console().print(table)
+    console().print(table)
 
 
 _USER_COLUMNS = [("USER", "name"), ("ROLE", "role"), ("DISPLAY NAME", "displayName"), ("EMAIL", "email")]
 
 
 @users_app.command("list")
+@option_groups
 def users_list(
     ctx: typer.Context,
     filter: Annotated[str | None, typer.Option("--filter", help="AIP-160 filter, e.g. 'role=admin'.")] = None,
@@ -132,34 +130,29 @@ def users_list(
     page_token: Annotated[str | None, typer.Option(help="An earlier page's nextPageToken.")] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="Every page.")] = False,
     output: ListOutputOpt = ListOutput.table,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """List the users of the account (admins only)."""
-    with _errors() as run:
-        settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
+    with errors() as run:
+        settings = run.settings = connection_settings(ctx, conn)
         query = {"filter": filter, "orderBy": order_by, "pageSize": page_size, "pageToken": page_token}
-        with _client(settings) as client:
+        with api_client(settings) as client:
             pages = _pages(client, _users(settings.require_account()), "users", query, all_pages)
             _print_list(pages, "users", _USER_COLUMNS, output)
 
 
 @users_app.command("get")
+@option_groups
 def users_get(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="The user id.")],
     output: OutputOpt = ModelOutput.table,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Show one user."""
-    with _errors() as run:
-        settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
-        with _client(settings) as client:
+    with errors() as run:
+        settings = run.settings = connection_settings(ctx, conn)
+        with api_client(settings) as client:
             found = client._request("GET", f"{_users(settings.require_account())}/{_segment(user)}")
         _print_one(found, output)
 
@@ -173,6 +166,7 @@ def _user_body(
 
 
 @users_app.command("create")
+@option_groups
 def users_create(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="The new user's id (a-z, 0-9, '-').")],
@@ -181,16 +175,13 @@ def users_create(
     email: Annotated[str | None, typer.Option(help="The user's email.")] = None,
     service_account: Annotated[bool, typer.Option(help="A service account, not a person.")] = False,
     output: OutputOpt = ModelOutput.table,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Create a user (admins only)."""
-    with _errors() as run:
-        settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
+    with errors() as run:
+        settings = run.settings = connection_settings(ctx, conn)
         body = _user_body(role, display_name, email, service_account or None)
-        with _client(settings) as client:
+        with api_client(settings) as client:
             created = client._request(
                 "POST", _users(settings.require_account()), params={"userId": user}, body=body
             )
@@ -198,6 +189,7 @@ def users_create(
 
 
 @users_app.command("update")
+@option_groups
 def users_update(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="The user id.")],
@@ -205,45 +197,40 @@ def users_update(
     display_name: Annotated[str | None, typer.Option(help="e.g. 'Alice'.")] = None,
     email: Annotated[str | None, typer.Option(help="The user's email.")] = None,
     output: OutputOpt = ModelOutput.table,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Change a user's role, display name or email (only the fields given change)."""
-    with _errors() as run:
-        settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
+    with errors() as run:
+        settings = run.settings = connection_settings(ctx, conn)
         body = _user_body(role, display_name, email, None)
         if not body:
             raise UsageProblem("nothing to change: pass --role, --display-name or --email")
-        with _client(settings) as client:
+        with api_client(settings) as client:
             path = f"{_users(settings.require_account())}/{_segment(user)}"
             updated = client._request("PATCH", path, body=body)
         _print_one(updated, output)
 
 
 @users_app.command("delete")
+@option_groups
 def users_delete(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="The user id.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Remove a user and their API keys (admins only; never the last admin)."""
-    with _errors() as run:
-        settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
+    with errors() as run:
+        settings = run.settings = connection_settings(ctx, conn)
         acct = settings.require_account()
         if not yes:
             if not sys.stdin.isatty():
                 raise UsageProblem(f"not deleting user {user}: stdin is not a terminal, so pass --yes")
             if not typer.confirm(f"Delete user accounts/{acct}/users/{user} and their keys?", default=False):
                 raise typer.Exit(1)
-        with _client(settings) as client:
+        with api_client(settings) as client:
             client._request("DELETE", f"{_users(acct)}/{_segment(user)}")
-        _write(f"deleted accounts/{acct}/users/{user}\n")
+        write(f"deleted accounts/{acct}/users/{user}\n")
 
 
 def _keys(account: str, user: str) -> str:
@@ -251,39 +238,35 @@ def _keys(account: str, user: str) -> str:
 
 
 @keys_app.command("create")
+@option_groups
 def user_keys_create(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="The user id.")],
     display_name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
     expire_time: Annotated[str | None, typer.Option(help="RFC 3339, e.g. 2027-01-01T00:00:00Z.")] = None,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Create an API key for USER; the key is printed on the last line, once."""
-    with _errors() as run:
-        settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
+    with errors() as run:
+        settings = run.settings = connection_settings(ctx, conn)
         spec = {k: v for k, v in {"displayName": display_name, "expireTime": expire_time}.items() if v}
-        with _client(settings) as client:
+        with api_client(settings) as client:
             created = client._request("POST", _keys(settings.require_account(), user), body={"apiKey": spec})
         sys.stderr.write(f"Created API key {created.get('keyId')}; it is shown once.\n")
-        _write(f"{created.get('key')}\n")
+        write(f"{created.get('key')}\n")
 
 
 @keys_app.command("list")
+@option_groups
 def user_keys_list(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="The user id.")],
     output: ListOutputOpt = ListOutput.table,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """List USER's API keys (never their secrets)."""
-    with _errors() as run:
-        settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
+    with errors() as run:
+        settings = run.settings = connection_settings(ctx, conn)
         columns = [
             ("KEY ID", "keyId"),
             ("DISPLAY NAME", "displayName"),
@@ -291,31 +274,30 @@ def user_keys_list(
             ("CREATED", "createTime"),
             ("EXPIRES", "expireTime"),
         ]
-        with _client(settings) as client:
+        with api_client(settings) as client:
             pages = _pages(client, _keys(settings.require_account(), user), "apiKeys", {}, True)
             _print_list(pages, "apiKeys", columns, output)
 
 
 @keys_app.command("delete")
+@option_groups
 def user_keys_delete(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="The user id.")],
     key_id: Annotated[str, typer.Argument(help="The key id.")],
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Delete one of USER's API keys (every server refuses it within 5 seconds)."""
-    with _errors() as run:
-        settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
-        with _client(settings) as client:
+    with errors() as run:
+        settings = run.settings = connection_settings(ctx, conn)
+        with api_client(settings) as client:
             client._request(
                 "POST", _keys(settings.require_account(), user) + ":delete", body={"keyId": key_id}
             )
-        _write(f"deleted API key {key_id}\n")
+        write(f"deleted API key {key_id}\n")
 
 
+@option_groups
 def audit_command(
     ctx: typer.Context,
     start_time: Annotated[str | None, typer.Option(help="Entries at or after (RFC 3339).")] = None,
@@ -324,14 +306,11 @@ def audit_command(
     page_token: Annotated[str | None, typer.Option(help="An earlier page's nextPageToken.")] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="Every page.")] = False,
     output: ListOutputOpt = ListOutput.table,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Print the account's audit log, newest first (admins only; through the API)."""
-    with _errors() as run:
-        settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
+    with errors() as run:
+        settings = run.settings = connection_settings(ctx, conn)
         query = {"startTime": start_time, "endTime": end_time, "pageSize": page_size, "pageToken": page_token}
         columns = [
             ("TIME", "timestamp"),
@@ -343,5 +322,5 @@ def audit_command(
             ("MESSAGE", "message"),
         ]
         path = f"/v1/accounts/{_segment(settings.require_account())}/auditLogs"
-        with _client(settings) as client:
+        with api_client(settings) as client:
             _print_list(_pages(client, path, "auditLogs", query, all_pages), "auditLogs", columns, output)

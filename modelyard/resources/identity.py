@@ -22,7 +22,7 @@ from modelyard.aip.schema import (
     Schema,
     TypeDecl,
 )
-from modelyard.resources.timestamps import format_rfc3339
+from modelyard.aip.timestamps import format_rfc3339
 
 #: Roles from the most to the least powerful. Nobody can give themselves a role earlier in this list.
 ROLES = ("admin", "user", "contributor", "inference-user")

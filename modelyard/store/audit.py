@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, or_, select
 
-from modelyard.resources.timestamps import now_nanos
+from modelyard.aip.timestamps import now_nanos
 from modelyard.store.tables import accounts, audit_logs
 
 
