@@ -1,6 +1,6 @@
 """The ``Store``: the one object the API, the CLI and the importers hold, composed of the store's parts.
 
-Each concern has a module of its own (see docs/architecture-store.md): ``connections`` (transactions),
+Each concern has a module of its own (see docs/architecture.md): ``connections`` (transactions),
 ``accounts`` (data versions and counts), ``keys`` (API keys), ``secrets`` (shared secrets), ``models``
 (CRUD and export), ``bulk`` (import batches, bulk load, COPY), ``planner`` and ``listing`` (List),
 ``statistics`` (ANALYZE) and ``errors``. Every method here runs ``translated`` (``errors.py``): a
