@@ -19,8 +19,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
 app.add_typer(import_app, name="import")
 
 DEFAULT_PORT = 8765
@@ -36,6 +34,13 @@ def serve(
         bool, typer.Option("--demo", help="Serve a throwaway SQLite database holding the demo catalog.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="Requests per second per API key, RATE or RATE/BURST (per worker process; "
+            "env MODELYARD_RATE_LIMIT; default off)."
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API server."""
     from modelyard.importers.demo import DEMO_ACCOUNT, load_demo
@@ -45,7 +50,14 @@ def serve(
     if demo:
         tmp = Path(tempfile.mkdtemp(prefix="modelyard-demo-"))
         db = f"sqlite:///{tmp / 'demo.db'}"
-    settings = Settings.from_env(database_url=db)
+    settings = Settings.from_env(database_url=db, rate_limit=rate_limit)
+    from modelyard.api.ratelimit import RateLimit
+
+    try:
+        RateLimit.parse(settings.rate_limit)
+    except ValueError as e:
+        err.print(f"[red]error:[/red] --rate-limit / MODELYARD_RATE_LIMIT: {e}")
+        raise typer.Exit(2) from None
     url = settings.resolved_database_url()
     settings = dataclasses.replace(settings, database_url=url)
     store = open_store(url)
@@ -67,26 +79,6 @@ def serve(
         sys.stdout.flush()
 
     run_server(settings, host=host, port=port, workers=workers, log_level=log_level, on_ready=ready)
-
-
-@keys_app.command("create")
-def keys_create(
-    account: AccountOption,
-    db: DbOption = None,
-    display_name: Annotated[str, typer.Option(help="A label for the key.")] = "",
-) -> None:
-    """Create an API key for ACCOUNT (creating the account if needed). The key is the last line."""
-    from modelyard.resources.codec import ResourceError, check_id
-
-    try:
-        check_id(account, "account id")
-    except ResourceError as e:
-        err.print(f"[red]error:[/red] {e.message}")
-        raise typer.Exit(2) from None
-    store = open_store(db)
-    key = store.create_api_key(account, display_name)
-    err.print(f"Created an API key for account {account!r}. It is shown once; store it safely.")
-    print(key)
 
 
 @app.command()
@@ -115,9 +107,14 @@ def export(
 
 def _mount_client() -> None:
     from modelyard.client.cli import login, models_app
+    from modelyard.client.cli_users import audit_command, users_app
+    from modelyard.identity_cli import keys_app
 
     app.add_typer(models_app, name="models")
     app.command("login")(login)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(users_app, name="users")
+    app.command("audit")(audit_command)
 
 
 _mount_client()

@@ -41,6 +41,9 @@ class Settings:
     #: Most bytes of a JSON request body (``MODELYARD_MAX_BODY_BYTES``, default 1 MiB); model-file
     #: uploads are not JSON bodies and are not limited by it.
     max_body_bytes: int = 1 << 20
+    #: Requests per second per API key and worker, ``RATE`` or ``RATE/BURST`` (``--rate-limit`` /
+    #: ``MODELYARD_RATE_LIMIT``); empty: no limit.
+    rate_limit: str = ""
     #: ``modelyard_models{account}`` series (``MODELYARD_METRICS_ACCOUNTS``): ``off`` (default, none),
     #: ``public`` (public models of accounts that have some) or ``all`` (every account, private models
     #: included).
@@ -59,6 +62,7 @@ class Settings:
             "access_log": env.get("MODELYARD_ACCESS_LOG", "1").strip().lower() not in _FALSE,
             "drain_seconds": _drain_seconds(env.get("MODELYARD_DRAIN_SECONDS", "")),
             "max_body_bytes": _max_body_bytes(env.get("MODELYARD_MAX_BODY_BYTES", "")),
+            "rate_limit": env.get("MODELYARD_RATE_LIMIT", ""),
             "metrics_accounts": _metrics_accounts(env.get("MODELYARD_METRICS_ACCOUNTS", "")),
         }
         names = {f.name for f in dataclasses.fields(cls)}

@@ -20,12 +20,15 @@ from modelyard.aip.fieldmask import FieldMask, apply_read_mask, parse_field_mask
 from modelyard.aip.ordering import OrderBy, parse_order_by
 from modelyard.aip.pagetoken import ListCursor, PageTokenCodec
 from modelyard.aip.updatemask import merge_update
+from modelyard.api.auditing import note_resource
 from modelyard.api.auth import (
-    acaller_account,
+    Action,
+    authenticate,
+    authenticate_sync,
     caller_account,
     check_account,
-    check_writable,
     request_store,
+    require,
 )
 from modelyard.api.custom_methods import CustomMethods
 from modelyard.api.errors import ApiError, invalid
@@ -102,7 +105,9 @@ def _read_mask(request: Request) -> FieldMask:
 
 @router.get(LIST_PATH, include_in_schema=False)
 async def list_models(account_id: str, request: Request) -> Response:
-    caller = await acaller_account(request)
+    principal = await authenticate(request)
+    require(principal, Action.READ_MODELS, principal.account_id)
+    caller = principal.account_id
     check_account(account_id, allow_all=True)
     size = page_size(query_param(request, "pageSize", "page_size"))
     filter_text = query_param(request, "filter", "filter") or ""
@@ -139,9 +144,9 @@ async def create_model(account_id: str, request: Request) -> Response:
 
 
 def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
-    caller = caller_account(request)
+    principal = authenticate_sync(request)
     check_account(account_id)
-    check_writable(caller, account_id)
+    require(principal, Action.WRITE_MODELS, account_id)
     body = read_body(raw)
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object", field="body", reason="INVALID_JSON")
@@ -159,6 +164,7 @@ def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
     if not model_id:
         raise invalid("modelId is required", field="modelId")
     _check_model_id(model_id, "modelId")
+    note_resource(model_name(account_id, model_id))
     cluster = body.get("cluster")
     if cluster is None:
         cluster = ""
@@ -194,7 +200,9 @@ async def get_model(account_id: str, model_id: str, request: Request) -> Respons
 
 
 def _get_model(account_id: str, model_id: str, request: Request) -> Response:
-    caller = caller_account(request)
+    principal = authenticate_sync(request)
+    require(principal, Action.READ_MODELS, principal.account_id)
+    caller = principal.account_id
     check_account(account_id)
     _check_model_id(model_id)
     mask = _read_mask(request)
@@ -213,10 +221,10 @@ async def update_model(account_id: str, model_id: str, request: Request) -> Resp
 
 
 def _update_model(account_id: str, model_id: str, request: Request, raw: bytes) -> Response:
-    caller = caller_account(request)
+    principal = authenticate_sync(request)
     check_account(account_id)
     _check_model_id(model_id)
-    check_writable(caller, account_id)
+    require(principal, Action.WRITE_MODELS, account_id)
     body = read_body(raw)
     mask_text = query_param(request, "updateMask", "update_mask")
     if mask_text is not None and not mask_text.strip():
@@ -249,10 +257,10 @@ async def delete_model(account_id: str, model_id: str, request: Request) -> Resp
 
 
 def _delete_model(account_id: str, model_id: str, request: Request) -> Response:
-    caller = caller_account(request)
+    principal = authenticate_sync(request)
     check_account(account_id)
     _check_model_id(model_id)
-    check_writable(caller, account_id)
+    require(principal, Action.DELETE_MODELS, account_id)
     name = model_name(account_id, model_id)
     try:
         request_store(request).delete_model(name)

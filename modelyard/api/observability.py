@@ -199,6 +199,7 @@ class ObservabilityMiddleware:
             elif name == b"user-agent":
                 user_agent = value
         request_id = request_id_or_new(request_id)
+        scope["modelyard.request_id"] = request_id  # for the audit log (api/auditing.py)
         status = 0
         sent = 0
 

@@ -34,6 +34,7 @@ from modelyard.store.models import Models
 from modelyard.store.planner import Scope, scope_condition
 from modelyard.store.secrets import shared_secret
 from modelyard.store.statistics import Statistics
+from modelyard.store.users import Users
 
 
 class Store:
@@ -44,7 +45,8 @@ class Store:
         self.statistics = Statistics(self.database)
         self.database.after_commit = self.statistics.after_commit
         self.accounts = Accounts(self.database, self.statistics)
-        self.keys = ApiKeys(self.database, self.accounts)
+        self.keys = ApiKeys(self.database)
+        self.users = Users(self.database, self.accounts, self.keys)
         self.models = Models(self.database, self.accounts)
         self.batches = BatchWriter(self.database, self.accounts)
         self.lister = Lister(self.database)
@@ -60,7 +62,8 @@ class Store:
     # -- accounts, keys, secrets -----------------------------------------------------------------------
     @translating
     def create_api_key(self, account_id: str, display_name: str = "") -> str:
-        return self.keys.create(account_id, display_name)
+        """A new key of the account's bootstrap ``admin`` user (account and user created if missing)."""
+        return self.users.bootstrap_key(account_id, display_name=display_name)[1]
 
     def cached_account(self, key: str) -> str | None:
         """The account of an API key seen in the last few seconds, without reading the database."""

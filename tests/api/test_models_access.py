@@ -228,7 +228,7 @@ def test_all_accounts_lists_own_models_and_public_models(server: Server, account
         ("GET", "/v1/accounts/{a}/things"),
         ("POST", "/v2/accounts/{a}/models"),
         ("GET", "/v1/accounts/{a}/models/m/extra"),
-        ("DELETE", "/v1/accounts/{a}"),
+        ("DELETE", "/v1/accounts/{a}/things/x"),  # GET /v1/accounts/{a} is an Account (identity)
     ],
 )
 def test_unknown_route_is_404_json(account: Account, method: str, path: str) -> None:
