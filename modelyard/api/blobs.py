@@ -142,7 +142,7 @@ async def _receive(request: Request, temp: TempBlob, ref: FileRef) -> None:
             if pending_size >= WRITE_CHUNK:
                 if writing is not None:
                     await writing
-                writing = loop.run_in_executor(None, temp.write, b"".join(pending))
+                writing = loop.run_in_executor(None, temp.write_many, pending)
                 pending, pending_size = [], 0
     except ClientDisconnect:
         raise ApiError(
@@ -154,7 +154,7 @@ async def _receive(request: Request, temp: TempBlob, ref: FileRef) -> None:
         if writing is not None:
             await asyncio.shield(writing)  # the file is closed (or removed) only after its last write
     if pending:
-        await anyio.to_thread.run_sync(temp.write, b"".join(pending))
+        await anyio.to_thread.run_sync(temp.write_many, pending)
     if received != ref.size:
         raise _length_error(ref.path, received, ref.size)
 
