@@ -161,3 +161,11 @@ def test_base_model_validation_from_stored_files(tmp_path: Path) -> None:
     with pytest.raises(FileError, match=r"config\.json: missing"):
         validate_base_model({}, no_config, Flags())
     assert validate_base_model({}, no_config, Flags(skip_hf_config_validation=True)).updates
+
+
+def test_the_access_log_cuts_url_signatures() -> None:
+    from modelyard.api.observability import redact_query
+
+    signature = "ab" * 32
+    logged = redact_query(f"upload=u1&size=5&expires=9&signature={signature}".encode())
+    assert signature not in logged and logged.endswith("signature=abababab...")
