@@ -183,9 +183,11 @@ def test_sweep_of_expired_uploads_and_unreferenced_blobs(backend: str, store: St
         assert httpx.put(urls["sent.bin"], content=b"hello").status_code == 200
 
         service = file_service(store, open_storage(storage))
-        assert collect(service).expired_files == 0  # the URLs are still valid
+        collect(service)
+        assert set(_rows(store, account, model_id)) == {"sent.bin", "never.bin"}  # the URLs still work
+        # (The database is shared with other tests: their expired uploads go too.)
         report = collect(service, now=time.time() + 2 * 3600)  # after they expired
-        assert report.expired_files == 1
+        assert report.expired_files >= 1
         assert set(_rows(store, account, model_id)) == {"sent.bin"}
 
         # A blob nobody refers to and a stale temporary file, as a crash could leave them.
