@@ -4,6 +4,7 @@ and ``s3://``)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,11 +31,8 @@ def s3_server() -> Iterator[S3Server]:
         server.stop()
 
 
-@pytest.fixture(scope="session", params=["file", "s3"])
-def files_server(request: pytest.FixtureRequest, backend: str, tmp_root: Path) -> Iterator[FilesServer]:
-    """``modelyard serve`` on the backend's database with file storage or S3 storage."""
-    kind: str = request.param
-    s3: S3Server | None = request.getfixturevalue("s3_server") if kind == "s3" else None
+@contextlib.contextmanager
+def _serving(backend: str, kind: str, tmp_root: Path, s3: S3Server | None) -> Iterator[FilesServer]:
     storage_url, env = storage_for(kind, tmp_root, s3)
     store = Store(make_engine(backend))
     upgrade(store.engine)
@@ -49,18 +47,17 @@ def files_server(request: pytest.FixtureRequest, backend: str, tmp_root: Path) -
         store.engine.dispose()
 
 
+@pytest.fixture(scope="session", params=["file", "s3"])
+def files_server(request: pytest.FixtureRequest, backend: str, tmp_root: Path) -> Iterator[FilesServer]:
+    """``modelyard serve`` on the backend's database with file storage or S3 storage."""
+    kind: str = request.param
+    s3: S3Server | None = request.getfixturevalue("s3_server") if kind == "s3" else None
+    with _serving(backend, kind, tmp_root, s3) as srv:
+        yield srv
+
+
 @pytest.fixture(scope="session")
 def file_storage_server(backend: str, tmp_root: Path) -> Iterator[FilesServer]:
     """``modelyard serve`` with file storage only (the raw PUT/GET endpoints)."""
-    storage_url, _ = storage_for("file", tmp_root, None)
-    store = Store(make_engine(backend))
-    upgrade(store.engine)
-    proc, base = start_server(backend, "--storage", storage_url, env={"MODELYARD_GC_INTERVAL": "0"})
-    srv = FilesServer(base, backend, storage_url, "file", store, proc, {})
-    try:
+    with _serving(backend, "file", tmp_root, None) as srv:
         yield srv
-    finally:
-        for c in srv.clients:
-            c.close()
-        stop_server(proc)
-        store.engine.dispose()

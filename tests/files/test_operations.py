@@ -56,6 +56,17 @@ def _create(base: str, key: str, account: str, model_id: str) -> None:
     assert response.status_code == 200, response.text
 
 
+def _declare(base: str, key: str, account: str, model_id: str, sizes: dict[str, str]) -> dict[str, str]:
+    """:getUploadEndpoint: the signed PUT URL of each file."""
+    response = httpx.post(
+        f"{base}/v1/accounts/{account}/models/{model_id}:getUploadEndpoint",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"filenameToSize": sizes},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["filenameToSignedUrls"]  # type: ignore[no-any-return]
+
+
 def _rows(store: Store, account: str, model_id: str) -> dict[str, str | None]:
     with store.engine.connect() as conn:
         rows = conn.execute(
@@ -76,12 +87,7 @@ def test_kill_9_in_the_middle_of_a_put(backend: str, store: Store, tmp_path: Pat
     try:
         model_id = uid("m")
         _create(base, key, account, model_id)
-        response = httpx.post(
-            f"{base}/v1/accounts/{account}/models/{model_id}:getUploadEndpoint",
-            headers={"Authorization": f"Bearer {key}"},
-            json={"filenameToSize": {"weights.bin": str(len(data))}},
-        )
-        url = response.json()["filenameToSignedUrls"]["weights.bin"]
+        url = _declare(base, key, account, model_id, {"weights.bin": str(len(data))})["weights.bin"]
         parts = urlsplit(url)
         with socket.create_connection((parts.hostname, parts.port)) as sock:
             head = (
@@ -174,12 +180,7 @@ def test_sweep_of_expired_uploads_and_unreferenced_blobs(backend: str, store: St
     try:
         model_id = uid("m")
         _create(base, key, account, model_id)
-        response = httpx.post(
-            f"{base}/v1/accounts/{account}/models/{model_id}:getUploadEndpoint",
-            headers={"Authorization": f"Bearer {key}"},
-            json={"filenameToSize": {"sent.bin": "5", "never.bin": "7"}},
-        )
-        urls = response.json()["filenameToSignedUrls"]
+        urls = _declare(base, key, account, model_id, {"sent.bin": "5", "never.bin": "7"})
         assert httpx.put(urls["sent.bin"], content=b"hello").status_code == 200
 
         service = file_service(store, open_storage(storage))
@@ -232,17 +233,8 @@ def test_s3_sweep_removes_objects_of_replaced_lists(
         model_id = uid("m")
         _create(base, key, account, model_id)
 
-        def declare(names: dict[str, str]) -> dict[str, str]:
-            response = httpx.post(
-                f"{base}/v1/accounts/{account}/models/{model_id}:getUploadEndpoint",
-                headers={"Authorization": f"Bearer {key}"},
-                json={"filenameToSize": names},
-            )
-            assert response.status_code == 200, response.text
-            return response.json()["filenameToSignedUrls"]  # type: ignore[no-any-return]
-
-        stale = declare({"a.bin": "3"})
-        current = declare({"b.bin": "3"})
+        stale = _declare(base, key, account, model_id, {"a.bin": "3"})
+        current = _declare(base, key, account, model_id, {"b.bin": "3"})
         # A presigned S3 URL of the replaced list still works at the store: the sweep removes its object.
         assert httpx.put(stale["a.bin"], content=b"old").status_code == 200
         assert httpx.put(current["b.bin"], content=b"new").status_code == 200
@@ -277,12 +269,7 @@ def test_s3_put_of_the_wrong_length_is_never_accepted(
         model_id = uid("m")
         _create(base, key, account, model_id)
         auth = {"Authorization": f"Bearer {key}"}
-        response = httpx.post(
-            f"{base}/v1/accounts/{account}/models/{model_id}:getUploadEndpoint",
-            headers=auth,
-            json={"filenameToSize": {"config.json": "5"}},
-        )
-        url = response.json()["filenameToSignedUrls"]["config.json"]
+        url = _declare(base, key, account, model_id, {"config.json": "5"})["config.json"]
         assert "content-length" in urlsplit(url).query.lower()
         put = httpx.put(url, content=b"toolong")
         client = s3_server.client()
