@@ -217,3 +217,17 @@ def test_signed_urls_use_the_public_url(tmp_path: Path) -> None:
         ).json()["filenameToSignedUrls"]
     assert urls["a.bin"].startswith("https://registry.example.com/v1/files/accounts/acct/models/m/a.bin?")
     store.engine.dispose()
+
+
+def test_the_file_store_reports_an_unreachable_database_as_unavailable() -> None:
+    from modelyard.store.engine import make_engine
+    from modelyard.store.errors import Unavailable
+    from modelyard.store.files import FileStore
+
+    engine = make_engine("postgresql://postgres@127.0.0.1:1/nothing")  # a refused connection
+    files = FileStore(engine)
+    with pytest.raises(Unavailable):
+        files.files("acct", "m")
+    with pytest.raises(Unavailable):
+        files.declare("acct", "m", {"a": 1}, "u", 0, lambda model: None)
+    engine.dispose()
