@@ -30,6 +30,7 @@ from modelyard.api.docs import install_docs
 from modelyard.api.errors import ApiError, as_api_error, internal_error
 from modelyard.api.fastpath import ListFastPath
 from modelyard.api.files import file_service, install_files, periodic_sweep
+from modelyard.api.http_edges import HeadAsGet, method_not_allowed, no_such_endpoint
 from modelyard.api.observability import Observability, ObservabilityMiddleware
 from modelyard.resources.codec import ResourceError
 from modelyard.settings import Settings
@@ -48,7 +49,8 @@ class ModelyardApp(FastAPI):
     observability: Observability
 
     def build_middleware_stack(self) -> ASGIApp:
-        return ObservabilityMiddleware(ListFastPath(super().build_middleware_stack()), self.observability)
+        stack = HeadAsGet(ListFastPath(super().build_middleware_stack()), self.router.routes)
+        return ObservabilityMiddleware(stack, self.observability)
 
 
 def create_app(
@@ -76,11 +78,12 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.router.redirect_slashes = False  # never redirect to the client's Host (api/http_edges.py)
     app.state.settings = settings
     app.state.store = store
     app.state.token_codec = PageTokenCodec(store.secret("page_token_key"))
     app.observability = app.state.observability = Observability(
-        store, access_log=settings.access_log, drain_seconds=settings.drain_seconds
+        store, access_log=settings.access_log, drain_seconds=settings.drain_seconds, settings=settings
     )
     # Before the models router (its ``{model_id}`` would take ``id:verb``).
     install_files(app, file_service(store, storage, settings))
@@ -116,18 +119,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            return ApiError(
-                "NOT_FOUND",
-                f"no such endpoint: {request.method} {request.url.path}",
-                reason="NO_SUCH_ENDPOINT",
-            ).response()
+            return no_such_endpoint(request).response()
         if exc.status_code == 405:
-            return ApiError(
-                "UNIMPLEMENTED",
-                f"method {request.method} is not supported on {request.url.path}",
-                reason="METHOD_NOT_ALLOWED",
-                http_status=405,
-            ).response()
+            return method_not_allowed(app, request).response()
         return ApiError("UNKNOWN", str(exc.detail), http_status=exc.status_code).response()
 
     @app.exception_handler(Exception)

@@ -27,6 +27,7 @@ from modelyard.api.auth import (
     check_writable,
     request_store,
 )
+from modelyard.api.custom_methods import CustomMethods
 from modelyard.api.errors import ApiError, invalid
 from modelyard.api.params import (
     DEFAULT_PAGE_SIZE,
@@ -36,6 +37,7 @@ from modelyard.api.params import (
     page_size,
     query_param,
     read_body,
+    receive_body,
 )
 from modelyard.resources.codec import ResourceError, check_id, decode_message, prune, validate_model
 from modelyard.resources.model import (
@@ -59,18 +61,35 @@ LIST_PATH = "/v1/accounts/{account_id}/models"
 MODEL_PATH = "/v1/accounts/{account_id}/models/{model_id}"
 
 
+def _check_model_path(params: dict[str, str]) -> None:
+    check_account(params["account_id"])
+    _check_model_id(params["model_id"])
+
+
+def _check_list_path(params: dict[str, str]) -> None:
+    check_account(params["account_id"], allow_all=True)
+
+
+#: ``.../models/{model_id}:verb``: the SDK's model methods. The model-files feature adds the handlers of
+#: getUploadEndpoint, validateUpload and getDownloadEndpoint; prepare stays unimplemented.
+MODEL_METHODS = CustomMethods(MODEL_PATH, _check_model_path)
+MODEL_METHODS.add("prepare", "POST", note="modelyard serves models as uploaded, in one precision")
+MODEL_METHODS.add("getUploadEndpoint", "POST", note="model files are not stored yet")
+MODEL_METHODS.add("validateUpload", "GET", note="model files are not stored yet")
+MODEL_METHODS.add("getDownloadEndpoint", "GET", note="model files are not stored yet")
+#: ``.../models:verb``: no collection methods (every verb is an unknown one).
+MODELS_METHODS = CustomMethods(LIST_PATH, _check_list_path)
+# Before the routes below: their ``{model_id}`` would match ``x:verb`` too.
+MODEL_METHODS.install(router)
+MODELS_METHODS.install(router)
+
+
 def _codec(request: Request) -> PageTokenCodec:
     codec: PageTokenCodec = request.app.state.token_codec
     return codec
 
 
 def _check_model_id(model_id: str, field: str = "model_id") -> None:
-    if ":" in model_id and field == "model_id":
-        verb = model_id.partition(":")[2]
-        raise ApiError(
-            "UNIMPLEMENTED",
-            f"the custom method ':{verb}' is not supported by modelyard (uploads live outside the registry)",
-        )
     try:
         check_id(model_id)
     except ResourceError as e:
@@ -115,7 +134,7 @@ def _not_found(name: str) -> ApiError:
 
 @router.post(LIST_PATH, include_in_schema=False)
 async def create_model(account_id: str, request: Request) -> Response:
-    raw = await request.body()
+    raw = await receive_body(request)
     return await anyio.to_thread.run_sync(_create_model, account_id, request, raw)
 
 
@@ -180,27 +199,16 @@ def _get_model(account_id: str, model_id: str, request: Request) -> Response:
     _check_model_id(model_id)
     mask = _read_mask(request)
     name = model_name(account_id, model_id)
-    found = request_store(request).get_model(name)
-    if found is None or (account_id != caller and not found[1]):
+    # Visibility is checked in the query: another account's private model is never read (issue 15, 5).
+    found = request_store(request).get_model(name, reader=caller)
+    if found is None:
         raise _not_found(name)
     return json_response(apply_read_mask(found[0], mask))
 
 
-@router.post(MODEL_PATH, include_in_schema=False)
-async def model_custom_method(account_id: str, model_id: str, request: Request) -> Response:
-    """``POST .../models/{id}:verb`` (the SDK's prepare, getUploadEndpoint): not part of a registry."""
-    _check_model_id(model_id)
-    raise ApiError(
-        "UNIMPLEMENTED",
-        f"method POST is not supported on {request.url.path}",
-        reason="METHOD_NOT_ALLOWED",
-        http_status=405,
-    )
-
-
 @router.patch(MODEL_PATH, include_in_schema=False)
 async def update_model(account_id: str, model_id: str, request: Request) -> Response:
-    raw = await request.body()
+    raw = await receive_body(request)
     return await anyio.to_thread.run_sync(_update_model, account_id, model_id, request, raw)
 
 
