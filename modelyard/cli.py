@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from modelyard.cli_support import AccountOption, DbOption, err, open_store
+from modelyard.files.cli import StorageOption, storage_app
 from modelyard.importers.commands import import_app
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(import_app, name="import")
+app.add_typer(storage_app, name="storage")
 
 DEFAULT_PORT = 8765
 
@@ -41,6 +43,7 @@ def serve(
             "env MODELYARD_RATE_LIMIT; default off)."
         ),
     ] = None,
+    storage: StorageOption = None,
 ) -> None:
     """Run the HTTP API server."""
     from modelyard.importers.demo import DEMO_ACCOUNT, load_demo
@@ -50,7 +53,7 @@ def serve(
     if demo:
         tmp = Path(tempfile.mkdtemp(prefix="modelyard-demo-"))
         db = f"sqlite:///{tmp / 'demo.db'}"
-    settings = Settings.from_env(database_url=db, rate_limit=rate_limit)
+    settings = Settings.from_env(database_url=db, rate_limit=rate_limit, storage_url=storage)
     from modelyard.api.ratelimit import RateLimit
 
     try:
@@ -67,6 +70,14 @@ def serve(
         print(f"Demo catalog: {count} public models under accounts/{DEMO_ACCOUNT} (database {tmp})")
     safe_url = url.split("@")[-1] if "@" in url else url
     store.engine.dispose()
+    from modelyard.storage import open_storage, storage_url
+
+    try:  # checked (and created) here; each worker opens it again from the settings
+        opened = open_storage(storage_url(settings.storage_url, url))
+    except ValueError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    settings = dataclasses.replace(settings, storage_url=opened.url)
 
     def ready(bound_port: int) -> None:
         base = f"http://{host}:{bound_port}"

@@ -38,6 +38,15 @@ class Settings:
     access_log: bool = True
     #: Seconds to keep serving, unready, after the first shutdown signal (``MODELYARD_DRAIN_SECONDS``).
     drain_seconds: float = 0.0
+    #: Where model files live (``--storage`` / ``MODELYARD_STORAGE``): ``file:///path`` or
+    #: ``s3://bucket/prefix``; empty: ``file://`` beside the database (``modelyard.storage``).
+    storage_url: str = ""
+    #: Seconds between two sweeps of expired uploads and unreferenced blobs (``MODELYARD_GC_INTERVAL``,
+    #: default 600; 0 turns the sweep off).
+    gc_interval: float = 600.0
+    #: The base of the signed file URLs when clients reach the server through another address
+    #: (``MODELYARD_PUBLIC_URL``, e.g. ``https://registry.example.com``); empty: the request's own.
+    public_url: str = ""
     #: Most bytes of a JSON request body (``MODELYARD_MAX_BODY_BYTES``, default 1 MiB); model-file
     #: uploads are not JSON bodies and are not limited by it.
     max_body_bytes: int = 1 << 20
@@ -61,6 +70,9 @@ class Settings:
             "database_url": env.get("MODELYARD_DB", ""),
             "access_log": env.get("MODELYARD_ACCESS_LOG", "1").strip().lower() not in _FALSE,
             "drain_seconds": _drain_seconds(env.get("MODELYARD_DRAIN_SECONDS", "")),
+            "storage_url": env.get("MODELYARD_STORAGE", ""),
+            "gc_interval": _seconds("MODELYARD_GC_INTERVAL", env.get("MODELYARD_GC_INTERVAL", ""), 600.0),
+            "public_url": env.get("MODELYARD_PUBLIC_URL", "").rstrip("/"),
             "max_body_bytes": _max_body_bytes(env.get("MODELYARD_MAX_BODY_BYTES", "")),
             "rate_limit": env.get("MODELYARD_RATE_LIMIT", ""),
             "metrics_accounts": _metrics_accounts(env.get("MODELYARD_METRICS_ACCOUNTS", "")),
@@ -79,6 +91,16 @@ class Settings:
         from modelyard.store.engine import default_sqlite_url, normalise_url
 
         return normalise_url(self.database_url or default_sqlite_url())
+
+
+def _seconds(name: str, raw: str, default: float) -> float:
+    raw = raw.strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        log.warning("ignoring %s=%r: not a number", name, raw)
+        return default
+    return max(value, 0.0)
 
 
 def _drain_seconds(raw: str) -> float:

@@ -36,11 +36,13 @@ from modelyard.api.auditing import IdentityMiddleware
 from modelyard.api.docs import install_docs
 from modelyard.api.errors import ApiError, as_api_error, internal_error
 from modelyard.api.fastpath import ListFastPath
+from modelyard.api.files import file_service, install_files, periodic_sweep
 from modelyard.api.http_edges import HeadAsGet, method_not_allowed, no_such_endpoint
 from modelyard.api.observability import Observability, ObservabilityMiddleware
 from modelyard.api.ratelimit import BadKeyThrottle, RateLimit, TokenBuckets
 from modelyard.resources.codec import ResourceError
 from modelyard.settings import Settings
+from modelyard.storage import Storage
 from modelyard.store.errors import Unavailable
 from modelyard.store.migrate import upgrade
 from modelyard.store.repository import Store
@@ -60,16 +62,20 @@ class ModelyardApp(FastAPI):
         return ObservabilityMiddleware(IdentityMiddleware(stack, *self.identity), self.observability)
 
 
-def create_app(store: Store, *, settings: Settings | None = None, migrate: bool = True) -> FastAPI:
+def create_app(
+    store: Store, *, settings: Settings | None = None, migrate: bool = True, storage: Storage | None = None
+) -> FastAPI:
     """The app serving ``store``; ``settings`` default to ``Settings()`` (nothing read from the
-    environment here: the caller builds them, e.g. with ``Settings.from_env``)."""
+    environment here: the caller builds them, e.g. with ``Settings.from_env``). Model files go to
+    ``storage``, else to the storage the settings name."""
     settings = settings or Settings()
     if migrate:
         upgrade(store.engine)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with periodic_sweep(app.state.files, settings.gc_interval):
+            yield
         await store.aclose()
 
     app = ModelyardApp(
@@ -88,6 +94,8 @@ def create_app(store: Store, *, settings: Settings | None = None, migrate: bool 
     app.observability = app.state.observability = Observability(
         store, access_log=settings.access_log, drain_seconds=settings.drain_seconds, settings=settings
     )
+    # Before the models router (its ``{model_id}`` would take ``id:verb``).
+    install_files(app, file_service(store, storage, settings))
     app.include_router(models_routes.router)
     for identity_router in (accounts_routes, users_routes, apikeys_routes, auditlogs_routes):
         app.include_router(identity_router.router)

@@ -266,6 +266,7 @@ def _delete_model(account_id: str, model_id: str, request: Request) -> Response:
         request_store(request).delete_model(name)
     except NotFound:
         raise _not_found(name) from None
+    request.app.state.files.model_deleted(account_id, model_id)  # its files (modelyard.files)
     return json_response({})
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from modelyard import __version__
 from modelyard.aip.schema import INT32_RANGE, INT64_RANGE, EnumDecl, FieldDecl, Kind, MessageDecl, TypeDecl
+from modelyard.api.openapi_files import file_paths
 from modelyard.resources.limits import MAX_LIST_ENTRIES, MAX_MAP_KEYS, MAX_STRING, string_limit
 from modelyard.resources.model import ID_PATTERN, MAX_DESCRIPTION, MAX_DISPLAY_NAME, MODEL
 
@@ -278,6 +279,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            **file_paths(),
         },
         "components": {
             "schemas": components,

@@ -169,7 +169,7 @@ def parameter_count_of(files: list[Path], warnings: list[str]) -> int | None:
     return count
 
 
-def _pick_template(value: Any) -> str | None:
+def pick_chat_template(value: Any) -> str | None:
     """A chat template from a ``chat_template`` value: a string, or a list of {name, template}."""
     if isinstance(value, str):
         return value or None
@@ -204,7 +204,7 @@ def chat_template(directory: Path, warnings: list[str]) -> str | None:
         except (OSError, ValueError) as exc:
             warnings.append(f"ignoring {name}: {exc}")
             continue
-        template = _pick_template(data.get("chat_template"))
+        template = pick_chat_template(data.get("chat_template"))
         if template is not None:
             return template
     return None

@@ -12,6 +12,7 @@ and no ``name`` / ``createTime`` / ``updateTime`` (the store assigns those).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,24 @@ def inspect_checkpoint(path: Path, *, model_id: str | None = None) -> ImportedMo
 def _inspect_base_model(source: Path, files: list[str], values: dict[str, Any], warnings: list[str]) -> str:
     """Fill ``values`` for an HF_BASE_MODEL; returns the description. Raises ValueError on a bad config."""
     config = read_json_object(source / CONFIG_FILE)
+
+    def parameter_count() -> int | None:
+        weights = weight_files(source, warnings)
+        return parameter_count_of(weights, warnings) if weights is not None else None
+
+    return describe_base_model(config, files, parameter_count, values, warnings)
+
+
+def describe_base_model(
+    config: dict[str, Any],
+    files: list[str],
+    parameter_count_of: Callable[[], int | None],
+    values: dict[str, Any],
+    warnings: list[str],
+) -> str:
+    """Fill ``values`` for an HF_BASE_MODEL from its parsed ``config.json``, its file list and its
+    parameter count (asked for after the config's warnings); returns the description. Shared by the
+    importer and the upload validation (``modelyard.files.validate``)."""
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or not model_type:
         warnings.append(f"{CONFIG_FILE} has no model_type")
@@ -204,8 +223,7 @@ def _inspect_base_model(source: Path, files: list[str], values: dict[str, Any], 
             "which may differ from the original parameter count"
         )
 
-    weights = weight_files(source, warnings)
-    parameter_count = parameter_count_of(weights, warnings) if weights is not None else None
+    parameter_count = parameter_count_of()
 
     values["kind"] = "HF_BASE_MODEL"
     values["baseModelDetails"] = {
@@ -235,7 +253,12 @@ def _inspect_base_model(source: Path, files: list[str], values: dict[str, Any], 
 
 def _inspect_adapter(source: Path, values: dict[str, Any], warnings: list[str]) -> str:
     """Fill ``values`` for an HF_PEFT_ADDON; returns the description. Raises ValueError on a bad config."""
-    adapter = read_json_object(source / ADAPTER_CONFIG_FILE)
+    return describe_adapter(read_json_object(source / ADAPTER_CONFIG_FILE), values, warnings)
+
+
+def describe_adapter(adapter: dict[str, Any], values: dict[str, Any], warnings: list[str]) -> str:
+    """Fill ``values`` (``kind``, ``peftDetails``) from a parsed ``adapter_config.json``; returns the
+    description. Shared by the importer and the upload validation."""
     peft_type = adapter.get("peft_type")
     if isinstance(peft_type, str) and peft_type.upper() != "LORA":
         warnings.append(f"peft_type is {peft_type}, not LORA")

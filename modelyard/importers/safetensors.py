@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,36 +27,43 @@ def read_safetensors_header(path: Path) -> dict[str, Any]:
     and headers that are not a JSON object. Raises OSError when the file cannot be opened.
     """
     with path.open("rb") as f:
-        prefix = f.read(8)
-        if len(prefix) < 8:
-            raise SafetensorsHeaderError(f"{path.name}: file is shorter than the 8-byte header length")
-        (length,) = struct.unpack("<Q", prefix)
-        if length == 0 or length > MAX_SAFETENSORS_HEADER:
-            raise SafetensorsHeaderError(
-                f"{path.name}: implausible header length {length} (limit {MAX_SAFETENSORS_HEADER} bytes)"
-            )
-        raw = f.read(length)
+        return parse_safetensors_header(lambda offset, n: os.pread(f.fileno(), n, offset), path.name)[0]
+
+
+def parse_safetensors_header(read: Callable[[int, int], bytes], name: str) -> tuple[dict[str, Any], int]:
+    """The JSON header of a safetensors file and its length, through ``read(offset, length)``: a local
+    file, or ranged reads of a stored one (``modelyard.files.validate``). Raises as above."""
+    prefix = read(0, 8)
+    if len(prefix) < 8:
+        raise SafetensorsHeaderError(f"{name}: file is shorter than the 8-byte header length")
+    (length,) = struct.unpack("<Q", prefix)
+    if length == 0 or length > MAX_SAFETENSORS_HEADER:
+        raise SafetensorsHeaderError(
+            f"{name}: implausible header length {length} (limit {MAX_SAFETENSORS_HEADER} bytes)"
+        )
+    raw = read(8, length)
     if len(raw) < length:
-        raise SafetensorsHeaderError(f"{path.name}: header truncated ({len(raw)} of {length} bytes)")
+        raise SafetensorsHeaderError(f"{name}: header truncated ({len(raw)} of {length} bytes)")
     try:
         header = json.loads(raw.decode("utf-8"))
     except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-        raise SafetensorsHeaderError(f"{path.name}: header is not valid JSON: {exc}") from exc
+        raise SafetensorsHeaderError(f"{name}: header is not valid JSON: {exc}") from exc
     if not isinstance(header, dict):
-        raise SafetensorsHeaderError(f"{path.name}: header is not a JSON object")
-    return header
+        raise SafetensorsHeaderError(f"{name}: header is not a JSON object")
+    return header, length
 
 
-def _headerparameter_count_of(path: Path, header: dict[str, Any]) -> int:
+def header_parameter_count(name: str, header: dict[str, Any]) -> int:
+    """The number of tensor elements a safetensors header declares (``name`` is for the messages)."""
     total = 0
-    for name, info in header.items():
-        if name == "__metadata__":
+    for tensor, info in header.items():
+        if tensor == "__metadata__":
             continue
         shape = info.get("shape") if isinstance(info, dict) else None
         if not isinstance(shape, list) or not all(
             isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
         ):
-            raise SafetensorsHeaderError(f"{path.name}: tensor {name!r} has no valid shape")
+            raise SafetensorsHeaderError(f"{name}: tensor {tensor!r} has no valid shape")
         total += math.prod(shape)
     return total
 
@@ -68,5 +76,5 @@ def count_safetensors_parameters(files: Iterable[Path]) -> int:
         if path in seen:
             continue
         seen.add(path)
-        total += _headerparameter_count_of(path, read_safetensors_header(path))
+        total += header_parameter_count(path.name, read_safetensors_header(path))
     return total

@@ -232,3 +232,30 @@ def _search_column(json_name: str) -> Column[object]:
 
 #: The columns global search looks in (``resources.model.SEARCH_FIELDS``).
 SEARCH_COLUMNS = tuple(_search_column(name) for name in SEARCH_FIELDS)
+
+#: Model files (issue 12): one row per file declared by ``:getUploadEndpoint``. ``location`` is set once
+#: the bytes are stored (``sha256:<hex>`` on file storage, the object key on S3).
+model_files = Table(
+    "model_files",
+    metadata,
+    Column("account_id", string_c(63), primary_key=True),
+    Column("model_id", string_c(63), primary_key=True),
+    Column("path", string_c(1024), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("upload_id", string_c(32), nullable=False),
+    # Unix seconds after which the upload URLs stop working (and an incomplete file is swept).
+    Column("expire_time", BigInteger, nullable=False),
+    Column("location", Text, nullable=True),
+    Column("create_time", BigInteger, nullable=False),
+    Column("complete_time", BigInteger, nullable=True),
+)
+Index("ix_model_files_location", model_files.c.location)
+
+#: File storage's content-addressed blobs; a blob's row is locked while it is placed or deleted.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", string_c(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("create_time", BigInteger, nullable=False),
+)
