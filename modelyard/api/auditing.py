@@ -98,9 +98,11 @@ class IdentityMiddleware:
 
     @staticmethod
     def _context(scope: Scope) -> audit.AuditContext | None:
-        if scope["method"] not in _WRITES:
+        path: str = scope["path"]
+        # :validateUpload is a GET (as the SDK calls it) that writes: it fills the model and makes it READY.
+        if scope["method"] not in _WRITES and not path.endswith(":validateUpload"):
             return None
-        match = _PATH.fullmatch(scope["path"])
+        match = _PATH.fullmatch(path)
         if match is None:
             return None
         resource, account, verb = match.group(1).rstrip("/"), match.group(2), match.group(3)

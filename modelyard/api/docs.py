@@ -3,6 +3,7 @@ offline; its assets are mounted at ``/docs/static`` by :func:`install_docs`)."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import orjson
@@ -18,9 +19,16 @@ from modelyard.api.openapi_identity import add_identity
 router = APIRouter()
 
 
+@cache
+def _document_bytes() -> bytes:
+    """The whole document, built once (``openapi_document()`` is cached and ``add_identity`` adds to it,
+    so it must run once only)."""
+    return orjson.dumps(add_identity(openapi_document()))
+
+
 @router.get("/openapi.json", include_in_schema=False)
 def openapi() -> Response:
-    return Response(orjson.dumps(add_identity(openapi_document())), media_type="application/json")
+    return Response(_document_bytes(), media_type="application/json")
 
 
 @router.get("/docs", include_in_schema=False)

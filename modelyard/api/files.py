@@ -21,8 +21,9 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from modelyard.api.auth import acaller_account
+from modelyard.api.auth import Action, authenticate, require
 from modelyard.api.errors import ApiError, invalid
+from modelyard.api.params import receive_body
 from modelyard.files.errors import FileError
 from modelyard.files.gc import collect
 from modelyard.files.service import FileService
@@ -60,6 +61,15 @@ def _ids(account_id: str, model_id: str) -> None:
             raise invalid(e.message, field=field, reason=f"INVALID_{field.upper()}") from None
 
 
+async def _caller(request: Request, account_id: str, action: Action) -> str:
+    """The caller's account, after its role is checked for ``action`` in its own account (other accounts
+    are answered by ``modelyard.files.access``: 403 for writes, 404 for others' private models)."""
+    principal = await authenticate(request)
+    if principal.account_id == account_id:
+        require(principal, action, account_id)
+    return principal.account_id
+
+
 def _json(payload: Any) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json")
 
@@ -77,9 +87,9 @@ def _bool(request: Request, camel: str, snake: str) -> bool:
 
 @router.post(MODEL_PATH + ":getUploadEndpoint", include_in_schema=False)
 async def get_upload_endpoint(account_id: str, model_id: str, request: Request) -> Response:
-    caller = await acaller_account(request)
+    caller = await _caller(request, account_id, Action.WRITE_FILES)
     _ids(account_id, model_id)
-    raw = await request.body()
+    raw = await receive_body(request)
     try:
         body = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError as e:
@@ -98,7 +108,7 @@ async def get_upload_endpoint(account_id: str, model_id: str, request: Request) 
 
 @router.get(MODEL_PATH + ":validateUpload", include_in_schema=False)
 async def validate_upload(account_id: str, model_id: str, request: Request) -> Response:
-    caller = await acaller_account(request)
+    caller = await _caller(request, account_id, Action.WRITE_FILES)
     _ids(account_id, model_id)
     flags = Flags(
         config_only=_bool(request, "configOnly", "config_only"),
@@ -111,7 +121,7 @@ async def validate_upload(account_id: str, model_id: str, request: Request) -> R
 
 @router.get(MODEL_PATH + ":getDownloadEndpoint", include_in_schema=False)
 async def get_download_endpoint(account_id: str, model_id: str, request: Request) -> Response:
-    caller = await acaller_account(request)
+    caller = await _caller(request, account_id, Action.READ_FILES)
     _ids(account_id, model_id)
     service = _service(request)
     return _json(
@@ -121,7 +131,7 @@ async def get_download_endpoint(account_id: str, model_id: str, request: Request
 
 @router.post(MODEL_PATH + ":prepare", include_in_schema=False)
 async def prepare(account_id: str, model_id: str, request: Request) -> Response:
-    await acaller_account(request)
+    await authenticate(request)
     _ids(account_id, model_id)
     response = ApiError(
         "UNIMPLEMENTED",
