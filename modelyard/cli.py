@@ -61,6 +61,14 @@ def serve(
         bool, typer.Option("--demo", help="Serve a throwaway SQLite database holding the demo catalog.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    catalog_anonymous: Annotated[
+        bool,
+        typer.Option(
+            "--catalog-anonymous/--no-catalog-anonymous",
+            envvar="MODELYARD_CATALOG_ANONYMOUS",
+            help="Let visitors without an API key browse public models on /catalog.",
+        ),
+    ] = True,
 ) -> None:
     """Run the HTTP API server."""
     from modelyard.admin import DEMO_ACCOUNT, load_demo
@@ -85,10 +93,11 @@ def serve(
         if demo:
             print("Account: demo")
             print(f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/accounts/{DEMO_ACCOUNT}/models")
-            print(f"Catalog page: {base}/catalog#key={key}")
+            print(f"Catalog: {base}/catalog (enter the key on the page to see the account's private models)")
             print(f"API key: {key}")
         sys.stdout.flush()
 
+    os.environ["MODELYARD_CATALOG_ANONYMOUS"] = "1" if catalog_anonymous else "0"
     run_server(url, host=host, port=port, workers=workers, log_level=log_level, on_ready=ready)
 
 

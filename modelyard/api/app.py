@@ -32,7 +32,7 @@ from modelyard.web import install_web
 log = logging.getLogger("modelyard")
 
 
-def create_app(store: Store, *, migrate: bool = True) -> FastAPI:
+def create_app(store: Store, *, migrate: bool = True, catalog_anonymous: bool = True) -> FastAPI:
     if migrate:
         upgrade(store.engine)
 
@@ -55,7 +55,7 @@ def create_app(store: Store, *, migrate: bool = True) -> FastAPI:
     app.include_router(models_routes.router)
     _install_error_handlers(app)
     _install_meta_routes(app)
-    install_web(app)
+    install_web(app, anonymous=catalog_anonymous)
     # List is served in front of the router (inside the observability middleware, see api/fastpath.py).
     build_stack = app.build_middleware_stack
     app.build_middleware_stack = lambda: ListFastPath(build_stack())  # type: ignore[method-assign]
@@ -67,7 +67,9 @@ def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used with several workers): the database comes from
     ``MODELYARD_DB``."""
     store = Store(make_engine(os.environ.get("MODELYARD_DB") or default_database_url()))
-    return create_app(store)
+    switch = os.environ.get("MODELYARD_CATALOG_ANONYMOUS", "1").strip().lower()
+    anonymous = switch not in ("0", "false", "no", "off")
+    return create_app(store, catalog_anonymous=anonymous)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -1,0 +1,87 @@
+"""Facet counts: how many of the models a scope sees match each of several filters, among the models that
+match a shared base filter.
+
+All the counts of one view come from one statement (a conditional sum per option over the rows the base
+filter and the scope select), so a catalog page scans the matching rows once, not once per option. Like
+List's ``totalSize``, the counts are cached per data version of the scope: a later view of the same
+state costs one version read until a write to a visible account changes it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, Select, case, func, select
+
+from modelyard.aip.filtering.query import CheckedFilter
+from modelyard.store.filters import compile_query
+from modelyard.store.repository import Scope, Store, _version_expression, scope_condition
+from modelyard.store.tables import models
+
+_MAX_CACHED = 5_000
+
+
+class FacetCounter:
+    """Counts per option, cached per (scope, base filter, option filters) and data version."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._counts: OrderedDict[tuple[str, ...], tuple[int, list[int]]] = OrderedDict()
+        self._statements: dict[tuple[str, ...], Select[Any]] = {}
+        self._versions: dict[str, Select[Any]] = {}
+
+    def count(self, scope: Scope, base: CheckedFilter, options: Sequence[CheckedFilter]) -> list[int]:
+        """For each option, the number of visible models matching ``base`` and the option."""
+        key = (scope.kind, base.text, *(o.text for o in options))
+        cache_key = (scope.account, *key)
+        params = {"scope_account": scope.account}
+        with self.store.engine.connect() as conn:
+            if self.store.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            version = int(conn.execute(self._version_statement(scope.kind), params).scalar_one())
+            with self._lock:
+                hit = self._counts.get(cache_key)
+                if hit is not None and hit[0] == version:
+                    self._counts.move_to_end(cache_key)
+                    return list(hit[1])
+            row = conn.execute(self._statement(key, scope.kind, base, options), params).one()
+        version, counts = int(row[0]), [int(c) for c in row[1:]]
+        with self._lock:
+            self._counts[cache_key] = (version, counts)
+            while len(self._counts) > _MAX_CACHED:
+                self._counts.popitem(last=False)
+        return list(counts)
+
+    def _version_statement(self, kind: str) -> Select[Any]:
+        statement = self._versions.get(kind)
+        if statement is None:
+            statement = select(_version_expression(kind))
+            self._versions[kind] = statement
+        return statement
+
+    def _statement(
+        self, key: tuple[str, ...], kind: str, base: CheckedFilter, options: Sequence[CheckedFilter]
+    ) -> Select[Any]:
+        statement = self._statements.get(key)
+        if statement is not None:
+            return statement
+        dialect = self.store.dialect
+        sums: list[ColumnElement[Any]] = []
+        for option in options:
+            if option.query is None:
+                sums.append(func.count())
+            else:
+                matched = case((compile_query(option.query, dialect), 1), else_=0)
+                sums.append(func.coalesce(func.sum(matched), 0).cast(Integer))
+        where = [scope_condition(kind)]
+        if base.query is not None:
+            where.append(compile_query(base.query, dialect))
+        statement = select(_version_expression(kind), *sums).select_from(models).where(*where)
+        if len(self._statements) > 2_000:
+            self._statements.clear()
+        self._statements[key] = statement
+        return statement
