@@ -31,7 +31,10 @@ def human_count(value: int) -> str:
 
 
 def human_tokens(value: int) -> str:
-    """Context lengths the way model cards write them: ``131072`` -> ``128K``, ``1048576`` -> ``1M``."""
+    """Context lengths the way model cards write them: ``131072`` -> ``128K``, ``1048576`` -> ``1M``,
+    ``128000`` -> ``128K``."""
+    if value % 1000 == 0:
+        return human_count(value)
     if value >= 1024 * 1024 and value % (1024 * 1024) == 0:
         return f"{value // (1024 * 1024)}M"
     if value >= 1024 and value % 1024 == 0:
