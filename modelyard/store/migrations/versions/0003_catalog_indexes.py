@@ -1,0 +1,49 @@
+"""indexes for the catalog pages
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-30 00:55:00
+
+The public catalog (``/catalog`` without a key) lists ``public`` models of every account: two indexes
+keep its default and "recently updated" orders, so a page is an index walk. Two covering indexes hold
+every column a facet option tests, so the facet counts of a scope are an index-only scan (see
+``store/facets.py``).
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+_FACETS = [
+    "kind",
+    "supports_serverless",
+    "supports_tools",
+    "supports_image_input",
+    "tunable",
+    "context_length",
+    "has_base_model_details",
+    "base_model_details__parameter_count",
+]
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("models", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_models_public_display_name", ["public", "display_name", "name"], unique=False
+        )
+        batch_op.create_index("ix_models_public_update_time", ["public", "update_time", "name"], unique=False)
+        batch_op.create_index("ix_models_facets_account", ["account_id", "public", *_FACETS], unique=False)
+        batch_op.create_index("ix_models_facets_public", ["public", *_FACETS], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("models", schema=None) as batch_op:
+        batch_op.drop_index("ix_models_facets_public")
+        batch_op.drop_index("ix_models_facets_account")
+        batch_op.drop_index("ix_models_public_update_time")
+        batch_op.drop_index("ix_models_public_display_name")
