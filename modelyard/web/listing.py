@@ -89,26 +89,28 @@ def build_list(
     if query.page and cursor is None:
         view.notice = "That page link no longer fits this view (it expired or the data changed): first page."
     backwards = cursor is not None and cursor["d"] == "p"
-    after = cursor["k"] if cursor is not None else None
     start = int(cursor["s"]) if cursor is not None else 0
-    walk = reversed_order(order) if backwards else order
-    page = store.list_models(scope, checked, walk, after=after, limit=PAGE_SIZE)
+    page = store.list_models(
+        scope,
+        checked,
+        reversed_order(order) if backwards else order,
+        after=cursor["k"] if cursor is not None else None,
+        limit=PAGE_SIZE,
+    )
+    if backwards and not page.resources:  # everything before the position went away: the first page
+        backwards, start = False, 0
+        page = store.list_models(scope, checked, order, after=None, limit=PAGE_SIZE)
     models = [orjson.loads(r) for r in page.resources]
-    more = page.last_key is not None
+    more = page.last_key is not None  # more models beyond the page, in the direction walked
     if backwards:
         models.reverse()
-        if not models:  # everything before the position went away: show the first page
-            page = store.list_models(scope, checked, order, after=None, limit=PAGE_SIZE)
-            models, more, backwards, start = [orjson.loads(r) for r in page.resources], False, False, 0
-            more = page.last_key is not None
-        else:
-            start = max(0, start - len(models)) if more else 0
+        start = max(0, start - len(models)) if more else 0
     view.cards = [card(m) for m in models]
     view.total = page.total_size
     view.start = start
     if models:
-        has_next = (not backwards and more) or backwards
-        has_prev = (backwards and more) or (not backwards and start > 0)
+        # Walking back, the page was reached from a later one; walking on, from an earlier one.
+        has_next, has_prev = (True, more) if backwards else (more, start > 0)
         if has_next:
             token = _encode(codec, binding, "n", _keyset(models[-1], order), start + len(models))
             view.next_url = query.page_url(token)
