@@ -36,7 +36,7 @@ from bench.catalog import ACCOUNT, generate
 from modelyard.store.engine import make_engine
 from modelyard.store.migrate import upgrade
 from modelyard.store.repository import Store
-from tests.conftest import start_server, stop_server
+from tests.support.server import start_server, stop_server
 
 VIEWS = {
     "default": "",

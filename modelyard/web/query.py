@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from modelyard.aip import filtering
 from modelyard.aip.errors import AipError
-from modelyard.aip.filtering.lexer import quote
+from modelyard.aip.filtering.errors import quote
 from modelyard.aip.filtering.query import CheckedFilter
 from modelyard.aip.ordering import OrderBy, OrderField, parse_order_by
 from modelyard.resources.codec import ResourceError, check_id
