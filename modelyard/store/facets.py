@@ -20,7 +20,8 @@ from sqlalchemy import ColumnElement, Integer, Select, bindparam, case, false, f
 
 from modelyard.aip.filtering.query import CheckedFilter
 from modelyard.store.filters import compile_query
-from modelyard.store.repository import Scope, Store, _version_expression, scope_condition
+from modelyard.store.planner import Scope, scope_condition, version_expression
+from modelyard.store.repository import Store
 from modelyard.store.tables import models
 
 _MAX_CACHED = 5_000
@@ -66,7 +67,7 @@ class FacetCounter:
     def _version_statement(self, kind: str) -> Select[Any]:
         statement = self._versions.get(kind)
         if statement is None:
-            statement = select(_version_expression(kind))
+            statement = select(version_expression(kind))
             self._versions[kind] = statement
         return statement
 
@@ -74,18 +75,15 @@ class FacetCounter:
         self, key: tuple[str, ...], scope: Scope, base: CheckedFilter, options: Sequence[CheckedFilter]
     ) -> list[Select[Any]]:
         """The count statements of a scope, one per disjoint part of what it sees: the parts an index
-        answers alone. Every account's public models, then the caller's private ones: a reader without a
-        key (account "") has only the first part."""
-        anonymous = scope.kind == "all" and not scope.account
-        cache_key = (*key, "anonymous" if anonymous else "")
-        statements = self._statements.get(cache_key)
+        answers alone. Across accounts: every public model, then (with a key) the caller's private ones."""
+        statements = self._statements.get(key)
         if statements is not None:
             return statements
         account = bindparam("scope_account", type_=models.c.account_id.type)
         parts: list[list[ColumnElement[bool]]]
-        if scope.kind == "all":
+        if scope.kind in ("all", "anyone"):
             parts = [[models.c.public.is_(true())]]
-            if not anonymous:
+            if scope.kind == "all":
                 parts.append([models.c.account_id == account, models.c.public.is_(false())])
         else:
             parts = [[scope_condition(scope.kind)]]
@@ -98,9 +96,9 @@ class FacetCounter:
                 matched = case((compile_query(option.query, dialect), 1), else_=0)
                 sums.append(func.coalesce(func.sum(matched), 0).cast(Integer))
         where = [compile_query(base.query, dialect)] if base.query is not None else []
-        version = _version_expression(scope.kind)
+        version = version_expression(scope.kind)
         statements = [select(version, *sums).select_from(models).where(*part, *where) for part in parts]
         if len(self._statements) > 2_000:
             self._statements.clear()
-        self._statements[cache_key] = statements
+        self._statements[key] = statements
         return statements

@@ -65,8 +65,8 @@ class ListView:
 
 
 def scope_for(caller: str | None, target: str) -> Scope:
-    """The store scope of a catalog reader: with a key its account; without one no account at all (an
-    empty account id, which no account has), so only public models are visible."""
+    """The store scope of a catalog reader: with a key its account; without one no account at all (the
+    store's "anyone" scope across accounts: only public models are visible)."""
     return Scope(caller=caller or "", target=target)
 
 

@@ -335,3 +335,43 @@ def test_anonymous_browsing_can_be_turned_off(closed: tuple[str, str, Store]) ->
         assert httpx.get(other + "/catalog", timeout=30).status_code == 401
     finally:
         stop_server(proc)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "q=catalog+test+model&sort=id",
+        "q=catalog+test+model&sort=name",
+        "q=catalog+test+model&sort=updated&cap=tools",
+        "q=catalog+test+model&kind=HF_BASE_MODEL&params=300b&sort=largest",
+    ],
+)
+def test_anonymous_views_across_accounts_match_list(server: Server, shelf: Account, query: str) -> None:
+    """Without a key and without ``account``, the catalog lists every account's public models (the store's
+    "anyone" scope): what List over ``accounts/-`` returns to a key whose account has no models."""
+    stranger = server.new_account("stranger")
+    url = f"/catalog?{query}"
+    view = view_of(url)
+    expected, total = api_names(stranger.client, "-", view)
+    assert expected and all(n.startswith(f"accounts/{shelf.id}/") for n in expected)
+    seen, _ = walk_pages(server.anonymous(), url)
+    assert seen == expected
+    first = server.anonymous().get(url).text
+    assert f"of {total} model" in first
+    shown = counts(first)
+    for param, value, text in view.option_texts():
+        if (param, value) in shown:
+            params = {"filter": " AND ".join(t for t in (view.base_text, text) if t), "pageSize": 1}
+            body = stranger.client.get("/v1/accounts/-/models", params=params).json()
+            assert shown[(param, value)] == body["totalSize"], (param, value)
+    # with the key of the account holding them: its private models too (public ones and its own private
+    # ones are counted apart and added up)
+    mine, total = api_names(shelf.client, "-", view)
+    assert set(expected) <= set(mine)
+    assert walk_pages(shelf.client, url)[0] == mine
+    keyed = shelf.client.get(url).text
+    assert f"of {total} model" in keyed
+    for (param, value), count in counts(keyed).items():
+        text = next(t for p, v, t in view.option_texts() if (p, v) == (param, value))
+        params = {"filter": " AND ".join(t for t in (view.base_text, text) if t), "pageSize": 1}
+        assert count == shelf.client.get("/v1/accounts/-/models", params=params).json()["totalSize"]
