@@ -4,8 +4,9 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-30 00:55:00
 
-The public catalog (``/catalog`` without a key) lists ``public`` models of every account: two indexes
-keep its default and "recently updated" orders, so a page is an index walk. Two covering indexes hold
+The public catalog (``/catalog`` without a key) lists ``public`` models of every account: one index per
+order its sort menu offers (display name, update and create time, context length, parameter count; name
+has ``ix_models_public_name``), so a page is an index walk. Two covering indexes hold
 every column a facet option tests, so the facet counts of a scope are an index-only scan (see
 ``store/facets.py``).
 """
@@ -37,6 +38,15 @@ def upgrade() -> None:
             "ix_models_public_display_name", ["public", "display_name", "name"], unique=False
         )
         batch_op.create_index("ix_models_public_update_time", ["public", "update_time", "name"], unique=False)
+        batch_op.create_index("ix_models_public_create_time", ["public", "create_time", "name"], unique=False)
+        batch_op.create_index(
+            "ix_models_public_context_length", ["public", "context_length", "name"], unique=False
+        )
+        batch_op.create_index(
+            "ix_models_public_base_model_details__parameter_count",
+            ["public", "base_model_details__parameter_count", "name"],
+            unique=False,
+        )
         batch_op.create_index("ix_models_facets_account", ["account_id", "public", *_FACETS], unique=False)
         batch_op.create_index("ix_models_facets_public", ["public", *_FACETS], unique=False)
 
@@ -45,5 +55,8 @@ def downgrade() -> None:
     with op.batch_alter_table("models", schema=None) as batch_op:
         batch_op.drop_index("ix_models_facets_public")
         batch_op.drop_index("ix_models_facets_account")
+        batch_op.drop_index("ix_models_public_base_model_details__parameter_count")
+        batch_op.drop_index("ix_models_public_context_length")
+        batch_op.drop_index("ix_models_public_create_time")
         batch_op.drop_index("ix_models_public_update_time")
         batch_op.drop_index("ix_models_public_display_name")
