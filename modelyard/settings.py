@@ -24,6 +24,10 @@ log = logging.getLogger("modelyard")
 _FALSE = frozenset({"0", "false", "no", "off"})
 #: The longest drain ``MODELYARD_DRAIN_SECONDS`` may ask for.
 MAX_DRAIN_SECONDS = 600.0
+#: Where prometheus_client's multiprocess mode keeps its files; read by prometheus_client when imported.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: ``MODELYARD_METRICS_ACCOUNTS``: which accounts get a ``modelyard_models{account}`` series.
+METRICS_ACCOUNTS = ("off", "public", "all")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,13 @@ class Settings:
     #: Visitors without an API key browse public models on /catalog (``--[no-]catalog-anonymous`` /
     #: ``MODELYARD_CATALOG_ANONYMOUS``, default on).
     catalog_anonymous: bool = True
+    #: ``modelyard_models{account}`` series (``MODELYARD_METRICS_ACCOUNTS``): ``off`` (default, none),
+    #: ``public`` (public models of accounts that have some) or ``all`` (every account, private models
+    #: included).
+    metrics_accounts: str = "off"
+    #: prometheus_client's multiprocess directory, set by ``modelyard serve --workers N`` (N > 1) for this
+    #: server run; empty: each process counts alone.
+    metrics_dir: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -48,6 +59,7 @@ class Settings:
             "access_log": env.get("MODELYARD_ACCESS_LOG", "1").strip().lower() not in _FALSE,
             "drain_seconds": _drain_seconds(env.get("MODELYARD_DRAIN_SECONDS", "")),
             "catalog_anonymous": env.get("MODELYARD_CATALOG_ANONYMOUS", "1").strip().lower() not in _FALSE,
+            "metrics_accounts": _metrics_accounts(env.get("MODELYARD_METRICS_ACCOUNTS", "")),
         }
         names = {f.name for f in dataclasses.fields(cls)}
         for name, value in flags.items():
@@ -75,6 +87,14 @@ def _drain_seconds(raw: str) -> float:
     return min(max(value, 0.0), MAX_DRAIN_SECONDS)
 
 
+def _metrics_accounts(raw: str) -> str:
+    value = raw.strip().lower() or "off"
+    if value not in METRICS_ACCOUNTS:
+        log.warning("ignoring MODELYARD_METRICS_ACCOUNTS=%r: not one of %s", raw, ", ".join(METRICS_ACCOUNTS))
+        return "off"
+    return value
+
+
 @dataclass(frozen=True)
 class AppFactory:
     """``uvicorn --factory`` target that carries its settings: pickled into each worker process, it
@@ -83,6 +103,9 @@ class AppFactory:
     settings: Settings
 
     def __call__(self) -> FastAPI:
+        if self.settings.metrics_dir:
+            # prometheus_client picks its value class when first imported (the worker has not yet).
+            os.environ[METRICS_DIR_ENV] = self.settings.metrics_dir
         from modelyard.api.app import create_app
         from modelyard.store.engine import make_engine
         from modelyard.store.repository import Store

@@ -74,7 +74,7 @@ def create_app(store: Store, *, settings: Settings | None = None, migrate: bool 
     app.state.store = store
     app.state.token_codec = PageTokenCodec(store.secret("page_token_key"))
     app.observability = app.state.observability = Observability(
-        store, access_log=settings.access_log, drain_seconds=settings.drain_seconds
+        store, access_log=settings.access_log, drain_seconds=settings.drain_seconds, settings=settings
     )
     app.include_router(models_routes.router)
     _install_error_handlers(app)

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from modelyard.aip.errors import AipError
 from modelyard.resources.codec import ResourceError
-from modelyard.store.errors import Unavailable
+from modelyard.store.errors import SchemaMissing, Unavailable
 
 DOMAIN = "modelyard"
 
@@ -106,6 +106,13 @@ def as_api_error(exc: BaseException) -> ApiError | None:
     if isinstance(exc, AipError):
         return ApiError(
             "INVALID_ARGUMENT", str(exc), reason=exc.reason, field=exc.parameter, metadata=exc.metadata
+        )
+    if isinstance(exc, SchemaMissing):
+        return ApiError(
+            "UNAVAILABLE",
+            "the database has no modelyard schema (recreated or never migrated); run the migrations "
+            "(any modelyard command does, e.g. 'modelyard keys create')",
+            reason="SCHEMA_NOT_CURRENT",
         )
     if isinstance(exc, Unavailable):
         return ApiError(

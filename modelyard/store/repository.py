@@ -23,7 +23,9 @@ from modelyard.store.errors import (
     AlreadyExists,
     CatalogNotEmpty,
     NotFound,
+    SchemaMissing,
     Unavailable,
+    retried_once,
     translating,
 )
 from modelyard.store.keys import ApiKeys, hash_key
@@ -65,6 +67,7 @@ class Store:
         return self.keys.cached_account(key)
 
     @translating
+    @retried_once
     def authenticate(self, key: str) -> str | None:
         """The account an API key belongs to (cached for a few seconds), or None."""
         return self.keys.authenticate(key)
@@ -84,6 +87,7 @@ class Store:
         return self.models.create(account_id, model_id, resource, keep_times=keep_times)
 
     @translating
+    @retried_once
     def get_model(self, name: str) -> tuple[dict[str, Any], bool] | None:
         """The Model (with ``deployedModelRefs``) and whether it is public, or None."""
         return self.models.get(name)
@@ -133,16 +137,19 @@ class Store:
 
     # -- reads -----------------------------------------------------------------------------------------
     @translating
-    def count_all(self) -> dict[str, int]:
-        """Models per account (for metrics)."""
-        return self.accounts.model_counts()
+    @retried_once
+    def count_all(self, *, public_only: bool = False) -> dict[str, int]:
+        """Models per account (for metrics; ``public_only``: public models, accounts that have some)."""
+        return self.accounts.model_counts(public_only=public_only)
 
     @translating
+    @retried_once
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(select(1)).scalar()
 
     @translating
+    @retried_once
     def schema_revisions(self) -> set[str]:
         """The Alembic revisions the database is at."""
         from alembic.runtime.migration import MigrationContext
@@ -162,6 +169,7 @@ __all__ = [
     "NotFound",
     "Page",
     "Row",
+    "SchemaMissing",
     "Scope",
     "Store",
     "Unavailable",
