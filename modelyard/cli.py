@@ -44,6 +44,15 @@ def serve(
         ),
     ] = None,
     storage: StorageOption = None,
+    catalog_anonymous: Annotated[
+        bool | None,
+        typer.Option(
+            "--catalog-anonymous/--no-catalog-anonymous",
+            help="Let visitors without an API key browse public models on /catalog "
+            "(env MODELYARD_CATALOG_ANONYMOUS; default on).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API server."""
     from modelyard.importers.demo import DEMO_ACCOUNT, load_demo
@@ -53,7 +62,12 @@ def serve(
     if demo:
         tmp = Path(tempfile.mkdtemp(prefix="modelyard-demo-"))
         db = f"sqlite:///{tmp / 'demo.db'}"
-    settings = Settings.from_env(database_url=db, rate_limit=rate_limit, storage_url=storage)
+    settings = Settings.from_env(
+        database_url=db,
+        rate_limit=rate_limit,
+        storage_url=storage,
+        catalog_anonymous=catalog_anonymous,
+    )
     from modelyard.api.ratelimit import RateLimit
 
     try:
@@ -85,7 +99,7 @@ def serve(
         if demo:
             print("Account: demo")
             print(f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/accounts/{DEMO_ACCOUNT}/models")
-            print(f"Catalog page: {base}/catalog#key={key}")
+            print(f"Catalog: {base}/catalog (enter the key on the page to see the account's private models)")
             print(f"API key: {key}")
         sys.stdout.flush()
 

@@ -53,6 +53,9 @@ class Settings:
     #: Requests per second per API key and worker, ``RATE`` or ``RATE/BURST`` (``--rate-limit`` /
     #: ``MODELYARD_RATE_LIMIT``); empty: no limit.
     rate_limit: str = ""
+    #: Visitors without an API key browse public models on /catalog (``--[no-]catalog-anonymous`` /
+    #: ``MODELYARD_CATALOG_ANONYMOUS``, default on).
+    catalog_anonymous: bool = True
     #: ``modelyard_models{account}`` series (``MODELYARD_METRICS_ACCOUNTS``): ``off`` (default, none),
     #: ``public`` (public models of accounts that have some) or ``all`` (every account, private models
     #: included).
@@ -75,6 +78,7 @@ class Settings:
             "public_url": env.get("MODELYARD_PUBLIC_URL", "").rstrip("/"),
             "max_body_bytes": _max_body_bytes(env.get("MODELYARD_MAX_BODY_BYTES", "")),
             "rate_limit": env.get("MODELYARD_RATE_LIMIT", ""),
+            "catalog_anonymous": env.get("MODELYARD_CATALOG_ANONYMOUS", "1").strip().lower() not in _FALSE,
             "metrics_accounts": _metrics_accounts(env.get("MODELYARD_METRICS_ACCOUNTS", "")),
         }
         names = {f.name for f in dataclasses.fields(cls)}

@@ -105,7 +105,7 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(health.router)
     install_docs(app)
-    install_web(app)
+    install_web(app, anonymous=settings.catalog_anonymous)
     app.include_router(metrics.router)
     return app
 

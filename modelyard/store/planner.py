@@ -27,10 +27,12 @@ from sqlalchemy import (
 from modelyard.aip.filtering.query import CheckedFilter
 from modelyard.aip.ordering import OrderBy
 from modelyard.store.filters import compile_query
-from modelyard.store.tables import INDEXED_COLUMNS, SCALARS_BY_PATH, accounts, models
+from modelyard.store.tables import INDEXED_COLUMNS, PUBLIC_ORDER_COLUMNS, SCALARS_BY_PATH, accounts, models
 
 #: Columns that lead an index of their own within an account (``tables.py``): orders that an index keeps.
 _INDEXED_ORDER = frozenset({"name", *INDEXED_COLUMNS})
+#: Orders an index keeps among every account's public models (``ix_models_public_*``).
+_PUBLIC_ORDER = frozenset({"name", *PUBLIC_ORDER_COLUMNS})
 
 #: Order columns whose bounds are computed: min/max do not exist for booleans on PostgreSQL, and floats
 #: (NaN) order differently on the two databases.
@@ -49,9 +51,14 @@ class Scope:
 
     @property
     def kind(self) -> str:
+        """ "own", "public" (another account's public models), "all" (the caller's and every public
+        model), or "anyone": every public model, for a reader without an account (caller "", the
+        catalog's anonymous visitors; an account id is never empty)."""
         if self.target == self.caller:
             return "own"
-        return "all" if self.target == "-" else "public"
+        if self.target == "-":
+            return "all" if self.caller else "anyone"
+        return "public"
 
     @property
     def account(self) -> str:
@@ -73,12 +80,14 @@ def scope_condition(kind: str) -> ColumnElement[bool]:
         return models.c.account_id == account
     if kind == "all":
         return or_(models.c.account_id == account, models.c.public.is_(true()))
+    if kind == "anyone":
+        return models.c.public.is_(true())
     return and_(models.c.account_id == account, models.c.public.is_(true()))
 
 
-def _version_expression(kind: str) -> ColumnElement[Any]:
+def version_expression(kind: str) -> ColumnElement[Any]:
     """The data version a scope's results depend on, as a scalar subquery (see ``Accounts.bump``)."""
-    if kind == "all":
+    if kind in ("all", "anyone"):
         # Every account's models can be visible: a sum of monotonic counters changes whenever any does.
         return (
             select(func.coalesce(func.sum(accounts.c.version), 0) * 1_000_003 + func.count())
@@ -98,6 +107,12 @@ def _total_expression(kind: str) -> ColumnElement[Any]:
         column: ColumnElement[Any] = accounts.c.model_count
     elif kind == "public":
         column = accounts.c.public_count
+    elif kind == "anyone":
+        return (
+            select(func.coalesce(func.sum(accounts.c.public_count), 0))
+            .select_from(accounts)
+            .scalar_subquery()
+        )
     else:
         # The caller's own models plus every public model of the other accounts.
         own_private = select(accounts.c.model_count - accounts.c.public_count).where(
@@ -172,7 +187,7 @@ class Planner:
         # A deferred join: the page's keys come from the indexes alone (an index-only scan when an index
         # covers the filter and the order), and only the page's rows are then read from the table. A
         # selective filter under another order no longer drags every matching wide row through a sort.
-        version = _version_expression(scope_kind)
+        version = version_expression(scope_kind)
         exact = checked.query is None
         carried = _total_expression(scope_kind) if exact else version
 
@@ -206,7 +221,10 @@ class Planner:
         # Without a filter, in one account and in an order an index keeps, the index walk stops after the
         # page and the rows are read directly: half of the deferred join's cost, which probes the primary
         # key once per row (PostgreSQL CPU per 50-model page at 1M: 0.21 ms against 0.45 ms).
-        direct = exact and scope_kind in ("own", "public") and columns[0].name in _INDEXED_ORDER
+        direct = exact and (
+            (scope_kind in ("own", "public") and columns[0].name in _INDEXED_ORDER)
+            or (scope_kind == "anyone" and columns[0].name in _PUBLIC_ORDER)
+        )
         page = direct_statement(seek) if direct else page_statement(seek)
         if exact:
             # No filter constants and no bounds: the generic plan is the custom one, so these are run as

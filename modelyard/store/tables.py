@@ -259,3 +259,27 @@ blobs = Table(
     Column("size", BigInteger, nullable=False),
     Column("create_time", BigInteger, nullable=False),
 )
+
+#: The public catalog (``/catalog`` without a key) in the orders it shows first, and covering indexes
+#: for its facet counts (an index-only scan per scope instead of reading every visible row).
+PUBLIC_ORDER_COLUMNS = (
+    "display_name",
+    "update_time",
+    "create_time",
+    "context_length",
+    "base_model_details__parameter_count",
+)
+FACET_COLUMNS = (
+    "kind",
+    "supports_serverless",
+    "supports_tools",
+    "supports_image_input",
+    "tunable",
+    "context_length",
+    "has_base_model_details",
+    "base_model_details__parameter_count",
+)
+for _col in PUBLIC_ORDER_COLUMNS:
+    Index(f"ix_models_public_{_col}"[:63], models.c.public, models.c[_col], models.c.name)
+Index("ix_models_facets_account", models.c.account_id, models.c.public, *(models.c[c] for c in FACET_COLUMNS))
+Index("ix_models_facets_public", models.c.public, *(models.c[c] for c in FACET_COLUMNS))

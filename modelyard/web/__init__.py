@@ -1,20 +1,10 @@
-"""The catalog web page: a static page that browses List Models with the caller's API key."""
+"""The catalog web pages (``/catalog``): server-rendered HTML from the same store and filter engine as the
+API. ``routes.py`` (HTTP), ``query.py`` (URL state -> filter and order), ``facets.py`` (facets and sorts),
+``listing.py`` (a list view's page, cursors and counts), ``present.py`` (display values), ``templates/``
+and ``static/`` (no build step, nothing from a CDN)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from modelyard.web.routes import install_web
 
-from fastapi import FastAPI
-from starlette.responses import FileResponse, RedirectResponse, Response
-
-STATIC = Path(__file__).with_name("static")
-
-
-def install_web(app: FastAPI) -> None:
-    @app.get("/", include_in_schema=False)
-    def root() -> Response:
-        return RedirectResponse("/catalog", status_code=307)
-
-    @app.get("/catalog", include_in_schema=False)
-    def catalog() -> Response:
-        return FileResponse(STATIC / "catalog.html", media_type="text/html; charset=utf-8")
+__all__ = ["install_web"]
