@@ -243,6 +243,23 @@ class FileService:
         }
         return {"filenameToSignedUrls": urls}
 
+    def listing(self, account_id: str, model_id: str, base_url: str) -> list[tuple[str, int, str | None]]:
+        """The declared files of a model the caller may read (the catalog's model page): name, size and,
+        once the model is READY, a signed download URL valid for :data:`URL_TTL_SECONDS`."""
+        model = self.files.model(account_id, model_id)
+        if model is None:
+            return []
+        ready = model.state == "READY"
+        expires = int(time.time()) + URL_TTL_SECONDS
+        return [
+            (
+                f.ref.path,
+                f.ref.size,
+                self.storage.download_url(f.ref, base_url, expires) if ready and f.complete else None,
+            )
+            for f in self.files.files(account_id, model_id)
+        ]
+
     # -- deletion --------------------------------------------------------------------------------------
     def model_deleted(self, account_id: str, model_id: str) -> None:
         """Release the files of a model that was just deleted (blobs other models use stay). A storage

@@ -202,8 +202,20 @@ class FileRow:
     href: str | None = None
 
 
-def files(model: dict[str, Any]) -> list[FileRow]:
-    """The model's files as far as the Model resource records them (``baseModelDetails.huggingfaceFiles``).
-    Sizes and download links come with the files API (see ``routes.model_page``)."""
+def files(model: dict[str, Any], stored: list[tuple[str, int, str | None]]) -> list[FileRow]:
+    """The model's files: the ones stored in modelyard (name, size, a signed download link once the model
+    is READY), else the names its ``baseModelDetails.huggingfaceFiles`` records."""
+    if stored:
+        return [FileRow(name, human_bytes(size), href) for name, size, href in stored]
     names = (model.get("baseModelDetails") or {}).get("huggingfaceFiles") or []
     return [FileRow(str(n)) for n in names]
+
+
+def human_bytes(size: int) -> str:
+    """``532 B``, ``1.5 KiB``, ``16.1 GiB``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from modelyard.aip.pagetoken import PageTokenCodec
+from modelyard.files.service import FileService
 from modelyard.resources.codec import ResourceError, check_id
 from modelyard.store.facets import FacetCounter
 from modelyard.store.repository import Store
@@ -144,9 +145,9 @@ async def model_page(account_id: str, model_id: str, request: Request) -> Respon
         return _render("message.html", 404, title="Model not found", caller=caller, message=message)
     model = found[0]
     base_url = str(request.base_url)
-    # The integrator's hook for model files: when the store lists a model's files (with sizes and signed
-    # download URLs), pass them here instead of the names the Model resource records.
-    files = present.files(model)
+    service: FileService = request.app.state.files
+    stored = await anyio.to_thread.run_sync(service.listing, account_id, model_id, base_url)
+    files = present.files(model, stored)
     return _render(
         "model.html",
         model=model,
