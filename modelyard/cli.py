@@ -227,6 +227,7 @@ def export(
 
 
 def _mount_client() -> None:
+    from modelyard.client import cli_files  # noqa: F401 - registers 'models upload' and 'models download'
     from modelyard.client.cli import login, models_app
 
     app.add_typer(models_app, name="models")
