@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from modelyard.files.cli import StorageOption, storage_app
+
 if TYPE_CHECKING:
     from modelyard.store.repository import Store
 
@@ -23,6 +25,7 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(storage_app, name="storage")
 
 err = Console(stderr=True)
 out = Console()
@@ -61,6 +64,7 @@ def serve(
         bool, typer.Option("--demo", help="Serve a throwaway SQLite database holding the demo catalog.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    storage: StorageOption = None,
 ) -> None:
     """Run the HTTP API server."""
     from modelyard.admin import DEMO_ACCOUNT, load_demo
@@ -78,6 +82,13 @@ def serve(
         print(f"Demo catalog: {count} public models under accounts/{DEMO_ACCOUNT} (database {tmp})")
     safe_url = url.split("@")[-1] if "@" in url else url
     store.engine.dispose()
+    from modelyard.storage import open_storage, storage_url
+
+    try:  # checked here; each worker opens it again from the environment
+        os.environ["MODELYARD_STORAGE"] = open_storage(storage_url(storage, url)).url
+    except ValueError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
 
     def ready(bound_port: int) -> None:
         base = f"http://{host}:{bound_port}"

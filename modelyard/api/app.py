@@ -21,9 +21,11 @@ from modelyard.aip.pagetoken import PageTokenCodec
 from modelyard.api import models as models_routes
 from modelyard.api.errors import ApiError, as_api_error, internal_error
 from modelyard.api.fastpath import ListFastPath
+from modelyard.api.files import file_service, install_files, periodic_sweep
 from modelyard.api.observability import install_observability
 from modelyard.api.openapi import openapi_document
 from modelyard.resources.codec import ResourceError
+from modelyard.storage import Storage, open_storage, storage_url
 from modelyard.store.engine import default_database_url, make_engine
 from modelyard.store.migrate import upgrade
 from modelyard.store.repository import UNAVAILABLE_ERRORS, Store
@@ -32,13 +34,14 @@ from modelyard.web import install_web
 log = logging.getLogger("modelyard")
 
 
-def create_app(store: Store, *, migrate: bool = True) -> FastAPI:
+def create_app(store: Store, *, migrate: bool = True, storage: Storage | None = None) -> FastAPI:
     if migrate:
         upgrade(store.engine)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with periodic_sweep(app.state.files):
+            yield
         await store.aclose()
 
     app = FastAPI(
@@ -52,6 +55,7 @@ def create_app(store: Store, *, migrate: bool = True) -> FastAPI:
     )
     app.state.store = store
     app.state.token_codec = PageTokenCodec(store.secret("page_token_key"))
+    install_files(app, file_service(store, storage))  # before the models router (``{id}:verb`` routes)
     app.include_router(models_routes.router)
     _install_error_handlers(app)
     _install_meta_routes(app)
@@ -67,7 +71,7 @@ def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used with several workers): the database comes from
     ``MODELYARD_DB``."""
     store = Store(make_engine(os.environ.get("MODELYARD_DB") or default_database_url()))
-    return create_app(store)
+    return create_app(store, storage=open_storage(storage_url(None, str(store.engine.url))))
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -444,6 +444,7 @@ def delete_model(account_id: str, model_id: str, request: Request) -> Response:
         _store(request).delete_model(name)
     except NotFound:
         raise _not_found(name) from None
+    request.app.state.files.model_deleted(account_id, model_id)  # its files (modelyard.files)
     return _json_response({})
 
 

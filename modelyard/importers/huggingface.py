@@ -17,7 +17,7 @@ import os
 import re
 import struct
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,17 @@ __all__ = [
     "context_length_of",
     "count_safetensors_parameters",
     "derive_model_id",
+    "describe_adapter",
+    "describe_base_model",
     "find_checkpoints",
+    "header_parameter_count",
     "human_count",
     "inspect_checkpoint",
     "is_checkpoint",
     "is_moe",
     "is_valid_model_id",
+    "parse_safetensors_header",
+    "pick_chat_template",
     "read_safetensors_header",
     "repo_id_from_path",
     "scan_cache",
@@ -197,36 +202,43 @@ def read_safetensors_header(path: Path) -> dict[str, Any]:
     and headers that are not a JSON object. Raises OSError when the file cannot be opened.
     """
     with path.open("rb") as f:
-        prefix = f.read(8)
-        if len(prefix) < 8:
-            raise SafetensorsHeaderError(f"{path.name}: file is shorter than the 8-byte header length")
-        (length,) = struct.unpack("<Q", prefix)
-        if length == 0 or length > MAX_SAFETENSORS_HEADER:
-            raise SafetensorsHeaderError(
-                f"{path.name}: implausible header length {length} (limit {MAX_SAFETENSORS_HEADER} bytes)"
-            )
-        raw = f.read(length)
+        return parse_safetensors_header(lambda offset, n: os.pread(f.fileno(), n, offset), path.name)[0]
+
+
+def parse_safetensors_header(read: Callable[[int, int], bytes], name: str) -> tuple[dict[str, Any], int]:
+    """The JSON header of a safetensors file and its length, through ``read(offset, length)`` (a local
+    file or ranged reads of a stored one). Raises :class:`SafetensorsHeaderError` as above."""
+    prefix = read(0, 8)
+    if len(prefix) < 8:
+        raise SafetensorsHeaderError(f"{name}: file is shorter than the 8-byte header length")
+    (length,) = struct.unpack("<Q", prefix)
+    if length == 0 or length > MAX_SAFETENSORS_HEADER:
+        raise SafetensorsHeaderError(
+            f"{name}: implausible header length {length} (limit {MAX_SAFETENSORS_HEADER} bytes)"
+        )
+    raw = read(8, length)
     if len(raw) < length:
-        raise SafetensorsHeaderError(f"{path.name}: header truncated ({len(raw)} of {length} bytes)")
+        raise SafetensorsHeaderError(f"{name}: header truncated ({len(raw)} of {length} bytes)")
     try:
         header = json.loads(raw.decode("utf-8"))
     except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-        raise SafetensorsHeaderError(f"{path.name}: header is not valid JSON: {exc}") from exc
+        raise SafetensorsHeaderError(f"{name}: header is not valid JSON: {exc}") from exc
     if not isinstance(header, dict):
-        raise SafetensorsHeaderError(f"{path.name}: header is not a JSON object")
-    return header
+        raise SafetensorsHeaderError(f"{name}: header is not a JSON object")
+    return header, length
 
 
-def _header_parameter_count(path: Path, header: dict[str, Any]) -> int:
+def header_parameter_count(name: str, header: dict[str, Any]) -> int:
+    """The number of tensor elements a safetensors header declares (``name`` is for the messages)."""
     total = 0
-    for name, info in header.items():
-        if name == "__metadata__":
+    for tensor, info in header.items():
+        if tensor == "__metadata__":
             continue
         shape = info.get("shape") if isinstance(info, dict) else None
         if not isinstance(shape, list) or not all(
             isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
         ):
-            raise SafetensorsHeaderError(f"{path.name}: tensor {name!r} has no valid shape")
+            raise SafetensorsHeaderError(f"{name}: tensor {tensor!r} has no valid shape")
         total += math.prod(shape)
     return total
 
@@ -239,7 +251,7 @@ def count_safetensors_parameters(files: Iterable[Path]) -> int:
         if path in seen:
             continue
         seen.add(path)
-        total += _header_parameter_count(path, read_safetensors_header(path))
+        total += header_parameter_count(path.name, read_safetensors_header(path))
     return total
 
 
@@ -355,7 +367,7 @@ def supports_image_input(config: dict[str, Any]) -> bool:
 # Chat templates
 
 
-def _pick_template(value: Any) -> str | None:
+def pick_chat_template(value: Any) -> str | None:
     """A chat template from a ``chat_template`` value: a string, or a list of {name, template}."""
     if isinstance(value, str):
         return value or None
@@ -399,7 +411,7 @@ def _chat_template(directory: Path, warnings: list[str]) -> str | None:
         except (OSError, ValueError) as exc:
             warnings.append(f"ignoring {name}: {exc}")
             continue
-        template = _pick_template(data.get("chat_template"))
+        template = pick_chat_template(data.get("chat_template"))
         if template is not None:
             return template
     return None
@@ -543,6 +555,24 @@ def inspect_checkpoint(path: Path, *, model_id: str | None = None) -> ImportedMo
 def _inspect_base_model(source: Path, files: list[str], values: dict[str, Any], warnings: list[str]) -> str:
     """Fill ``values`` for an HF_BASE_MODEL; returns the description. Raises ValueError on a bad config."""
     config = _read_json_object(source / CONFIG_FILE)
+
+    def parameter_count() -> int | None:
+        weight_files = _weight_files(source, warnings)
+        return _parameter_count(weight_files, warnings) if weight_files is not None else None
+
+    return describe_base_model(config, files, parameter_count, values, warnings)
+
+
+def describe_base_model(
+    config: dict[str, Any],
+    files: list[str],
+    parameter_count_of: Callable[[], int | None],
+    values: dict[str, Any],
+    warnings: list[str],
+) -> str:
+    """Fill ``values`` for an HF_BASE_MODEL from its parsed ``config.json``, its file list and its
+    parameter count (asked for after the config's warnings); returns the description. Shared by the
+    importer and the upload validation (``modelyard.files.validate``)."""
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or not model_type:
         warnings.append(f"{CONFIG_FILE} has no model_type")
@@ -562,8 +592,7 @@ def _inspect_base_model(source: Path, files: list[str], values: dict[str, Any], 
             "which may differ from the original parameter count"
         )
 
-    weight_files = _weight_files(source, warnings)
-    parameter_count = _parameter_count(weight_files, warnings) if weight_files is not None else None
+    parameter_count = parameter_count_of()
 
     values["kind"] = "HF_BASE_MODEL"
     values["baseModelDetails"] = {
@@ -593,7 +622,12 @@ def _inspect_base_model(source: Path, files: list[str], values: dict[str, Any], 
 
 def _inspect_adapter(source: Path, values: dict[str, Any], warnings: list[str]) -> str:
     """Fill ``values`` for an HF_PEFT_ADDON; returns the description. Raises ValueError on a bad config."""
-    adapter = _read_json_object(source / ADAPTER_CONFIG_FILE)
+    return describe_adapter(_read_json_object(source / ADAPTER_CONFIG_FILE), values, warnings)
+
+
+def describe_adapter(adapter: dict[str, Any], values: dict[str, Any], warnings: list[str]) -> str:
+    """Fill ``values`` (``kind``, ``peftDetails``) from a parsed ``adapter_config.json``; returns the
+    description. Shared by the importer and the upload validation."""
     peft_type = adapter.get("peft_type")
     if isinstance(peft_type, str) and peft_type.upper() != "LORA":
         warnings.append(f"peft_type is {peft_type}, not LORA")

@@ -182,3 +182,30 @@ Index("ix_models_account_name", models.c.account_id, models.c.name, unique=True)
 for _col in INDEXED_COLUMNS:
     Index(f"ix_models_account_{_col}"[:63], models.c.account_id, models.c[_col], models.c.name)
 Index("ix_models_public_name", models.c.public, models.c.name)
+
+#: Model files (issue 12): one row per file declared by ``:getUploadEndpoint``. ``location`` is set once
+#: the bytes are stored (``sha256:<hex>`` on file storage, the object key on S3).
+model_files = Table(
+    "model_files",
+    metadata,
+    Column("account_id", string_c(63), primary_key=True),
+    Column("model_id", string_c(63), primary_key=True),
+    Column("path", string_c(1024), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("upload_id", string_c(32), nullable=False),
+    # Unix seconds after which the upload URLs stop working (and an incomplete file is swept).
+    Column("expire_time", BigInteger, nullable=False),
+    Column("location", Text, nullable=True),
+    Column("create_time", BigInteger, nullable=False),
+    Column("complete_time", BigInteger, nullable=True),
+)
+Index("ix_model_files_location", model_files.c.location)
+
+#: File storage's content-addressed blobs; a blob's row is locked while it is placed or deleted.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", string_c(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("create_time", BigInteger, nullable=False),
+)

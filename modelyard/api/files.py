@@ -1,0 +1,204 @@
+"""The Models API's file verbs, as the ``fireworks-ai`` SDK calls them:
+
+* ``POST .../models/{id}:getUploadEndpoint`` ``{"filenameToSize": {...}, "enableResumableUpload"}``
+* ``GET  .../models/{id}:validateUpload?configOnly&skipHfConfigValidation&trustRemoteCode``
+* ``GET  .../models/{id}:getDownloadEndpoint``
+* ``POST .../models/{id}:prepare``: 501 UNIMPLEMENTED with ``x-should-retry: false``.
+
+Thin: authentication, parameters and errors here; the rules live in ``modelyard.files``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from modelyard.api.errors import ApiError, invalid
+from modelyard.api.models import acaller_account
+from modelyard.files.errors import FileError
+from modelyard.files.gc import collect
+from modelyard.files.service import FileService
+from modelyard.files.validate import Flags
+from modelyard.resources.codec import ResourceError, check_id
+from modelyard.storage import Storage, open_storage, storage_url
+from modelyard.storage.base import StorageError
+from modelyard.storage.local import LocalStorage
+from modelyard.storage.signing import UrlSigner
+from modelyard.store.files import FileStore
+from modelyard.store.repository import Store
+
+router = APIRouter()
+
+MODEL_PATH = "/v1/accounts/{account_id}/models/{model_id}"
+#: Signed URLs point at this base instead of the request's own (a proxy or load balancer in front).
+PUBLIC_URL_ENV = "MODELYARD_PUBLIC_URL"
+
+
+def _service(request: Request) -> FileService:
+    service: FileService = request.app.state.files
+    return service
+
+
+def base_url(request: Request) -> str:
+    return os.environ.get(PUBLIC_URL_ENV) or str(request.base_url)
+
+
+def _ids(account_id: str, model_id: str) -> None:
+    for value, what, field in ((account_id, "account id", "account_id"), (model_id, "model id", "model_id")):
+        try:
+            check_id(value, what)
+        except ResourceError as e:
+            raise invalid(e.message, field=field, reason=f"INVALID_{field.upper()}") from None
+
+
+def _json(payload: Any) -> Response:
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
+def _bool(request: Request, camel: str, snake: str) -> bool:
+    raw = request.query_params.get(camel, request.query_params.get(snake))
+    if raw is None or raw == "":
+        return False
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise invalid(f"{camel}: {raw!r} is not true or false", field=camel)
+
+
+@router.post(MODEL_PATH + ":getUploadEndpoint", include_in_schema=False)
+async def get_upload_endpoint(account_id: str, model_id: str, request: Request) -> Response:
+    caller = await acaller_account(request)
+    _ids(account_id, model_id)
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as e:
+        raise invalid(
+            f"the request body is not valid JSON: {e}", field="body", reason="INVALID_JSON"
+        ) from None
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object", field="body", reason="INVALID_JSON")
+    service = _service(request)
+    return _json(
+        await run_in_threadpool(
+            service.upload_endpoint, caller, account_id, model_id, body, base_url(request)
+        )
+    )
+
+
+@router.get(MODEL_PATH + ":validateUpload", include_in_schema=False)
+async def validate_upload(account_id: str, model_id: str, request: Request) -> Response:
+    caller = await acaller_account(request)
+    _ids(account_id, model_id)
+    flags = Flags(
+        config_only=_bool(request, "configOnly", "config_only"),
+        skip_hf_config_validation=_bool(request, "skipHfConfigValidation", "skip_hf_config_validation"),
+        trust_remote_code=_bool(request, "trustRemoteCode", "trust_remote_code"),
+    )
+    service = _service(request)
+    return _json(await run_in_threadpool(service.validate, caller, account_id, model_id, flags))
+
+
+@router.get(MODEL_PATH + ":getDownloadEndpoint", include_in_schema=False)
+async def get_download_endpoint(account_id: str, model_id: str, request: Request) -> Response:
+    caller = await acaller_account(request)
+    _ids(account_id, model_id)
+    service = _service(request)
+    return _json(
+        await run_in_threadpool(service.download_endpoint, caller, account_id, model_id, base_url(request))
+    )
+
+
+@router.post(MODEL_PATH + ":prepare", include_in_schema=False)
+async def prepare(account_id: str, model_id: str, request: Request) -> Response:
+    await acaller_account(request)
+    _ids(account_id, model_id)
+    response = ApiError(
+        "UNIMPLEMENTED",
+        "prepare (converting a model to another precision) is not supported by modelyard",
+        reason="PREPARE_UNSUPPORTED",
+    ).response()
+    response.headers["x-should-retry"] = "false"
+    return response
+
+
+def file_error(exc: FileError) -> ApiError:
+    return ApiError(exc.status, exc.message, reason=exc.reason, field=exc.field, metadata=exc.metadata)
+
+
+def install_files(app: FastAPI, service: FileService) -> None:
+    """The file verbs (before the models router, whose ``{model_id}`` would take ``id:verb``), the raw
+    file endpoints of ``file://`` storage and the error mapping."""
+    from modelyard.api import blobs
+
+    app.state.files = service
+    app.include_router(router)
+    app.include_router(blobs.router)
+
+    async def _file_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, FileError)
+        return file_error(exc).response()
+
+    async def _storage_error(request: Request, exc: Exception) -> Response:
+        import logging
+
+        logging.getLogger("modelyard").warning("%s %s: storage: %s", request.method, request.url.path, exc)
+        return ApiError(
+            "UNAVAILABLE", f"the model storage failed: {exc}", reason="STORAGE_UNAVAILABLE"
+        ).response()
+
+    app.add_exception_handler(FileError, _file_error)
+    app.add_exception_handler(StorageError, _storage_error)
+
+
+def file_service(store: Store, storage: Storage | None = None) -> FileService:
+    """The file service of an application: ``storage``, else the default beside the database. File
+    storage signs its URLs with a secret held in the database (shared by every replica)."""
+    if storage is None:
+        storage = open_storage(storage_url(None, str(store.engine.url)))
+    if isinstance(storage, LocalStorage) and storage.signer is None:
+        storage.signer = UrlSigner(store.secret("file_url_key"))
+    return FileService(store, FileStore(store.engine), storage)
+
+
+#: Seconds between two sweeps of expired uploads and unreferenced blobs (0: none).
+SWEEP_ENV = "MODELYARD_GC_INTERVAL"
+
+
+@contextlib.asynccontextmanager
+async def periodic_sweep(service: FileService) -> AsyncIterator[None]:
+    """Run ``modelyard.files.gc.collect`` every ``$MODELYARD_GC_INTERVAL`` seconds (default 600) while
+    the application runs."""
+    interval = float(os.environ.get(SWEEP_ENV) or 600)
+    if interval <= 0:
+        yield
+        return
+    log = logging.getLogger("modelyard")
+
+    async def loop() -> None:
+        while True:
+            await anyio.sleep(interval)
+            try:
+                report = await run_in_threadpool(collect, service)
+            except Exception:
+                log.exception("the periodic sweep of model files failed")
+                continue
+            if report.bytes_freed or report.expired_files or report.orphaned_files:
+                log.info("model files sweep: %s", report.summary())
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(loop)
+        try:
+            yield
+        finally:
+            group.cancel_scope.cancel()

@@ -1,0 +1,51 @@
+"""``modelyard storage``: the model-file storage, on demand (``gc``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+storage_app = typer.Typer(help="Manage the storage of model files.", no_args_is_help=True)
+err = Console(stderr=True)
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Storage URL (file:///path or s3://bucket/prefix); default $MODELYARD_STORAGE, else blobs/ "
+        "beside the database.",
+    ),
+]
+
+
+@storage_app.command("gc")
+def gc(
+    db: Annotated[str | None, typer.Option("--db", help="Database URL; default $MODELYARD_DB.")] = None,
+    storage: StorageOption = None,
+    grace: Annotated[
+        float,
+        typer.Option(help="Seconds a blob, object or temporary file unknown to the database is kept."),
+    ] = 3600,
+) -> None:
+    """Remove expired uploads, files of deleted models and unreferenced blobs; report what was freed."""
+    from modelyard.api.files import file_service
+    from modelyard.cli import open_store
+    from modelyard.files.gc import collect
+    from modelyard.storage import open_storage, storage_url
+    from modelyard.store.engine import default_database_url, normalise_url
+
+    url = normalise_url(db or default_database_url())
+    try:
+        backend = open_storage(storage_url(storage, url))
+    except ValueError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    store = open_store(url)
+    try:
+        report = collect(file_service(store, backend), grace=grace)
+    finally:
+        store.engine.dispose()
+    err.print(f"storage {backend.url}")
+    print(report.summary())
