@@ -60,6 +60,7 @@ from modelyard.client.cli import (
     _errors,
     _fail,
     _field_flags,
+    _leaf_paths,
     _model_ref,
     _print_model,
     _settings,
@@ -68,7 +69,7 @@ from modelyard.client.cli import (
 from modelyard.client.download import Downloader
 from modelyard.client.http import ApiError, ModelyardClient
 from modelyard.client.transfer import TransferError
-from modelyard.client.upload import BadPath, Uploader, UploadOptions, scan_directory
+from modelyard.client.upload import CHUNK, BadPath, Uploader, UploadOptions, scan_directory
 from modelyard.client.upload_state import UploadState
 from modelyard.importers.huggingface import ADAPTER_CONFIG_FILE, NotACheckpoint, inspect_checkpoint
 
@@ -97,6 +98,10 @@ def _size(n: float) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def _files(n: int) -> str:
+    return "1 file" if n == 1 else f"{n} files"
+
+
 class RichProgress:
     """Bars for the files in flight and one for the whole transfer (bytes, rate, ETA) on stderr, and a
     line per finished file. The overall bar counts the bytes this run moves: its total is what moved so
@@ -112,7 +117,7 @@ class RichProgress:
             TransferSpeedColumn(),
             TimeRemainingColumn(),
             console=console,
-            disable=not enabled,
+            disable=not (enabled and console.is_terminal),
         )
         what = f"{len(planned)} files" if planned else "files"
         self.overall = self.bars.add_task(f"{verb} {what}", total=sum(planned.values()))
@@ -216,11 +221,10 @@ def _ensure_model(
     state = model.get("state")
     name = model.get("name", f"accounts/{acct}/models/{model_id}")
     if state not in (None, "", "UPLOADING", "STATE_UNSPECIFIED"):
-        raise UsageProblem(
-            f"{name} is {state}: its files can no longer be uploaded (delete it, or pick another id)"
-        )
-    if flags:
-        err.print(f"{name} exists: the model flags are ignored (use 'modelyard models update')", markup=False)
+        _fail(f"{name} is {state}: its files can no longer be uploaded (delete it, or pick another id)", 1)
+    if flags:  # still uploading: the flags given change the model (only those fields)
+        model = client.update_model(acct, model_id, flags, update_mask=",".join(_leaf_paths(flags)))
+        err.print(f"updated {name}: {', '.join(_leaf_paths(flags))}", markup=False)
     return model
 
 
@@ -256,6 +260,12 @@ def upload(
             show_default=False,
         ),
     ] = None,
+    chunk_size: Annotated[
+        int,
+        typer.Option(
+            "--chunk-size", min=1, max=1024, help="Resumable upload chunk, in MiB.", rich_help_panel=_T
+        ),
+    ] = CHUNK >> 20,
     restart: Annotated[
         bool,
         typer.Option("--restart", help="Forget what earlier runs sent; send every file.", rich_help_panel=_T),
@@ -280,6 +290,9 @@ def upload(
         flags = _field_flags(**{name: value for name, value in locals().items() if name in FIELD_FLAGS})
         settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
         acct, model_id = _model_ref(model, settings)
+        peft = flags.get("peftDetails") or {}
+        if "/" not in peft.get("baseModel", "/"):  # a bare id: a model of the same account
+            peft["baseModel"] = f"accounts/{acct}/models/{peft['baseModel']}"
         err = _stderr()
         try:
             files, hidden = scan_directory(path)
@@ -296,7 +309,9 @@ def upload(
                 state.remove()
                 state = UploadState.open(settings.base_url_value, name, incarnation, path)
             validate = {"config_only": config_only, "skip_hf_config_validation": skip_hf_config_validation}
-            options = UploadOptions(jobs=jobs, resumable=resumable, validate=validate)
+            options = UploadOptions(
+                jobs=jobs, resumable=resumable, chunk_size=chunk_size << 20, validate=validate
+            )
             uploader = Uploader(client, acct, model_id, files, state, options)
             started = time.monotonic()
             try:
@@ -308,7 +323,7 @@ def upload(
             elapsed = time.monotonic() - started
             rate = result.bytes_sent / elapsed / 1e6 if elapsed > 0 else 0.0
             err.print(
-                f"sent {len(result.uploaded)} files ({_size(result.bytes_sent)}, {rate:.1f} MB/s), "
+                f"sent {_files(len(result.uploaded))} ({_size(result.bytes_sent)}, {rate:.1f} MB/s), "
                 f"skipped {len(result.skipped)} already uploaded"
                 + ("; resumable uploads" if result.resumable else ""),
                 markup=False,
@@ -317,6 +332,8 @@ def upload(
                 err.print(f"warning: {warning}", markup=False)
             final = client.get_model(acct, model_id)
         err.print(f"validated {name}: {final.get('state', 'state unknown')}", markup=False)
+        if output is ModelOutput.table:  # the template is long; 'models get' shows it
+            final = {k: v for k, v in final.items() if k != "conversationConfig"}
         _print_model(final, output)
 
 
@@ -348,7 +365,7 @@ def download(
         elapsed = time.monotonic() - started
         rate = result.bytes_received / elapsed / 1e6 if elapsed > 0 else 0.0
         sys.stdout.write(
-            f"downloaded {len(result.downloaded)} files ({_size(result.bytes_received)}, {rate:.1f} MB/s; "
+            f"downloaded {_files(len(result.downloaded))} ({_size(result.bytes_received)}, {rate:.1f} MB/s; "
             f"{len(result.resumed)} resumed, {len(result.verified)} checked by SHA-256/MD5), "
             f"skipped {len(result.skipped)} already complete, into {directory}\n"
         )

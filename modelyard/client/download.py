@@ -7,8 +7,9 @@ already present is checked with ``Range: bytes=SIZE-``, which a complete file an
 ``Content-Range: bytes */SIZE``, and skipped.
 
 Sizes are checked against ``Content-Range`` / ``Content-Length``; a SHA-256 is checked when the server
-sends one (``Repr-Digest: sha-256=:...:``, ``Digest: SHA-256=...`` or ``x-amz-checksum-sha256``), and an
-MD5 from GCS's ``x-goog-hash``. Names from the server are checked before anything is written: relative
+sends one (``Repr-Digest: sha-256=:...:``, ``Digest: SHA-256=...``, ``x-amz-checksum-sha256``, or a strong
+``ETag`` / ``x-modelyard-sha256`` of 64 hex digits, as modelyard's file storage names blobs), and an MD5
+from GCS's ``x-goog-hash``. Names from the server are checked before anything is written: relative
 paths of ``[A-Za-z0-9._-]`` segments, never ``..``, never outside the target directory.
 """
 
@@ -19,7 +20,6 @@ import hashlib
 import os
 import re
 import threading
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,11 +35,13 @@ from modelyard.client.transfer import (
     Transient,
     check_answer,
     check_url,
+    run_all,
     signed_url_client,
 )
 
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 _CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+)$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 PART_SUFFIX = ".part"
 
 
@@ -82,6 +84,9 @@ def digest_of(headers: httpx.Headers) -> Digest | None:
     m = re.search(r"(?i)sha-256=([A-Za-z0-9+/=]+)", headers.get("Digest", ""))
     if m and (raw := _b64(m.group(1))) is not None and len(raw) == 32:
         return Digest("sha256", raw)
+    for value in (headers.get("x-modelyard-sha256", ""), headers.get("ETag", "").strip('"')):
+        if _HEX64.fullmatch(value):  # modelyard's file storage: blobs are named by their SHA-256
+            return Digest("sha256", bytes.fromhex(value))
     amz = headers.get("x-amz-checksum-sha256")
     if amz and (raw := _b64(amz)) is not None and len(raw) == 32:
         return Digest("sha256", raw)
@@ -137,24 +142,9 @@ class Downloader:
         if self.root.exists() and not self.root.is_dir():
             raise TransferError(f"{self.root}: exists and is not a directory")
         with signed_url_client(self._transport, self.jobs) as http:
-            pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="download")
-            futures: list[Future[None]] = [pool.submit(self._one, http, *item) for item in plan]
-            try:
-                wait(futures, return_when=FIRST_EXCEPTION)
-                for f in futures:
-                    if f.done() and f.exception() is not None:
-                        self._stop.set()
-                        pool.shutdown(wait=True, cancel_futures=True)
-                        exc = f.exception()
-                        assert exc is not None
-                        raise exc
-            except BaseException:
-                self._stop.set()
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-            pool.shutdown(wait=True)
-        self.result.downloaded.sort()
-        self.result.skipped.sort()
+            run_all(self.jobs, lambda item: self._one(http, *item), plan, self._stop)
+        for names in (self.result.downloaded, self.result.skipped, self.result.resumed, self.result.verified):
+            names.sort()
         return self.result
 
     # -- one file --------------------------------------------------------------------------------------

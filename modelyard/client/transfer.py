@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -65,9 +67,8 @@ class RetryPolicy:
         (a transport error or :class:`Transient` becomes a :class:`TransferError`)."""
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(max(1, self.attempts)),
-            wait=tenacity.wait_exponential_jitter(
-                initial=self.initial, max=self.maximum, jitter=self.initial
-            ),
+            wait=tenacity.wait_exponential(multiplier=self.initial, max=self.maximum)
+            + tenacity.wait_random(0, self.initial),
             retry=tenacity.retry_if_exception_type((httpx.TransportError, Transient)),
             reraise=True,
         )
@@ -196,6 +197,28 @@ def signed_url_client(transport: httpx.BaseTransport | None = None, jobs: int = 
     )
 
 
+def run_all(jobs: int, work: Callable[[T], None], items: Iterable[T], stop: threading.Event) -> None:
+    """``work(item)`` for every item on ``jobs`` threads. A failing item does not stop the others (what
+    completes is kept for the next run); the first failure is raised at the end, saying how many more
+    there were. An interruption (Ctrl-C) sets ``stop``, which the workers check between blocks."""
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="transfer")
+    futures: list[Future[None]] = [pool.submit(work, item) for item in items]
+    try:
+        wait(futures)
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    failures = [e for e in (f.exception() for f in futures) if e is not None]
+    if not failures:
+        return
+    first = failures[0]
+    if len(failures) > 1 and isinstance(first, TransferError):
+        raise TransferError(f"{first} (and {len(failures) - 1} more files failed)") from first
+    raise first
+
+
 def check_url(name: str, url: object) -> str:
     """A signed URL from the server must be an absolute http(s) URL."""
     if not isinstance(url, str) or not url:
@@ -220,5 +243,6 @@ __all__ = [
     "check_url",
     "describe_transport_error",
     "read_range",
+    "run_all",
     "signed_url_client",
 ]

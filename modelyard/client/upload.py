@@ -24,7 +24,6 @@ import os
 import re
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from modelyard.client.transfer import (
     check_answer,
     check_url,
     read_range,
+    run_all,
     signed_url_client,
 )
 from modelyard.client.upload_state import URL_REUSE_SECONDS, LocalFile, UploadState
@@ -223,29 +223,9 @@ class Uploader:
         return self.api.validate_upload(self.account, self.model_id, **self.options.validate)
 
     def _send_all(self, http: httpx.Client, urls: _Urls, files: list[LocalFile]) -> None:
-        if not files:
-            return
         # large files first: the pool stays busy to the end
         order = sorted(files, key=lambda f: -f.size)
-        pool = ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="upload")
-        futures: list[Future[None]] = [pool.submit(self._send_one, http, urls, f) for f in order]
-        try:
-            wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in futures if f.done() and f.exception() is not None]
-            if failed:
-                self._stop.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                exc = failed[0].exception()
-                assert exc is not None
-                others = sum(1 for f in futures if f.done() and not f.cancelled() and f.exception()) - 1
-                if others > 0 and isinstance(exc, TransferError):
-                    raise TransferError(f"{exc} (and {others} more failed)") from None
-                raise exc
-        except BaseException:
-            self._stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+        run_all(self.options.jobs, lambda f: self._send_one(http, urls, f), order, self._stop)
 
     def _count(self, n: int) -> None:
         with self._sent_lock:
@@ -411,12 +391,11 @@ def _received(response: httpx.Response) -> int:
 
 
 def _named_files(error: ApiError, candidates: set[str]) -> set[str]:
-    """The files an error names (in its details or message), among ``candidates``."""
-    texts = [error.message]
-    for detail in error.details:
-        if isinstance(detail, dict):
-            texts.extend(str(v) for v in _strings(detail))
-    return {name for name in candidates if any(name in t for t in texts)}
+    """The files an error names (in its message or details, e.g. ErrorInfo ``metadata.missing``),
+    among ``candidates``."""
+    texts = [error.message, *_strings(error.details)]
+    words = {w.strip(".;:'\"()[]") for t in texts for w in re.split(r"[,\s]+", t)}
+    return candidates & words
 
 
 def _strings(obj: Any) -> list[str]:

@@ -251,7 +251,9 @@ class FileService:
             self.release(self.files.forget_model(account_id, model_id))
         except StorageError:
             logging.getLogger("modelyard").warning(
-                "releasing the files of accounts/%s/models/%s failed; the sweep will", account_id, model_id,
+                "releasing the files of accounts/%s/models/%s failed; the sweep will",
+                account_id,
+                model_id,
                 exc_info=True,
             )
 
