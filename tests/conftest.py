@@ -31,6 +31,9 @@ from modelyard.store.engine import make_engine
 from modelyard.store.migrate import upgrade
 from modelyard.store.repository import Store
 
+#: Fixtures of the model-file tests (moto's S3 server, servers with file and S3 storage).
+pytest_plugins = ["files_support"]
+
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )

@@ -1,0 +1,186 @@
+"""Fixtures for the model-file tests: a real S3 protocol server (moto's, on a free 127.0.0.1 port) and
+real ``modelyard serve`` processes on each database with each storage (``file://`` and ``s3://``)."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import Account, start_server, stop_server
+from fireworks import Fireworks
+from hf_fixtures import make_peft, make_qwen2
+
+from modelyard.store.engine import make_engine
+from modelyard.store.migrate import upgrade
+from modelyard.store.repository import Store
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "modelyard-test",
+    "AWS_SECRET_ACCESS_KEY": "modelyard-test-secret",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    server: Any
+
+    def env(self) -> dict[str, str]:
+        return {**AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint}
+
+    def client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+            region_name="us-east-1",
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+
+    def new_bucket(self) -> str:
+        bucket = f"modelyard-{secrets.token_hex(6)}"
+        self.client().create_bucket(Bucket=bucket)
+        return bucket
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server (the standalone HTTP server of ``moto[server]``) on a free loopback port."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield S3Server(f"http://{host}:{port}", server)
+    finally:
+        server.stop()
+
+
+@dataclass
+class FilesServer:
+    base_url: str
+    db_url: str
+    storage_url: str
+    storage_kind: str
+    store: Store
+    process: subprocess.Popen[str]
+    env: dict[str, str]
+    s3: S3Server | None = None
+    clients: list[Any] = field(default_factory=list)
+
+    def new_account(self, prefix: str = "files") -> Account:
+        account = f"{prefix}-{secrets.token_hex(4)}"
+        key = self.store.create_api_key(account, "test")
+        client = httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        self.clients.append(client)
+        return Account(account, key, client)
+
+    def sdk(self, account: Account, **kwargs: Any) -> Fireworks:
+        client = Fireworks(
+            api_key=account.key, base_url=self.base_url, account_id=account.id, max_retries=0, **kwargs
+        )
+        self.clients.append(client)
+        return client
+
+    @property
+    def root(self) -> Path:
+        assert self.storage_url.startswith("file://")
+        return Path(self.storage_url[len("file://") :])
+
+
+def storage_for(kind: str, tmp_root: Path, s3: S3Server | None) -> tuple[str, dict[str, str]]:
+    if kind == "file":
+        return f"file://{tmp_root / ('blobs-' + secrets.token_hex(4))}", {}
+    assert s3 is not None
+    return f"s3://{s3.new_bucket()}/models", s3.env()
+
+
+@pytest.fixture(scope="session", params=["file", "s3"])
+def files_server(request: pytest.FixtureRequest, backend: str, tmp_root: Path) -> Iterator[FilesServer]:
+    """``modelyard serve`` on the backend's database with file storage or S3 storage."""
+    kind: str = request.param
+    s3: S3Server | None = request.getfixturevalue("s3_server") if kind == "s3" else None
+    storage_url, env = storage_for(kind, tmp_root, s3)
+    store = Store(make_engine(backend))
+    upgrade(store.engine)
+    proc, base = start_server(backend, "--storage", storage_url, env={**env, "MODELYARD_GC_INTERVAL": "0"})
+    srv = FilesServer(base, backend, storage_url, kind, store, proc, env, s3)
+    try:
+        yield srv
+    finally:
+        for c in srv.clients:
+            c.close()
+        stop_server(proc)
+        store.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def file_storage_server(backend: str, tmp_root: Path) -> Iterator[FilesServer]:
+    """``modelyard serve`` with file storage only (the raw PUT/GET endpoints)."""
+    storage_url, _ = storage_for("file", tmp_root, None)
+    store = Store(make_engine(backend))
+    upgrade(store.engine)
+    proc, base = start_server(backend, "--storage", storage_url, env={"MODELYARD_GC_INTERVAL": "0"})
+    srv = FilesServer(base, backend, storage_url, "file", store, proc, {})
+    try:
+        yield srv
+    finally:
+        for c in srv.clients:
+            c.close()
+        stop_server(proc)
+        store.engine.dispose()
+
+
+# -- checkpoints and uploads ---------------------------------------------------------------------------
+
+
+def checkpoint_files(directory: Path) -> dict[str, bytes]:
+    paths = sorted(p for p in directory.rglob("*") if p.is_file())
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in paths}
+
+
+def qwen2_files(tmp_path: Path) -> tuple[dict[str, bytes], int]:
+    ck = make_qwen2(tmp_path / f"qwen-{secrets.token_hex(3)}")
+    return checkpoint_files(ck.path), ck.parameter_count
+
+
+def lora_files(tmp_path: Path, **overrides: Any) -> dict[str, bytes]:
+    ck = make_peft(tmp_path / f"lora-{secrets.token_hex(3)}", **overrides)
+    return checkpoint_files(ck.path)
+
+
+def sizes(files: dict[str, bytes]) -> dict[str, str]:
+    return {name: str(len(data)) for name, data in files.items()}
+
+
+def put_all(urls: dict[str, str], files: dict[str, bytes]) -> None:
+    """PUT each file to its signed URL, as a client of the storage would."""
+    with httpx.Client(timeout=60) as http:
+        for name, data in files.items():
+            headers = {"Content-Type": "application/octet-stream"}
+            response = http.put(urls[name], content=data, headers=headers)
+            assert response.status_code == 200, (name, response.status_code, response.text)
+
+
+def upload(client: Fireworks, model_id: str, files: dict[str, bytes]) -> None:
+    endpoint = client.models.get_upload_endpoint(model_id, filename_to_size=sizes(files))
+    assert endpoint.filename_to_signed_urls is not None
+    put_all(endpoint.filename_to_signed_urls, files)
+
+
+def copy_tree(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst)
