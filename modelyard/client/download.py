@@ -3,8 +3,8 @@
 Each file is written to ``NAME.part`` beside its final place and renamed when complete, so a file under
 its own name is always whole. An interrupted download resumes: a ``.part`` file continues with
 ``Range: bytes=N-`` (a server that answers ``200`` instead of ``206`` gets the file from the start); a file
-already present is checked with ``Range: bytes=SIZE-``, which a complete file answers with ``416`` and
-``Content-Range: bytes */SIZE``, and skipped.
+already present is checked by asking for its last byte (``Range: bytes=SIZE-1-SIZE-1``), whose
+``Content-Range: bytes A-B/TOTAL`` says whether the file is that long, and skipped when it is.
 
 Sizes are checked against ``Content-Range`` / ``Content-Length``; a SHA-256 is checked when the server
 sends one (``Repr-Digest: sha-256=:...:``, ``Digest: SHA-256=...``, ``x-amz-checksum-sha256``, or a strong
@@ -183,15 +183,19 @@ class Downloader:
         self.progress.finish(name)
 
     def _complete_at(self, http: httpx.Client, name: str, url: str, have: int) -> bool:
-        """Whether the remote file is exactly ``have`` bytes long (so the local one is complete)."""
+        """Whether the remote file is exactly ``have`` bytes long (so the local one is complete): asks for
+        its last byte, whose ``Content-Range`` gives the total (S3 answers a range past the end with a
+        416 that carries no Content-Range, so that is not the question)."""
+        headers = {"Range": f"bytes={have - 1}-{have - 1}"} if have else {}
 
         def attempt(_: int) -> bool:
-            with http.stream("GET", url, headers={"Range": f"bytes={have}-"}) as response:
+            with http.stream("GET", url, headers=headers) as response:
+                if response.status_code == 206:
+                    return _total(response.headers.get("Content-Range", "")) == have
+                if response.status_code == 200:
+                    return bool(response.headers.get("Content-Length") == str(have))
                 if response.status_code == 416:
-                    total = _total(response.headers.get("Content-Range", ""))
-                    return total == have
-                if response.status_code in (200, 206):
-                    return False  # more (or other) bytes there: fetch it again
+                    return False
                 check_answer(response, f"{name}: download refused")
                 return False
 
@@ -206,7 +210,7 @@ class Downloader:
         with http.stream("GET", url, headers=headers) as response:
             status = response.status_code
             if status == 416 and offset:
-                total = _total(response.headers.get("Content-Range", ""))
+                total = _total(response.headers.get("Content-Range", "")) or _actual_size(response)
                 if total == offset:  # the part holds the whole file already
                     self._started(name, total, offset, first)
                     return total, digest_of(response.headers)
@@ -244,6 +248,12 @@ class Downloader:
             self.progress.start(name, size, offset)
         else:
             self.progress.rewind(name, offset)
+
+
+def _actual_size(response: httpx.Response) -> int | None:
+    """S3's 416 names the object's size in its XML body (``<ActualObjectSize>``)."""
+    m = re.search(r"<ActualObjectSize>(\d+)</ActualObjectSize>", response.read().decode("utf-8", "replace"))
+    return int(m.group(1)) if m else None
 
 
 def _total(content_range: str) -> int | None:
