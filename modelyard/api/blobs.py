@@ -14,6 +14,7 @@ No API key: the signature is the credential.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -123,18 +124,25 @@ async def put_file(account_id: str, model_id: str, path: str, request: Request) 
 
 
 async def _receive(request: Request, temp: TempBlob, ref: FileRef) -> None:
+    """Stream the body into ``temp``: the event loop gathers up to WRITE_CHUNK bytes while a worker thread
+    hashes and writes the previous piece (at most two pieces in memory)."""
     pending: list[bytes] = []
-    pending_size = 0
+    pending_size = received = 0
+    writing: asyncio.Future[None] | None = None
+    loop = asyncio.get_running_loop()
     try:
         async for chunk in request.stream():
             if not chunk:
                 continue
-            if temp.received + pending_size + len(chunk) > ref.size:
+            received += len(chunk)
+            if received > ref.size:
                 raise _length_error(ref.path, f"more than {ref.size}", ref.size)
             pending.append(chunk)
             pending_size += len(chunk)
             if pending_size >= WRITE_CHUNK:
-                await anyio.to_thread.run_sync(temp.write, b"".join(pending))
+                if writing is not None:
+                    await writing
+                writing = loop.run_in_executor(None, temp.write, b"".join(pending))
                 pending, pending_size = [], 0
     except ClientDisconnect:
         raise ApiError(
@@ -142,10 +150,13 @@ async def _receive(request: Request, temp: TempBlob, ref: FileRef) -> None:
             f"{ref.path}: the client went away mid-upload; nothing was stored",
             reason="CANCELLED",
         ) from None
+    finally:
+        if writing is not None:
+            await asyncio.shield(writing)  # the file is closed (or removed) only after its last write
     if pending:
         await anyio.to_thread.run_sync(temp.write, b"".join(pending))
-    if temp.received != ref.size:
-        raise _length_error(ref.path, temp.received, ref.size)
+    if received != ref.size:
+        raise _length_error(ref.path, received, ref.size)
 
 
 async def _resumable_put(
