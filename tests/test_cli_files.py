@@ -73,7 +73,7 @@ def test_upload_a_base_model_then_download_it(files_server: FilesServer, tmp_pat
     assert model["supportsTools"] is True and model["contextLength"] == 32768
     err = result.stderr
     assert f"created accounts/{account}/models/tiny-qwen (HF_BASE_MODEL)" in err
-    assert "left out 1 hidden entries: .gitattributes" in err
+    assert "left out 1 (hidden, or linked folders): .gitattributes" in err
     for name in files:
         assert re.search(rf"^{re.escape(name)} \(.*\): uploaded$", err, re.M), err
     assert f"sent {len(files)} files" in err and "skipped 0 already uploaded" in err

@@ -236,13 +236,13 @@ def test_scan_directory_rules(tmp_path: Path) -> None:
     write_files(root, {"config.json": 3, "weights/part-1.bin": 4})
     (tmp_path / "outside.bin").write_bytes(b"12345")
     (root / "linked.bin").symlink_to(tmp_path / "outside.bin")  # HF cache snapshots are symlinks
-    files, hidden = scan_directory(root)
-    assert [(f.name, f.size) for f in files] == [
-        ("config.json", 3),
-        ("linked.bin", 5),
-        ("weights/part-1.bin", 4),
-    ]
-    assert hidden == []
+    (root / "loop").symlink_to(root)  # a linked folder is not walked
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref")
+    files, left_out = scan_directory(root)
+    found = [(f.name, f.size) for f in files]
+    assert found == [("config.json", 3), ("linked.bin", 5), ("weights/part-1.bin", 4)]
+    assert left_out == [".git/", "loop/"]
     (root / "bad name.txt").write_bytes(b"x")
     with pytest.raises(BadPath, match=r"bad name\.txt: file names may only use"):
         scan_directory(root)

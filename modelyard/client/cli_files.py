@@ -299,7 +299,9 @@ def upload(
         except BadPath as e:
             raise UsageProblem(str(e)) from None
         if hidden:
-            err.print(f"left out {len(hidden)} hidden entries: {', '.join(hidden[:5])}", markup=False)
+            more = f" and {len(hidden) - 5} more" if len(hidden) > 5 else ""
+            shown = ", ".join(hidden[:5]) + more
+            err.print(f"left out {len(hidden)} (hidden, or linked folders): {shown}", markup=False)
         with _client(settings) as client:
             found = _ensure_model(client, acct, model_id, path, flags, err)
             name = str(found.get("name") or f"accounts/{acct}/models/{model_id}")

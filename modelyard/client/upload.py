@@ -62,7 +62,7 @@ class BadPath(TransferError):
 
 
 def scan_directory(root: Path) -> tuple[list[LocalFile], list[str]]:
-    """The files under ``root`` to upload, sorted by name, and the hidden entries left out.
+    """The files under ``root`` to upload, sorted by name, and the entries left out.
 
     Names are relative paths with ``/``; each segment must be ``[A-Za-z0-9._-]``. Hidden entries (a
     segment starting with ``.``: ``.git``, ``.cache``, ``.gitattributes``) are left out. Symbolic links to
@@ -77,8 +77,8 @@ def scan_directory(root: Path) -> tuple[list[LocalFile], list[str]]:
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root)
         for d in list(dirnames):
-            if d.startswith("."):
-                dirnames.remove(d)
+            if d.startswith(".") or (Path(dirpath) / d).is_symlink():
+                dirnames.remove(d)  # linked directories are not walked either: they could loop
                 hidden.append((rel_dir / d).as_posix() + "/")
         for fn in filenames:
             path = Path(dirpath) / fn
@@ -200,7 +200,10 @@ class Uploader:
             self.progress.finish(f.name, skipped=True)
         result.skipped = [f.name for f in skipped]
         with signed_url_client(self._transport, self.options.jobs) as http:
-            self._send_all(http, urls, pending)
+            try:
+                self._send_all(http, urls, pending)
+            finally:
+                self.state.flush()
             result.uploaded = [f.name for f in pending]
             try:
                 result.validation = self._validate()
@@ -211,7 +214,10 @@ class Uploader:
                 missing = _named_files(e, {f.name for f in skipped}) or {f.name for f in skipped}
                 again = [f for f in skipped if f.name in missing]
                 self.state.forget([f.name for f in again])
-                self._send_all(http, urls, again)
+                try:
+                    self._send_all(http, urls, again)
+                finally:
+                    self.state.flush()
                 result.uploaded += [f.name for f in again]
                 result.skipped = [n for n in result.skipped if n not in missing]
                 result.validation = self._validate()
@@ -243,6 +249,12 @@ class Uploader:
         except UrlRefused:
             # expired or superseded URLs: declare again and try once more
             self._send_with(http, f, urls.refresh(f.name, url))
+        except TransferError:
+            current = urls.get(f.name)
+            if current == url:
+                raise
+            # new URLs were declared while this file was on its way (a server may drop the old list)
+            self._send_with(http, f, current)
         self._check_unchanged(f)
         self.state.mark_done(f)
         self.progress.finish(f.name)

@@ -30,6 +30,9 @@ import platformdirs
 VERSION = 1
 #: Signed URLs are valid for an hour (Fireworks and modelyard); reuse them for at most this long.
 URL_REUSE_SECONDS = 45 * 60
+#: Completed files are written through at most this often (a model of 10,000 small files would
+#: otherwise rewrite the file 10,000 times); sessions and URLs are written at once.
+SAVE_INTERVAL = 0.25
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class UploadState:
         self._identity = identity
         self._data = data
         self._lock = threading.Lock()
+        self._dirty = False
+        self._saved_at = 0.0
 
     @classmethod
     def open(cls, base_url: str, model_name: str, create_time: str, root: Path) -> UploadState:
@@ -131,18 +136,26 @@ class UploadState:
             value = entry.get("session") if entry else None
             return value if isinstance(value, str) else None
 
-    def _set(self, f: LocalFile, **values: Any) -> None:
+    def _set(self, f: LocalFile, *, now: bool, **values: Any) -> None:
         with self._lock:
             entry = self._entry(f) or {"size": f.size, "mtimeNs": f.mtime_ns}
             entry.update(values)
             self._data["files"][f.name] = entry
-            self._save()
+            self._dirty = True
+            if now or time.monotonic() - self._saved_at >= SAVE_INTERVAL:
+                self._save()
 
     def set_session(self, f: LocalFile, url: str | None) -> None:
-        self._set(f, session=url, done=False)
+        self._set(f, now=True, session=url, done=False)
 
     def mark_done(self, f: LocalFile) -> None:
-        self._set(f, done=True, session=None)
+        self._set(f, now=False, done=True, session=None)
+
+    def flush(self) -> None:
+        """Write what is not written yet (the end of a run, or its interruption)."""
+        with self._lock:
+            if self._dirty:
+                self._save()
 
     def forget(self, names: list[str]) -> None:
         """These files are to be sent again (the server says they are missing)."""
@@ -154,9 +167,12 @@ class UploadState:
     def remove(self) -> None:
         """The upload is over (validated): nothing to remember."""
         with self._lock:
+            self._dirty = False
             self.path.unlink(missing_ok=True)
 
     def _save(self) -> None:
+        self._dirty = False
+        self._saved_at = time.monotonic()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
