@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import random
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -227,3 +229,69 @@ def test_several_files_at_once(file_storage_server: FilesServer, tmp_path: Path)
     out = tmp_path / "out"
     ok(cli(f"models download par-{jobs} {out} --jobs {jobs}"))
     assert tree(out) == files
+
+
+def test_against_a_fireworks_like_server_with_bars_on_a_terminal(tmp_path: Path) -> None:
+    """The commands against a server with GCS-style signed URLs (``tests/fake_gcs.py``), stderr on a
+    pseudo-terminal so the progress bars are drawn."""
+    from tests.fake_gcs import ACCOUNT, KEY, FakeFireworks, running
+
+    fake = FakeFireworks()
+    ck = make_qwen2(tmp_path / "qwen")
+    (ck.path / "extra.bin").write_bytes(random.Random(5).randbytes(3 * MIB + 11))
+    files = tree(ck.path)
+    with running(fake) as base_url:
+        environ = {k: v for k, v in os.environ.items() if k not in CONNECTION_VARS}
+        environ.update(
+            HOME=str(tmp_path),
+            XDG_STATE_HOME=str(tmp_path / "state"),
+            MODELYARD_CONFIG=str(tmp_path / "profiles.toml"),
+            FIREWORKS_BASE_URL=base_url,
+            FIREWORKS_API_KEY=KEY,
+            FIREWORKS_ACCOUNT_ID=ACCOUNT,
+            COLUMNS="120",
+            TERM="xterm",
+        )
+        master, slave = pty.openpty()
+        chunks: list[bytes] = []
+        reader = threading.Thread(target=_drain, args=(master, chunks), daemon=True)
+        reader.start()
+        try:
+            command = f"models upload fw {ck.path} --resumable --chunk-size 1 -o json"
+            result = subprocess.run(
+                [sys.executable, "-m", "modelyard.cli", *command.split()],
+                env=environ,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=slave,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            os.close(slave)
+            reader.join(timeout=10)
+            os.close(master)
+        screen = b"".join(chunks).decode("utf-8", "replace")
+        assert result.returncode == 0, screen
+        assert json.loads(result.stdout)["state"] == "READY"
+        assert f"Uploaded {len(files)} files" in screen and "━" in screen  # the overall bar was drawn
+        assert "extra.bin (3.0 MiB): uploaded" in screen
+        assert {name: data for (m, name), data in fake.objects.items() if m == "fw"} == files
+        assert fake.resumable_requested == [True]
+        assert not any("authorization" in s.headers for s in fake.signed_requests())
+
+        out = tmp_path / "out"
+        done = ok(run_cli(environ, f"models download fw {out}"))
+        assert f"{len(files)} checked by SHA-256/MD5" in done  # GCS's x-goog-hash md5
+        assert tree(out) == files
+
+
+def _drain(fd: int, into: list[bytes]) -> None:
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # the other side closed
+            return
+        if not data:
+            return
+        into.append(data)
