@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import struct
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +78,52 @@ def reference_copy(src_dir: Path, dst_dir: Path) -> float:
     return time.perf_counter() - start
 
 
-def cli(env: dict[str, str], *args: str) -> tuple[float, str]:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process (``/proc/PID/stat``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Case:
+    name: str
+    seconds: list[float] = field(default_factory=list)
+    cli_rates: list[float] = field(default_factory=list)
+    cli_cpu: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)
+
+    def report(self, total: int) -> dict[str, Any]:
+        best, med = min(self.seconds), statistics.median(self.seconds)
+        gib = total / (1 << 30)
+        row = {
+            **asdict(self),
+            "best_mb_s": round(total / best / 1e6, 1),
+            "median_mb_s": round(total / med / 1e6, 1),
+        }
+        own = ", ".join(f"{r:.0f}" for r in self.cli_rates) or "-"
+        cpu = ""
+        if self.cli_cpu:
+            cpu = (
+                f"; CPU s/GiB: CLI {statistics.median(self.cli_cpu) / gib:.2f}, "
+                f"server {statistics.median(self.server_cpu) / gib:.2f}"
+            )
+        print(
+            f"{self.name:<44} best {best:6.2f} s = {row['best_mb_s']:6.1f} MB/s   median {med:6.2f} s = "
+            f"{row['median_mb_s']:6.1f} MB/s   (CLI's own rate: {own} MB/s{cpu})",
+            flush=True,
+        )
+        return row
+
+
+def run_cli(case: Case, env: dict[str, str], server_pid: int, *args: str) -> None:
+    """One command: its wall time, the rate it reports, and the CPU of the CLI and of the server."""
+    cli_before, server_before = children_cpu(), process_cpu(server_pid)
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "modelyard.cli", *args],
@@ -86,35 +133,21 @@ def cli(env: dict[str, str], *args: str) -> tuple[float, str]:
         text=True,
         check=False,
     )
-    elapsed = time.perf_counter() - start
+    case.seconds.append(time.perf_counter() - start)
+    case.cli_cpu.append(children_cpu() - cli_before)
+    case.server_cpu.append(process_cpu(server_pid) - server_before)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-    return elapsed, result.stdout + result.stderr
+    m = re.search(r"\(([\d.]+) [KMG]iB, ([\d.]+) MB/s", result.stdout + result.stderr)
+    if m:
+        case.cli_rates.append(float(m.group(2)))
 
 
-def reported_rate(output: str) -> float | None:
-    m = re.search(r"\(([\d.]+) [KMG]iB, ([\d.]+) MB/s", output)
-    return float(m.group(2)) if m else None
-
-
-def summary(name: str, times: list[float], rates: list[float | None], total: int) -> dict[str, Any]:
-    best = min(times)
-    med = statistics.median(times)
-    cli_rates = [r for r in rates if r is not None]
-    row = {
-        "case": name,
-        "seconds": times,
-        "best_mb_s": round(total / best / 1e6, 1),
-        "median_mb_s": round(total / med / 1e6, 1),
-        "cli_reported_mb_s": cli_rates,
-    }
-    shown = ", ".join(f"{r:.0f}" for r in cli_rates)
-    print(
-        f"{name:<44} best {best:6.2f} s = {row['best_mb_s']:6.1f} MB/s   median {med:6.2f} s = "
-        f"{row['median_mb_s']:6.1f} MB/s   (CLI transfer rate: {shown} MB/s)",
-        flush=True,
-    )
-    return row
+UPLOADS = {
+    "upload --jobs 4": ("--jobs", "4", "--no-resumable"),
+    "upload --jobs 1": ("--jobs", "1", "--no-resumable"),
+    "upload --jobs 4 --resumable --chunk-size 64": ("--jobs", "4", "--resumable", "--chunk-size", "64"),
+}
 
 
 def main() -> None:
@@ -136,18 +169,15 @@ def main() -> None:
         for i in range(args.files):
             write_shard(model_dir / f"model-{i + 1:05d}-of-{args.files:05d}.safetensors", args.size_mib)
         total = sum(p.stat().st_size for p in model_dir.iterdir())
-        print(
-            f"{args.files} x {args.size_mib} MiB + config.json = {total / MIB:.0f} MiB in {base}", flush=True
-        )
+        print(f"{args.files} x {args.size_mib} MiB + config.json = {total / MIB:.0f} MiB in {base}")
 
         db = f"sqlite:///{base / 'bench.db'}"
         store = Store(make_engine(db))
         upgrade(store.engine)
         key = store.create_api_key("bench", "bench")
         store.engine.dispose()
-        proc, url = start_server(
-            db, "--storage", f"file://{base / 'storage'}", env={"MODELYARD_GC_INTERVAL": "0"}
-        )
+        storage = f"file://{base / 'storage'}"
+        proc, url = start_server(db, "--storage", storage, env={"MODELYARD_GC_INTERVAL": "0"})
         env = {
             **os.environ,
             "MODELYARD_BASE_URL": url,
@@ -156,43 +186,26 @@ def main() -> None:
             "XDG_STATE_HOME": str(base / "state"),
             "MODELYARD_CONFIG": str(base / "profiles.toml"),
         }
-        cases = {
-            "upload --jobs 4": ["--jobs", "4", "--no-resumable"],
-            "upload --jobs 1": ["--jobs", "1", "--no-resumable"],
-            "upload --jobs 4 --resumable --chunk-size 64": [
-                "--jobs",
-                "4",
-                "--resumable",
-                "--chunk-size",
-                "64",
-            ],
-        }
-        times: dict[str, list[float]] = {name: [] for name in [*cases, "download --jobs 4", "reference copy"]}
-        rates: dict[str, list[float | None]] = {name: [] for name in times}
+        cases = {name: Case(name) for name in [*UPLOADS, "download --jobs 4", "reference copy"]}
         n = 0
         for run in range(args.runs):
-            for name, extra in cases.items():
+            for name, extra in UPLOADS.items():
                 n += 1
-                elapsed, output = cli(env, "models", "upload", f"m{n}", str(model_dir), *extra)
-                times[name].append(elapsed)
-                rates[name].append(reported_rate(output))
+                run_cli(cases[name], env, proc.pid, "models", "upload", f"m{n}", str(model_dir), *extra)
             out = base / f"download-{run}"
-            elapsed, output = cli(env, "models", "download", f"m{n}", str(out), "--jobs", "4")
-            times["download --jobs 4"].append(elapsed)
-            rates["download --jobs 4"].append(reported_rate(output))
+            run_cli(cases["download --jobs 4"], env, proc.pid, "models", "download", f"m{n}", str(out))
             shutil.rmtree(out)
             copy_dir = base / f"copy-{run}"
-            times["reference copy"].append(reference_copy(model_dir, copy_dir))
-            rates["reference copy"].append(None)
+            cases["reference copy"].seconds.append(reference_copy(model_dir, copy_dir))
             shutil.rmtree(copy_dir)
-        rows = [summary(name, times[name], rates[name], total) for name in times]
         results = {
+            "load_average_after": os.getloadavg(),
+            "cpus": os.cpu_count(),
             "files": args.files,
             "size_mib": args.size_mib,
             "total_bytes": total,
             "runs": args.runs,
-            "cpus": os.cpu_count(),
-            "rows": rows,
+            "rows": [case.report(total) for case in cases.values()],
         }
         out_path = ROOT / "bench" / "results" / "upload_cli.json"
         out_path.parent.mkdir(parents=True, exist_ok=True)
