@@ -210,6 +210,10 @@ def test_errors_are_one_line(file_storage_server: FilesServer, tmp_path: Path) -
     line = fails(cli(f"models download ready {tmp_path / 'x'}", MODELYARD_API_KEY="wrong"), 1)
     assert line.startswith("error: UNAUTHENTICATED (401): ")
 
+    (tmp_path / "a-file").write_text("x")
+    line = fails(cli(f"models download ready {tmp_path / 'a-file'}"), 2)
+    assert line == f"error: {tmp_path / 'a-file'}: exists and is not a directory"
+
     line = fails(cli(f"models download nope {tmp_path / 'x'}"), 1)
     assert line == f"error: NOT_FOUND (404): model accounts/{account}/models/nope not found"
 

@@ -68,7 +68,7 @@ from modelyard.client.cli import (
 )
 from modelyard.client.download import Downloader
 from modelyard.client.http import ApiError, ModelyardClient
-from modelyard.client.transfer import TransferError
+from modelyard.client.transfer import TransferError, describe_os_error
 from modelyard.client.upload import CHUNK, BadPath, Uploader, UploadOptions, scan_directory
 from modelyard.client.upload_state import UploadState
 from modelyard.importers.huggingface import ADAPTER_CONFIG_FILE, NotACheckpoint, inspect_checkpoint
@@ -322,6 +322,8 @@ def upload(
                     result = uploader.run()
             except TransferError as e:
                 _fail(f"{e} (run the same command again to resume)", 1)
+            except OSError as e:
+                _fail(describe_os_error(e), 1)
             elapsed = time.monotonic() - started
             rate = result.bytes_sent / elapsed / 1e6 if elapsed > 0 else 0.0
             err.print(
@@ -354,6 +356,8 @@ def download(
     with _errors() as run:
         settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
         acct, model_id = _model_ref(model, settings)
+        if directory.exists() and not directory.is_dir():
+            raise UsageProblem(f"{directory}: exists and is not a directory")
         err = _stderr()
         with _client(settings) as client:
             downloader = Downloader(client, acct, model_id, directory, jobs=jobs)
@@ -364,6 +368,8 @@ def download(
                     result = downloader.run()
             except TransferError as e:
                 _fail(f"{e} (run the same command again to resume)", 1)
+            except OSError as e:
+                _fail(describe_os_error(e), 1)
         elapsed = time.monotonic() - started
         rate = result.bytes_received / elapsed / 1e6 if elapsed > 0 else 0.0
         sys.stdout.write(

@@ -197,12 +197,25 @@ def signed_url_client(transport: httpx.BaseTransport | None = None, jobs: int = 
     )
 
 
+def describe_os_error(e: OSError) -> str:
+    """``path: No space left on device``."""
+    where = f"{e.filename}: " if e.filename else ""
+    return f"{where}{e.strerror or e}"
+
+
+def _local_errors(work: Callable[[T], None], item: T) -> None:
+    try:
+        work(item)
+    except OSError as e:  # the local disk: a file vanished, no space, no permission
+        raise TransferError(describe_os_error(e)) from None
+
+
 def run_all(jobs: int, work: Callable[[T], None], items: Iterable[T], stop: threading.Event) -> None:
     """``work(item)`` for every item on ``jobs`` threads. A failing item does not stop the others (what
     completes is kept for the next run); the first failure is raised at the end, saying how many more
     there were. An interruption (Ctrl-C) sets ``stop``, which the workers check between blocks."""
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="transfer")
-    futures: list[Future[None]] = [pool.submit(work, item) for item in items]
+    futures: list[Future[None]] = [pool.submit(_local_errors, work, item) for item in items]
     try:
         wait(futures)
     except BaseException:
@@ -241,6 +254,7 @@ __all__ = [
     "answer_text",
     "check_answer",
     "check_url",
+    "describe_os_error",
     "describe_transport_error",
     "read_range",
     "run_all",
