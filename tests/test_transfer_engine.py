@@ -5,6 +5,7 @@ The same engines against ``modelyard serve`` are in ``test_cli_files.py``."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,3 +247,24 @@ def test_scan_directory_rules(tmp_path: Path) -> None:
     (root / "bad name.txt").write_bytes(b"x")
     with pytest.raises(BadPath, match=r"bad name\.txt: file names may only use"):
         scan_directory(root)
+
+
+def test_signed_urls_older_than_45_minutes_are_asked_for_again(fake: FakeFireworks, tmp_path: Path) -> None:
+    root = tmp_path / "model"
+    data = write_files(root, {"a.json": 50, "b.json": 60})
+    fake.faults.broken = {"b.json"}
+    up, _ = make_uploader(fake, root, "old", resumable=False)
+    with pytest.raises(TransferError):
+        up.run()
+    saved = json.loads(up.state.path.read_text())
+    assert oct(up.state.path.stat().st_mode & 0o777) == "0o600"  # signed URLs are credentials for an hour
+    saved["signedAt"] -= 46 * 60
+    up.state.path.write_text(json.dumps(saved))
+    fake.faults.broken = set()
+    fake.seen.clear()
+    up2, _ = make_uploader(fake, root, "old", resumable=False)
+    result = up2.run()
+    assert fake.resumable_requested == [False, False]  # declared again
+    assert result.skipped == ["a.json"] and result.uploaded == ["b.json"]  # GCS kept a.json
+    assert stored(fake, "old") == data
+    assert [s.path for s in fake.signed_requests()] == ["/bucket/old/b.json"]

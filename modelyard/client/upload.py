@@ -131,8 +131,8 @@ class _Urls:
         self._up = uploader
         self._lock = threading.Lock()
         saved = uploader.state.reusable_urls(uploader.declared, uploader.resumable)
-        if saved is not None and set(saved) == set(uploader.declared):
-            self._urls, self._at = saved, time.monotonic()
+        if saved is not None and set(saved[0]) == set(uploader.declared):
+            self._urls, self._at = saved[0], time.monotonic() - saved[1]  # as old as they are
         else:
             self._urls, self._at = self._declare(), time.monotonic()
 

@@ -90,8 +90,9 @@ class UploadState:
 
     # -- signed URLs -----------------------------------------------------------------------------------
 
-    def reusable_urls(self, declared: dict[str, int], resumable: bool) -> dict[str, str] | None:
-        """The saved signed URLs when they were issued for exactly this file list, recently enough."""
+    def reusable_urls(self, declared: dict[str, int], resumable: bool) -> tuple[dict[str, str], float] | None:
+        """The saved signed URLs and their age in seconds, when they were issued for exactly this file
+        list, recently enough."""
         with self._lock:
             urls = self._data.get("urls")
             signed_at = self._data.get("signedAt")
@@ -103,7 +104,7 @@ class UploadState:
                 or time.time() - signed_at > URL_REUSE_SECONDS
             ):
                 return None
-            return {str(k): str(v) for k, v in urls.items()}
+            return {str(k): str(v) for k, v in urls.items()}, max(0.0, time.time() - signed_at)
 
     def set_urls(self, declared: dict[str, int], resumable: bool, urls: dict[str, str]) -> None:
         """New signed URLs (a new declaration): resumable sessions of the old ones are forgotten."""
