@@ -1199,9 +1199,7 @@ def test_unsupported_method_on_a_model_is_a_json_error(account: Account) -> None
     ("method", "verb", "body"),
     [
         ("POST", "prepare", {"precision": "FP8"}),
-        ("POST", "getUploadEndpoint", {"filenameToSize": {"config.json": "12"}}),
-        ("GET", "getDownloadEndpoint", None),
-        ("GET", "validateUpload", None),
+        # getUploadEndpoint, validateUpload and getDownloadEndpoint: tests/test_files_*.py
     ],
 )
 def test_custom_methods_are_501_unimplemented(

@@ -260,3 +260,42 @@ def test_s3_sweep_removes_objects_of_replaced_lists(
         assert len(keys()) == 1 and keys()[0].endswith("/b.bin")
     finally:
         stop_server(proc)
+
+
+def test_s3_put_of_the_wrong_length_is_never_accepted(
+    backend: str, store: Store, s3_server: S3Server, tmp_path: Path
+) -> None:
+    """The presigned PUT signs Content-Length; a store that does not enforce it still gets caught by
+    :validateUpload, which checks every object's size and removes the wrong one."""
+    bucket = s3_server.new_bucket()
+    account = uid("s3len")
+    key = store.create_api_key(account)
+    proc, base = start_server(backend, "--storage", f"s3://{bucket}", env={**s3_server.env(), **NO_SWEEP})
+    try:
+        model_id = uid("m")
+        _create(base, key, account, model_id)
+        auth = {"Authorization": f"Bearer {key}"}
+        response = httpx.post(
+            f"{base}/v1/accounts/{account}/models/{model_id}:getUploadEndpoint",
+            headers=auth,
+            json={"filenameToSize": {"config.json": "5"}},
+        )
+        url = response.json()["filenameToSignedUrls"]["config.json"]
+        assert "content-length" in urlsplit(url).query.lower()
+        put = httpx.put(url, content=b"toolong")
+        client = s3_server.client()
+        if put.status_code == 200:  # the store took it: validation must refuse it
+            check = httpx.get(f"{base}/v1/accounts/{account}/models/{model_id}:validateUpload", headers=auth)
+            assert check.status_code == 400, check.text
+            body = check.json()
+            assert body["code"] == 3 and body["details"][0]["reason"] == "FILE_SIZE_MISMATCH"
+            assert "config.json" in body["message"] and "7 bytes" in body["message"]
+        else:
+            assert put.status_code == 403, put.text
+        assert client.list_objects_v2(Bucket=bucket).get("Contents", []) == []
+        # The right length is accepted; past the size check, validation reads the file itself.
+        assert httpx.put(url, content=b"right").status_code == 200
+        check = httpx.get(f"{base}/v1/accounts/{account}/models/{model_id}:validateUpload", headers=auth)
+        assert check.status_code == 400 and check.json()["details"][0]["reason"] == "INVALID_JSON_FILE"
+    finally:
+        stop_server(proc)

@@ -12,7 +12,7 @@ import pytest
 from files_support import FilesServer, lora_files, put_all, qwen2_files, sizes, upload
 from fireworks import BadRequestError, NotFoundError, PermissionDeniedError
 from helpers import uid
-from hf_fixtures import TOOLS_TEMPLATE
+from hf_fixtures import TOOLS_TEMPLATE, make_qwen2
 
 LORA_TARGETS = ["k_proj", "o_proj", "q_proj", "v_proj"]
 
@@ -340,3 +340,24 @@ def test_prepare_is_unimplemented_and_not_retried(files_server: FilesServer) -> 
     response = account.client.post(f"/v1/accounts/{account.id}/models/{model_id}:prepare", json={})
     assert response.headers["x-should-retry"] == "false"
     assert response.json()["code"] == 12
+
+
+def test_the_readme_upload_example_runs(
+    file_storage_server: FilesServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's SDK flow ("Uploading and downloading models"), run as written against a real server."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Uploading and downloading models", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    account = file_storage_server.new_account()
+    make_qwen2(tmp_path / "Qwen2.5-0.5B-Instruct")
+    monkeypatch.chdir(tmp_path)
+    source = code.group(1).replace('"http://127.0.0.1:8765"', repr(file_storage_server.base_url))
+    source = source.replace('account_id="demo"', f"account_id={account.id!r}")
+    namespace: dict[str, object] = {"KEY": account.key, "print": lambda *a, **k: None}
+    exec(compile(source, "README.md", "exec"), namespace)
+    model = namespace["model"]
+    assert getattr(model, "state", None) == "READY"

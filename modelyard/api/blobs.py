@@ -142,7 +142,7 @@ async def _receive(request: Request, temp: TempBlob, ref: FileRef) -> None:
             if pending_size >= WRITE_CHUNK:
                 if writing is not None:
                     await writing
-                writing = loop.run_in_executor(None, temp.write, b"".join(pending))
+                writing = loop.run_in_executor(None, temp.write_many, pending)
                 pending, pending_size = [], 0
     except ClientDisconnect:
         raise ApiError(
@@ -154,7 +154,7 @@ async def _receive(request: Request, temp: TempBlob, ref: FileRef) -> None:
         if writing is not None:
             await asyncio.shield(writing)  # the file is closed (or removed) only after its last write
     if pending:
-        await anyio.to_thread.run_sync(temp.write, b"".join(pending))
+        await anyio.to_thread.run_sync(temp.write_many, pending)
     if received != ref.size:
         raise _length_error(ref.path, received, ref.size)
 
@@ -297,3 +297,21 @@ async def get_file(account_id: str, model_id: str, path: str, request: Request) 
         filename=ref.path.rsplit("/", 1)[-1],
         content_disposition_type="attachment",
     )
+
+
+#: How much request body uvicorn buffers before it stops reading the socket (its default is 64 KiB). File
+#: PUTs stream megabytes: at 64 KiB every socket read pauses and resumes reading and wakes the handler.
+BODY_BUFFER = 4 * 1024 * 1024
+
+
+def larger_body_buffer() -> None:
+    """Raise uvicorn's body high-water mark (a module constant of its HTTP protocols) to BODY_BUFFER."""
+    import importlib
+
+    for name in ("httptools_impl", "h11_impl"):
+        try:
+            module = importlib.import_module(f"uvicorn.protocols.http.{name}")
+        except ImportError:  # pragma: no cover - httptools is optional in uvicorn
+            continue
+        if getattr(module, "HIGH_WATER_LIMIT", BODY_BUFFER) < BODY_BUFFER:
+            module.HIGH_WATER_LIMIT = BODY_BUFFER  # type: ignore[attr-defined]

@@ -142,6 +142,7 @@ def install_files(app: FastAPI, service: FileService) -> None:
     from modelyard.api import blobs
 
     app.state.files = service
+    blobs.larger_body_buffer()
     app.include_router(router)
     app.include_router(blobs.router)
 

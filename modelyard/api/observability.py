@@ -343,10 +343,11 @@ def _rfc3339(t: float) -> str:
 
 
 def redact_query(raw: bytes) -> str:
-    """The query string with ``pageToken``/``page_token`` values cut to their first 8 characters."""
+    """The query string with ``pageToken``/``page_token`` values (and the ``signature`` of signed file
+    URLs) cut to their first 8 characters."""
     text = raw.decode("latin-1")
     lowered = text.lower()
-    if "token" not in lowered and "%" not in lowered:
+    if "token" not in lowered and "%" not in lowered and "signature" not in lowered:
         return text
     parts = text.split("&")
     for i, part in enumerate(parts):
@@ -354,7 +355,7 @@ def redact_query(raw: bytes) -> str:
         if not eq or len(value) <= PAGE_TOKEN_KEEP:
             continue
         key = unquote_plus(name) if "%" in name or "+" in name else name
-        if key in ("pageToken", "page_token"):
+        if key in ("pageToken", "page_token", "signature"):
             parts[i] = f"{name}={value[:PAGE_TOKEN_KEEP]}..."
     return "&".join(parts)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -33,6 +34,8 @@ def storage_url(explicit: str | None, db_url: str) -> str:
 def open_storage(url: str) -> Storage:
     """``file:///abs/path`` (or a plain path) or ``s3://bucket/prefix``; ValueError for anything else."""
     if "://" not in url:
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", url):
+            raise ValueError(f"storage {url!r}: use file:///path or s3://bucket/prefix")
         return LocalStorage(Path(url).expanduser().resolve())
     parts = urlsplit(url)
     if parts.scheme == "file":

@@ -16,13 +16,11 @@ process killed mid-PUT leaves one in ``tmp/``, which the sweep removes. Nothing 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import os
 import secrets
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,34 +51,13 @@ def _makedirs_durably(path: Path) -> None:
         _fsync_dir(directory.parent)
 
 
-def _sync_file_range() -> Callable[[int, int, int], None] | None:
-    """Linux's ``sync_file_range(fd, offset, n, SYNC_FILE_RANGE_WRITE)``: start writing dirty pages back
-    without waiting for them (None elsewhere)."""
-    if sys.platform != "linux":
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.sync_file_range
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    write_flag = 2  # SYNC_FILE_RANGE_WRITE
-
-    def start_writeback(fd: int, offset: int, n: int) -> None:
-        fn(fd, offset, n, write_flag)
-
-    return start_writeback
-
-
-_START_WRITEBACK = _sync_file_range()
-#: Bytes received between two starts of writeback: the disk writes while the network delivers, so the
-#: final fsync has little left to do.
-WRITEBACK_EVERY = 8 * 1024 * 1024
+_HAS_WRITEV = hasattr(os, "writev")
+_IOV_MAX = 512
 
 
 class TempBlob:
-    """A file being received: bytes are hashed and written as they come, and written back to the disk
-    in the background as they accumulate (``finish`` fsyncs what is left)."""
+    """A file being received: bytes are hashed and written as they come; ``finish`` fsyncs them. (Starting
+    writeback early with ``sync_file_range`` every few MiB was measured slower: 54-69 against 84 MiB/s.)"""
 
     def __init__(self, storage: LocalStorage, path: Path) -> None:
         self.storage = storage
@@ -88,20 +65,28 @@ class TempBlob:
         self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by finish()/abort()
         self._hash = hashlib.sha256()
         self.received = 0
-        self._written_back = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._hash.update(data)
-        view = memoryview(data)
-        while view:
-            n = self._file.write(view)
-            if n is None:  # pragma: no cover - only for non-blocking files
-                continue
-            view = view[n:]
-        self.received += len(data)
-        if _START_WRITEBACK is not None and self.received - self._written_back >= WRITEBACK_EVERY:
-            _START_WRITEBACK(self._file.fileno(), self._written_back, self.received - self._written_back)
-            self._written_back = self.received
+        self.write_many([bytes(data)])
+
+    def write_many(self, chunks: list[bytes]) -> None:
+        """Hash and write ``chunks`` in order (one ``writev`` where the system has it: no joined copy)."""
+        total = 0
+        for chunk in chunks:
+            self._hash.update(chunk)
+            total += len(chunk)
+        fd = self._file.fileno()
+        pending = [memoryview(c) for c in chunks if c]
+        while pending:
+            n = os.writev(fd, pending[:_IOV_MAX]) if _HAS_WRITEV else os.write(fd, pending[0])
+            while n and pending:
+                if n >= len(pending[0]):
+                    n -= len(pending[0])
+                    pending.pop(0)
+                else:
+                    pending[0] = pending[0][n:]
+                    n = 0
+        self.received += total
 
     def finish(self) -> str:
         """Flush and fsync the bytes; returns the SHA-256 (hex)."""

@@ -156,12 +156,13 @@ class FileStore:
                 return False
             self._lock_blob(conn, sha256, size, create=True)
             place()
-            conn.execute(
+            done = conn.execute(
                 update(model_files)
                 .where(self._current(ref))
                 .values(location=f"sha256:{sha256}", complete_time=now_nanos())
             )
-        return True
+        # 0 rows: the list was replaced meanwhile (the placed blob is unreferenced; the sweep takes it).
+        return bool(done.rowcount)
 
     def set_location(self, ref: FileRef, location: str) -> None:
         """Record where a file's bytes are (S3: found by HeadObject with the declared size)."""
