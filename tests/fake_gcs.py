@@ -49,6 +49,8 @@ class Faults:
     cut_downloads: int = 0
     #: resumable chunks that would take a session past this many bytes fail with 503
     session_limit: int | None = None
+    #: answer the next N Models API calls with 503
+    api_unavailable: int = 0
     #: file names whose PUTs always fail with 503
     broken: set[str] = field(default_factory=set)
     #: file names :getDownloadEndpoint adds (e.g. an unsafe "../x")
@@ -111,6 +113,8 @@ class FakeFireworks:
     async def model_call(self, request: Request) -> Response:
         if not self._authorized(request):
             return self._error(401, 16, "no key")
+        if self._take("api_unavailable"):
+            return self._error(503, 14, "the server is busy")
         model_id, _, verb = request.path_params["rest"].partition(":")
         model = self.models.get(model_id)
         if model is None:

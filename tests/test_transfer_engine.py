@@ -89,6 +89,7 @@ def test_plain_upload_sends_the_gcs_headers_never_the_key_and_retries_503(
     write_files(root, {".gitattributes": 5, ".cache/huggingface/x.lock": 3}, seed=2)
     fake.faults.unavailable = 2
     up, progress = make_uploader(fake, root, "plain", resumable=False, jobs=3)
+    fake.faults.api_unavailable = 2  # :getUploadEndpoint answers 503 twice
     result = up.run()
 
     assert stored(fake, "plain") == data  # hidden entries stayed home
@@ -190,6 +191,7 @@ def test_download_resumes_cut_transfers_and_partial_files_and_checks_md5(
     api = ModelyardClient(fake.base_url, KEY)
     dest = tmp_path / "out"
     fake.faults.cut_downloads = 1
+    fake.faults.api_unavailable = 1
     result = Downloader(api, ACCOUNT, "dl", dest, jobs=2, retry=FAST).run()
     assert {p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()} == files
     assert result.downloaded == sorted(files) and result.verified == sorted(files)

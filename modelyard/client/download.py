@@ -129,7 +129,7 @@ class Downloader:
         self.result = DownloadResult()
 
     def run(self) -> DownloadResult:
-        answer = self.api.get_download_endpoint(self.account, self.model_id)
+        answer = self.retry.call_api(lambda: self.api.get_download_endpoint(self.account, self.model_id))
         raw = answer.get("filenameToSignedUrls")
         urls = raw if isinstance(raw, dict) else {}
         if not urls:

@@ -27,6 +27,7 @@ import httpx
 import tenacity
 
 from modelyard import __version__
+from modelyard.client.http import ApiError
 
 #: Bytes read from disk or the network at a time.
 BLOCK = 1 << 20
@@ -82,6 +83,24 @@ class RetryPolicy:
             why = describe_transport_error(e)
             raise TransferError(f"{why} (gave up after {self.attempts} attempts)") from None
         raise AssertionError("unreachable")  # pragma: no cover - tenacity either returns or raises
+
+    def call_api(self, fn: Callable[[], T]) -> T:
+        """An API call (``:getUploadEndpoint``, ``:validateUpload``, ``:getDownloadEndpoint``), tried
+        again when the server was unreachable or answered 408, 429 or 5xx (but not 501)."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(max(1, self.attempts)),
+            wait=tenacity.wait_exponential(multiplier=self.initial, max=self.maximum)
+            + tenacity.wait_random(0, self.initial),
+            retry=tenacity.retry_if_exception(_transient_api_error),
+            reraise=True,
+        )
+        return retrying(fn)
+
+
+def _transient_api_error(e: BaseException) -> bool:
+    if not isinstance(e, ApiError):
+        return False
+    return e.status == 0 or e.status in (408, 429) or (e.status >= 500 and e.status != 501)
 
 
 class Progress(Protocol):

@@ -138,8 +138,10 @@ class _Urls:
 
     def _declare(self) -> dict[str, str]:
         up = self._up
-        answer = up.api.get_upload_endpoint(
-            up.account, up.model_id, up.declared, enable_resumable_upload=up.resumable
+        answer = up.options.retry.call_api(
+            lambda: up.api.get_upload_endpoint(
+                up.account, up.model_id, up.declared, enable_resumable_upload=up.resumable
+            )
         )
         raw = answer.get("filenameToSignedUrls")
         urls = raw if isinstance(raw, dict) else {}
@@ -226,7 +228,9 @@ class Uploader:
         return result
 
     def _validate(self) -> dict[str, Any]:
-        return self.api.validate_upload(self.account, self.model_id, **self.options.validate)
+        return self.options.retry.call_api(
+            lambda: self.api.validate_upload(self.account, self.model_id, **self.options.validate)
+        )
 
     def _send_all(self, http: httpx.Client, urls: _Urls, files: list[LocalFile]) -> None:
         # large files first: the pool stays busy to the end
