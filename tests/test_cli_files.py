@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from files_support import FilesServer
 
 from tests.hf_fixtures import make_peft, make_qwen2
@@ -27,6 +28,9 @@ from tests.test_cli_client import CONNECTION_VARS, Result, fails, ok, run_cli
 
 MIB = 1 << 20
 Cli = Callable[..., Result]
+#: The commands do not care which database the server runs on: beyond the round trip (every database
+#: and storage), they run against the SQLite server only.
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -100,6 +104,7 @@ def test_upload_a_base_model_then_download_it(files_server: FilesServer, tmp_pat
     assert tree(out) == files
 
 
+@sqlite_only
 def test_upload_a_lora_adapter(file_storage_server: FilesServer, tmp_path: Path) -> None:
     cli, _, account = cli_for(file_storage_server, tmp_path)
     base = make_qwen2(tmp_path / "qwen")
@@ -134,6 +139,7 @@ def _held(session: str, size: int) -> int:
     return int(m.group(1)) + 1 if r.status_code == 308 and m else 0
 
 
+@sqlite_only
 def test_upload_killed_midway_skips_complete_files_and_resumes(
     file_storage_server: FilesServer, tmp_path: Path
 ) -> None:
@@ -189,6 +195,7 @@ def test_upload_killed_midway_skips_complete_files_and_resumes(
     assert tree(out) == files
 
 
+@sqlite_only
 def test_errors_are_one_line(file_storage_server: FilesServer, tmp_path: Path) -> None:
     cli, _, account = cli_for(file_storage_server, tmp_path)
     ok(cli("models create pending --kind HF_BASE_MODEL"))
@@ -222,6 +229,7 @@ def test_errors_are_one_line(file_storage_server: FilesServer, tmp_path: Path) -
     assert "bad name.txt: file names may only use A-Z a-z 0-9 . _ -" in line
 
 
+@sqlite_only
 def test_several_files_at_once(file_storage_server: FilesServer, tmp_path: Path) -> None:
     jobs = 4
     cli, _, _ = cli_for(file_storage_server, tmp_path)
