@@ -10,7 +10,7 @@ The mix imitates a busy self-hosted registry: a few hundred base models and a lo
 * kinds, states, ``public``/``supportsServerless`` flags, parameter counts, context lengths, and create /
   update times over three years (:data:`START` .. :data:`END`) follow fixed weights.
 
-Every resource is in the canonical form :func:`modelyard.admin.admin_model` produces, so
+Every resource is in the canonical form :func:`modelyard.importers.records.admin_model` produces, so
 ``Store.import_batch`` and ``modelyard import FILE.jsonl`` store exactly the same rows
 (:func:`check_canonical` verifies it).
 """
@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from modelyard.resources.timestamps import format_rfc3339, parse_rfc3339
+from modelyard.aip.timestamps import format_rfc3339, parse_rfc3339
 
 ACCOUNT = "bench"
 START = parse_rfc3339("2023-11-01T00:00:00Z") or 0
@@ -330,7 +330,7 @@ def json_line(model_id: str, resource: dict[str, Any], *, account: str = ACCOUNT
 
 def check_canonical(count: int = 500) -> None:
     """Raise AssertionError unless the first ``count`` items are exactly what the import path stores."""
-    from modelyard.admin import admin_model
+    from modelyard.importers.records import admin_model
 
     for model_id, resource in generate(count):
         got_id, got = admin_model(orjson.loads(json_line(model_id, resource)), account=ACCOUNT)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from modelyard.cli_support import AccountOption, DbOption, err, open_store
 from modelyard.files.cli import StorageOption, storage_app
-
-if TYPE_CHECKING:
-    from modelyard.store.repository import Store
+from modelyard.importers.commands import import_app
 
 app = typer.Typer(
     name="modelyard",
@@ -25,33 +22,10 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(import_app, name="import")
 app.add_typer(storage_app, name="storage")
 
-err = Console(stderr=True)
-out = Console()
-
 DEFAULT_PORT = 8765
-#: Files with at least this many lines are bulk-loaded when the catalog is empty (unless --no-bulk).
-BULK_LINES = 10_000
-
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL (sqlite:///file.db or postgresql://...); default $MODELYARD_DB."),
-]
-AccountOption = Annotated[str, typer.Option("--account", "-a", help="The account id.")]
-
-
-def open_store(db: str | None) -> Store:
-    """Open the database and create or migrate its schema."""
-    # Imported here: the API client commands need none of the database stack.
-    from modelyard.store.engine import default_database_url, make_engine, normalise_url
-    from modelyard.store.migrate import upgrade
-    from modelyard.store.repository import Store
-
-    url = normalise_url(db or default_database_url())
-    store = Store(make_engine(url))
-    upgrade(store.engine)
-    return store
 
 
 @app.command()
@@ -67,14 +41,16 @@ def serve(
     storage: StorageOption = None,
 ) -> None:
     """Run the HTTP API server."""
-    from modelyard.admin import DEMO_ACCOUNT, load_demo
+    from modelyard.importers.demo import DEMO_ACCOUNT, load_demo
     from modelyard.server import serve as run_server
-    from modelyard.store.engine import default_database_url, normalise_url
+    from modelyard.settings import Settings
 
     if demo:
         tmp = Path(tempfile.mkdtemp(prefix="modelyard-demo-"))
         db = f"sqlite:///{tmp / 'demo.db'}"
-    url = normalise_url(db or default_database_url())
+    settings = Settings.from_env(database_url=db, storage_url=storage)
+    url = settings.resolved_database_url()
+    settings = dataclasses.replace(settings, database_url=url)
     store = open_store(url)
     if demo:
         count = load_demo(store)
@@ -84,11 +60,12 @@ def serve(
     store.engine.dispose()
     from modelyard.storage import open_storage, storage_url
 
-    try:  # checked here; each worker opens it again from the environment
-        os.environ["MODELYARD_STORAGE"] = open_storage(storage_url(storage, url)).url
+    try:  # checked (and created) here; each worker opens it again from the settings
+        opened = open_storage(storage_url(settings.storage_url, url))
     except ValueError as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None
+    settings = dataclasses.replace(settings, storage_url=opened.url)
 
     def ready(bound_port: int) -> None:
         base = f"http://{host}:{bound_port}"
@@ -100,7 +77,7 @@ def serve(
             print(f"API key: {key}")
         sys.stdout.flush()
 
-    run_server(url, host=host, port=port, workers=workers, log_level=log_level, on_ready=ready)
+    run_server(settings, host=host, port=port, workers=workers, log_level=log_level, on_ready=ready)
 
 
 @keys_app.command("create")
@@ -121,96 +98,6 @@ def keys_create(
     key = store.create_api_key(account, display_name)
     err.print(f"Created an API key for account {account!r}. It is shown once; store it safely.")
     print(key)
-
-
-@app.command("import")
-def import_(
-    source: Annotated[
-        list[str],
-        typer.Argument(help="FILE.jsonl (Model JSON per line), or: hf PATH... (Hugging Face checkpoints)."),
-    ],
-    account: AccountOption,
-    db: DbOption = None,
-    upsert: Annotated[bool, typer.Option(help="Replace models that already exist.")] = False,
-    batch_size: Annotated[int, typer.Option(help="Models per transaction.")] = 2000,
-    jobs: Annotated[
-        int,
-        typer.Option(help="Processes decoding the file (0: one per CPU, at most 4, past 8,000 lines)."),
-    ] = 0,
-    bulk: Annotated[
-        bool | None,
-        typer.Option(
-            "--bulk/--no-bulk",
-            help="Load into an empty catalog in one transaction, building indexes at the end "
-            "(default: when the catalog is empty and the file has 10,000 lines or more).",
-        ),
-    ] = None,
-    scan_cache: Annotated[
-        bool, typer.Option("--scan-cache", help="With 'hf': every model in the local Hugging Face cache.")
-    ] = False,
-) -> None:
-    """Import models: ``import FILE.jsonl`` or ``import hf PATH...`` / ``import hf --scan-cache``."""
-    if source and source[0] == "hf":
-        from modelyard.importers.cli import import_hf
-
-        code = import_hf(
-            [Path(p) for p in source[1:]],
-            account=account,
-            store_factory=lambda: open_store(db),
-            upsert=upsert,
-            scan_cache=scan_cache,
-            console=out,
-            err_console=err,
-        )
-        raise typer.Exit(code)
-    if len(source) != 1:
-        err.print("[red]error:[/red] give one JSON Lines file (or 'hf PATH...')")
-        raise typer.Exit(2)
-    from modelyard.importers.jsonl import file_chunks, import_lines, numbered_lines
-    from modelyard.store.repository import CatalogNotEmpty
-
-    path = source[0]
-    if path != "-" and not Path(path).is_file():
-        err.print(f"[red]error:[/red] {path}: no such file")
-        raise typer.Exit(2)
-    store = open_store(db)
-    total = None
-    if path != "-":
-        with open(path, "rb") as counting:
-            total = sum(1 for _ in counting)
-    with (
-        Progress(
-            TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-        ) as progress,
-    ):
-        task = progress.add_task("import", total=total)
-        big = total is not None and total >= BULK_LINES
-        try:
-            report = import_lines(
-                store,
-                numbered_lines(sys.stdin) if path == "-" else file_chunks(path, batch_size),
-                account=account,
-                upsert=upsert,
-                batch_size=batch_size,
-                progress=lambda n: progress.advance(task, n),
-                jobs=jobs or (min(os.cpu_count() or 1, 4) if total and total > 4 * batch_size else 1),
-                bulk=bulk if bulk is not None else (None if big else False),
-                status=lambda message: progress.console.print(message, highlight=False),
-            )
-        except CatalogNotEmpty:
-            err.print("[red]error:[/red] --bulk loads only into an empty catalog, and this one holds models")
-            raise typer.Exit(2) from None
-    if report.created or report.replaced:
-        store.analyze()
-    for lineno, message in report.rejected[:50]:
-        err.print(f"[red]line {lineno}:[/red] {message}", highlight=False)
-    if len(report.rejected) > 50:
-        err.print(f"... and {len(report.rejected) - 50} more rejected lines")
-    err.print(
-        f"Imported {report.created} new and {report.replaced} replaced models into account {account!r}; "
-        f"{len(report.rejected)} lines rejected."
-    )
-    raise typer.Exit(0 if report.ok else 1)
 
 
 @app.command()

@@ -15,7 +15,6 @@ requests/s on SQLite, one worker's CPU at 0.0 s; docs/benchmarks.md).
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import sys
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from modelyard.api.observability import access_log_enabled
+from modelyard.settings import AppFactory, Settings
 
 
 class NoDelayConfig(uvicorn.Config):
@@ -85,7 +84,7 @@ def _reserve(config: uvicorn.Config) -> socket.socket:
 
 
 def serve(
-    db_url: str,
+    settings: Settings,
     *,
     host: str,
     port: int,
@@ -94,17 +93,17 @@ def serve(
     access_log: bool = True,
     on_ready: Any = None,
 ) -> None:
-    """Serve the database at ``db_url`` (schema already migrated by the caller)."""
-    os.environ["MODELYARD_DB"] = db_url
+    """Serve ``settings.database_url`` (schema already migrated by the caller). Each worker builds its app
+    with a picklable :class:`~modelyard.settings.AppFactory` holding the settings."""
     config = NoDelayConfig(
-        "modelyard.api.app:create_app_from_env",
+        AppFactory(settings),
         factory=True,
         host=host,
         port=port,
         workers=workers,
         log_level=log_level,
         # modelyard's JSON access log (request ids, no tokens) replaces uvicorn's own.
-        access_log=access_log and not access_log_enabled(),
+        access_log=access_log and not settings.access_log,
         timeout_graceful_shutdown=30,
         server_header=False,
     )

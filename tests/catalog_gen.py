@@ -20,8 +20,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from modelyard.aip.timestamps import NANOS, format_rfc3339, parse_rfc3339
 from modelyard.resources.model import CHECKPOINT_FORMAT, KIND, PRECISION
-from modelyard.resources.timestamps import NANOS, format_rfc3339, parse_rfc3339
 
 # -- vocabulary ------------------------------------------------------------------------------------
 

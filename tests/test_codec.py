@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from modelyard.admin import admin_model
+from modelyard.aip.timestamps import format_rfc3339, parse_rfc3339
+from modelyard.importers.records import admin_model
 from modelyard.resources.codec import ResourceError
-from modelyard.resources.timestamps import format_rfc3339, parse_rfc3339
 
 
 @pytest.mark.parametrize(
@@ -38,6 +38,11 @@ def test_rfc3339_round_trip(text: str, canonical: str) -> None:
         "9999-12-31T23:59:59-00:01",
         "2012-04-21T24:00:00Z",
         "0000-01-01T00:00:00Z",  # year 0 raised ValueError: an import line with it stopped the import
+        # One parser for resources and filters (issue 11): the filter's strict rules win where the two
+        # copies disagreed.
+        "2016-12-31T23:59:60Z",  # a leap second (the resource copy read it as :59)
+        "٢٠١٦-12-31T23:59:59Z",  # non-ASCII digits (\d matched them)
+        "2016-12-31T23:59:59Z\n",  # a trailing newline ($ matched before it)
     ],
 )
 def test_rfc3339_rejects(text: str) -> None:
@@ -57,3 +62,10 @@ def test_import_rejects_timestamps_beyond_storage_range() -> None:
         {"modelId": "x", "kind": "EMBEDDING_MODEL", "createTime": "2262-01-01T00:00:00+01:00"}, account="a"
     )
     assert resource["createTime"] == "2261-12-31T23:00:00Z" and model_id == "x"
+
+
+def test_import_rejects_a_leap_second_naming_the_field() -> None:
+    with pytest.raises(ResourceError, match="updateTime: '2016-12-31T23:59:60Z' is not an RFC 3339"):
+        admin_model(
+            {"modelId": "x", "kind": "EMBEDDING_MODEL", "updateTime": "2016-12-31T23:59:60Z"}, account="a"
+        )

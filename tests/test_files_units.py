@@ -164,7 +164,7 @@ def test_base_model_validation_from_stored_files(tmp_path: Path) -> None:
 
 
 def test_the_access_log_cuts_url_signatures() -> None:
-    from modelyard.api.observability import redact_query
+    from modelyard.api.accesslog import redact_query
 
     signature = "ab" * 32
     logged = redact_query(f"upload=u1&size=5&expires=9&signature={signature}".encode())

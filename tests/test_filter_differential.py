@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from catalog_gen import filter_strategy_for, generate_catalog
 from conftest import Account, Server
+from filter_evaluator import evaluate, model_search_fields
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from modelyard.aip.filtering import compile_filter
-from modelyard.aip.filtering.evaluator import evaluate, model_search_fields
+from modelyard.aip.timestamps import parse_rfc3339
 from modelyard.resources.model import KIND, MODEL_FILTER_SCHEMA
-from modelyard.resources.timestamps import parse_rfc3339
 
 CATALOG = generate_catalog(seed=20250611, size=260)
 FILTERS = filter_strategy_for(CATALOG)()

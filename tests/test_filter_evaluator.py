@@ -1,4 +1,4 @@
-"""Unit tests for the reference filter evaluator (modelyard.aip.filtering.evaluator).
+"""Unit tests for the reference filter evaluator (tests/filter_evaluator.py).
 
 Each rule of AIP-160 Profile A plus modelyard's decisions gets at least one test: proto3 zero values,
 three-valued logic through unset messages and missing map keys, code-point string order,
@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from filter_evaluator import Truth, evaluate, evaluate3, model_search_fields
 
 from modelyard.aip.filtering import compile_filter
-from modelyard.aip.filtering.evaluator import Truth, evaluate, evaluate3, model_search_fields
 from modelyard.aip.filtering.query import (
     And,
     FieldRef,

@@ -10,7 +10,8 @@ import pytest
 from modelyard.aip.errors import FilterError
 from modelyard.aip.filtering import ast, limits, parse, to_sexpr
 from modelyard.aip.filtering.lexer import TokenKind, tokenize
-from modelyard.aip.filtering.values import format_timestamp, parse_duration, parse_timestamp
+from modelyard.aip.filtering.values import parse_duration
+from modelyard.aip.timestamps import format_rfc3339, parse_rfc3339
 
 
 def sx(text: str) -> str:
@@ -328,7 +329,7 @@ def test_hostile_inputs_fail_fast(text: str) -> None:
     ],
 )
 def test_parse_timestamp(text: str, expected: int) -> None:
-    assert parse_timestamp(text) == expected
+    assert parse_rfc3339(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -350,14 +351,16 @@ def test_parse_timestamp(text: str, expected: int) -> None:
     ],
 )
 def test_parse_timestamp_rejects(text: str) -> None:
-    assert parse_timestamp(text) is None
+    assert parse_rfc3339(text) is None
 
 
 def test_format_timestamp_round_trip() -> None:
-    for text in ("2012-04-21T11:30:00.123456789Z", "1969-12-31T23:59:59.5Z", "2024-01-01T00:00:00Z"):
-        nanos = parse_timestamp(text)
+    # proto3 JSON's canonical form: 0, 3, 6 or 9 fractional digits (".5" is written ".500").
+    for text in ("2012-04-21T11:30:00.123456789Z", "1969-12-31T23:59:59.500Z", "2024-01-01T00:00:00Z"):
+        nanos = parse_rfc3339(text)
         assert nanos is not None
-        assert format_timestamp(nanos) == text
+        assert format_rfc3339(nanos) == text
+    assert format_rfc3339(parse_rfc3339("1969-12-31T23:59:59.5Z") or 0) == "1969-12-31T23:59:59.500Z"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from modelyard.admin import demo_catalog
+from modelyard.importers.demo import demo_catalog
 from tests.conftest import Server
 
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from modelyard.aip.schema import Kind, MessageDecl
 from modelyard.importers import huggingface as hf
+from modelyard.importers import safetensors
 from modelyard.importers.huggingface import (
     ImportedModel,
     NotACheckpoint,
@@ -288,7 +289,7 @@ def test_sharded_checkpoint_uses_index(tmp_path: Path, monkeypatch: pytest.Monke
         reads.append(path.name)
         return real(path)
 
-    monkeypatch.setattr(hf, "read_safetensors_header", spy)
+    monkeypatch.setattr(safetensors, "read_safetensors_header", spy)  # where the importer reads headers
     imported = inspect(ckpt.path)
     # consolidated.safetensors (1000 elements) is not in the index and is not counted.
     assert details(imported)["parameterCount"] == "6736"

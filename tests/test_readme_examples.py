@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.admin import demo_catalog
+from modelyard.importers.demo import demo_catalog
 from modelyard.importers.jsonl import import_lines
 from tests.conftest import Account, Server
 

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelyard.aip.errors import AipError
+from modelyard.aip.paths import MapKey, Segment, walk
 from modelyard.aip.schema import FieldDecl, Kind, MessageDecl
-
-Segment = FieldDecl | str  # a field, or a map key
 
 
 @dataclass(frozen=True)
@@ -21,11 +20,6 @@ class FieldMask:
     @property
     def is_all(self) -> bool:
         return self.paths is None
-
-    def json_paths(self) -> list[str]:
-        if self.paths is None:
-            return ["*"]
-        return [".".join(s.json_name if isinstance(s, FieldDecl) else s for s in p) for p in self.paths]
 
 
 def _error(parameter: str, message: str, path: str | None = None, column: int | None = None) -> AipError:
@@ -99,46 +93,34 @@ def parse_field_mask(
 def _resolve(
     path: str, root: MessageDecl, parameter: str, column: int, for_update: bool
 ) -> tuple[Segment, ...]:
-    message: MessageDecl | None = root
     out: list[Segment] = []
     segments = _split_segments(path)
-    in_map = False
-    for i, segment in enumerate(segments):
+    for step in walk(segments, root, skip_repeated_star=not for_update):
+        i, segment = step.index, step.name
         if not segment:
             raise _error(parameter, f"empty segment in path {path!r}", path, column)
-        if in_map:
-            key = (
-                segment[1:-1].replace("``", "`")
-                if segment.startswith("`") and segment.endswith("`")
-                else segment
-            )
-            out.append(key)
+        found = step.segment
+        if isinstance(found, MapKey):
+            quoted = segment.startswith("`") and segment.endswith("`")
+            out.append(MapKey(segment[1:-1].replace("``", "`")) if quoted else found)
             if i != len(segments) - 1:
                 raise _error(parameter, f"path {path!r} goes past a map value", path, column)
             break
-        if segment == "*" and out and isinstance(out[-1], FieldDecl) and out[-1].repeated and not for_update:
-            continue  # authors.*.given_name == authors.given_name for reads
-        if message is None:
+        if step.message is None:
             raise _error(parameter, f"{segments[i - 1]!r} has no subfields (in path {path!r})", path, column)
-        decl = message.field(segment)
-        if decl is None:
-            if segment.isdigit() and out and isinstance(out[-1], FieldDecl) and out[-1].repeated:
+        previous = out[-1] if out else None
+        repeated_before = isinstance(previous, FieldDecl) and previous.repeated
+        if found is None:
+            if segment.isdigit() and repeated_before:
                 raise _error(parameter, f"indexing a repeated field is not allowed: {path!r}", path, column)
-            hint = message.suggest(segment)
+            hint = step.message.suggest(segment)
             suffix = f"; did you mean {hint!r}?" if hint else ""
             raise _error(parameter, f"unknown field {segment!r} in path {path!r}{suffix}", path, column)
-        if for_update and out and isinstance(out[-1], FieldDecl) and out[-1].repeated:
+        if for_update and repeated_before:
             raise _error(parameter, f"cannot update inside repeated field in {path!r}", path, column)
-        out.append(decl)
-        if decl.kind is Kind.MESSAGE:
-            message = decl.type.message
-        elif decl.kind is Kind.MAP:
-            if for_update and i != len(segments) - 1:
-                raise _error(parameter, f"cannot update a single map entry in {path!r}", path, column)
-            message = None
-            in_map = True
-        else:
-            message = None
+        out.append(found)
+        if found.kind is Kind.MAP and for_update and i != len(segments) - 1:
+            raise _error(parameter, f"cannot update a single map entry in {path!r}", path, column)
     return tuple(out)
 
 
@@ -153,7 +135,7 @@ def apply_read_mask(resource: dict[str, Any], mask: FieldMask) -> dict[str, Any]
 
 
 def _key(segment: Segment) -> str:
-    return segment.json_name if isinstance(segment, FieldDecl) else segment
+    return segment.json_name if isinstance(segment, FieldDecl) else segment.key
 
 
 def _copy(src: dict[str, Any], dst: dict[str, Any], path: tuple[Segment, ...]) -> None:

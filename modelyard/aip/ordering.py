@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from modelyard.aip.errors import AipError
+from modelyard.aip.paths import walk
 from modelyard.aip.schema import FieldDecl, Kind, MessageDecl
 
 _SPEC = re.compile(r"\S+")
@@ -84,26 +85,22 @@ def parse_order_by(text: str, root: MessageDecl) -> OrderBy:
 
 
 def resolve_scalar_path(path_text: str, root: MessageDecl, column: int) -> tuple[FieldDecl, ...]:
-    message: MessageDecl | None = root
+    """The fields of ``path_text``, which must end with a singular scalar through singular messages."""
     path: list[FieldDecl] = []
-    segments = path_text.split(".")
-    for i, segment in enumerate(segments):
-        if message is None:
+    names = path_text.split(".")
+    for step in walk(names, root):
+        decl = step.segment
+        if step.message is None:
             raise _error(f"{'.'.join(s.name for s in path)!r} has no subfields", column)
-        decl = message.field(segment)
-        if decl is None:
-            hint = message.suggest(segment) if segment else None
+        if not isinstance(decl, FieldDecl):
+            hint = step.message.suggest(step.name) if step.name else None
             suffix = f"; did you mean {'.'.join([*(f.name for f in path), hint])!r}?" if hint else ""
             raise _error(f"unknown field {path_text!r}{suffix}", column)
         path.append(decl)
         if decl.repeated or decl.kind is Kind.MAP:
             raise _error(f"cannot order by {decl.describe()} field {path_text!r}", column)
-        if decl.kind is Kind.MESSAGE:
-            message = decl.type.message
-            if i == len(segments) - 1:
-                raise _error(
-                    f"cannot order by message field {path_text!r}; order by one of its subfields", column
-                )
-        else:
-            message = None
+        if decl.kind is Kind.MESSAGE and step.index == len(names) - 1:
+            raise _error(
+                f"cannot order by message field {path_text!r}; order by one of its subfields", column
+            )
     return tuple(path)

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -87,3 +88,39 @@ def check_binding(payload: dict[str, Any], **expected: tuple[str, str]) -> None:
                 reason="PAGE_TOKEN_REQUEST_MISMATCH",
                 metadata={"changed": parameter},
             )
+
+
+@dataclass(frozen=True)
+class ListCursor:
+    """What a List's page tokens are bound to (the account listed, the caller, the filter and the
+    canonical ordering) and how wide their keyset position is (one value per ordering field)."""
+
+    account: str
+    caller: str
+    filter: str
+    order_by: str
+    width: int
+
+    def _binding(self) -> dict[str, tuple[str, str]]:
+        return {
+            "a": ("account", digest(self.account)),
+            "u": ("caller", digest(self.caller)),
+            "f": ("filter", digest(self.filter)),
+            "o": ("orderBy", digest(self.order_by)),
+        }
+
+    def position(self, codec: PageTokenCodec, token: str) -> list[Any] | None:
+        """The keyset position after which ``token`` continues (None without a token); AipError when the
+        token is not valid or was issued for another request."""
+        if not token:
+            return None
+        payload = codec.decode(token)
+        check_binding(payload, **self._binding())
+        key = payload.get("k")
+        if not isinstance(key, list) or len(key) != self.width:
+            raise _invalid("the page token is not valid")
+        return key
+
+    def next_token(self, codec: PageTokenCodec, last_key: list[Any]) -> str:
+        """A token continuing after ``last_key``."""
+        return codec.encode({"k": last_key, **{k: value for k, (_, value) in self._binding().items()}})

@@ -10,8 +10,9 @@ import difflib
 import enum
 import functools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Kind(enum.Enum):
@@ -39,20 +40,9 @@ class Kind(enum.Enum):
     def is_scalar(self) -> bool:
         return self not in (Kind.MESSAGE, Kind.MAP)
 
-    @property
-    def is_orderable(self) -> bool:
-        """Whether ``<``, ``<=``, ``>``, ``>=`` apply (AIP-160: not for bools and enums)."""
-        return self in (
-            Kind.STRING,
-            Kind.INT32,
-            Kind.INT64,
-            Kind.FLOAT,
-            Kind.DOUBLE,
-            Kind.TIMESTAMP,
-            Kind.DURATION,
-        )
 
-
+#: The proto3 integer ranges (the only copy: the codec, the filter parser and checker, the store and the
+#: importers all use these).
 INT32_RANGE = (-(2**31), 2**31 - 1)
 INT64_RANGE = (-(2**63), 2**63 - 1)
 
@@ -69,6 +59,11 @@ class EnumDecl:
     @property
     def names(self) -> frozenset[str]:
         return _enum_names(self.values)
+
+    @property
+    def default(self) -> str:
+        """The proto3 default: the value numbered 0 (the first declared when none is)."""
+        return self.name_of(0) or self.values[0]
 
     def number(self, value_name: str) -> int | None:
         try:
@@ -91,12 +86,30 @@ def _enum_names(values: tuple[str, ...]) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class TypeDecl:
-    """The type of a field's value (of each element, for repeated fields)."""
+    """The type of a field's value (of each element, for repeated fields).
+
+    It carries the type's proto3 zero value in the two forms modelyard uses (the only copy of these rules):
+
+    * ``zero``: the value filters and the store compare with: ``""``, ``False``, ``0``, ``0.0``, the enum
+      number 0, 0 nanoseconds for timestamps and durations; None for messages and maps;
+    * ``json_zero``: the canonical proto3 JSON default, omitted on output: ``""``, ``False``, ``0``,
+      ``"0"`` for int64, ``0.0``, the name of the enum value numbered 0, None for timestamps, durations
+      and messages (unset), ``{}`` for maps (do not mutate it).
+    """
 
     kind: Kind
     enum: EnumDecl | None = None
     message: MessageDecl | None = None
     map_value: TypeDecl | None = None  # maps always have string keys here
+    zero: Any = field(init=False, compare=False, repr=False)
+    json_zero: Any = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        zero, json_zero = _ZEROS[self.kind]
+        if self.kind is Kind.ENUM and self.enum is not None:
+            json_zero = self.enum.default
+        object.__setattr__(self, "zero", zero)
+        object.__setattr__(self, "json_zero", json_zero)
 
     def describe(self) -> str:
         if self.kind is Kind.ENUM and self.enum is not None:
@@ -106,6 +119,22 @@ class TypeDecl:
         if self.kind is Kind.MAP and self.map_value is not None:
             return f"map<string, {self.map_value.describe()}>"
         return self.kind.value
+
+
+#: kind -> (zero, json_zero); an enum's json_zero is its value numbered 0 (set per declaration).
+_ZEROS: dict[Kind, tuple[Any, Any]] = {
+    Kind.STRING: ("", ""),
+    Kind.BOOL: (False, False),
+    Kind.INT32: (0, 0),
+    Kind.INT64: (0, "0"),
+    Kind.FLOAT: (0.0, 0.0),
+    Kind.DOUBLE: (0.0, 0.0),
+    Kind.ENUM: (0, ""),
+    Kind.TIMESTAMP: (0, None),
+    Kind.DURATION: (0, None),
+    Kind.MESSAGE: (None, None),
+    Kind.MAP: (None, {}),
+}
 
 
 @dataclass(frozen=True)
@@ -123,11 +152,6 @@ class FieldDecl:
     @property
     def kind(self) -> Kind:
         return self.type.kind
-
-    @property
-    def is_collection(self) -> bool:
-        """Repeated fields and maps: values that ``:`` searches and that ``=`` cannot compare."""
-        return self.repeated or self.type.kind is Kind.MAP
 
     def describe(self) -> str:
         return ("repeated " if self.repeated else "") + self.type.describe()
@@ -204,23 +228,6 @@ def suggest(name: str, candidates: Sequence[str], aliases: dict[str, str] | None
     if hit is None:
         return None
     return (aliases or {}).get(hit, hit)
-
-
-def walk_scalar_paths(
-    message: MessageDecl, prefix: tuple[FieldDecl, ...] = ()
-) -> Iterator[tuple[FieldDecl, ...]]:
-    """Every path to a non-repeated scalar field, through singular messages (used for ordering)."""
-    for f in message.fields:
-        if f.repeated:
-            continue
-        if f.kind is Kind.MESSAGE and f.type.message is not None:
-            yield from walk_scalar_paths(f.type.message, (*prefix, f))
-        elif f.kind.is_scalar:
-            yield (*prefix, f)
-
-
-def string_type() -> TypeDecl:
-    return TypeDecl(Kind.STRING)
 
 
 T_STRING = TypeDecl(Kind.STRING)

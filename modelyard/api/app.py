@@ -1,32 +1,39 @@
-"""The FastAPI application."""
+"""The FastAPI application: ``create_app(store, settings=...)`` composes the routers and the ASGI layers.
+
+Routers, one module per resource or concern: ``api/models.py`` (the Models resource), ``api/health.py``
+(``/healthz``, ``/readyz``), ``api/metrics.py`` (``/metrics``), ``api/docs.py`` (``/openapi.json``,
+``/docs``) and the web pages (``modelyard.web``). The layers around Starlette's own middleware stack, from
+the outside in: :class:`~modelyard.api.observability.ObservabilityMiddleware` (request id, metrics,
+access log; outside ``ServerErrorMiddleware`` so its 500s are counted and carry a request id), then
+:class:`~modelyard.api.fastpath.ListFastPath` (List Models without FastAPI's routing), then Starlette's
+stack (``ServerErrorMiddleware``, ``ExceptionMiddleware``, the router).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+from starlette.types import ASGIApp
 
 from modelyard import __version__
 from modelyard.aip.errors import AipError
 from modelyard.aip.pagetoken import PageTokenCodec
+from modelyard.api import health, metrics
 from modelyard.api import models as models_routes
+from modelyard.api.docs import install_docs
 from modelyard.api.errors import ApiError, as_api_error, internal_error
 from modelyard.api.fastpath import ListFastPath
 from modelyard.api.files import file_service, install_files, periodic_sweep
-from modelyard.api.observability import install_observability
-from modelyard.api.openapi import openapi_document
+from modelyard.api.observability import Observability, ObservabilityMiddleware
 from modelyard.resources.codec import ResourceError
-from modelyard.storage import Storage, open_storage, storage_url
-from modelyard.store.engine import default_database_url, make_engine
+from modelyard.settings import Settings
+from modelyard.storage import Storage
 from modelyard.store.migrate import upgrade
 from modelyard.store.repository import UNAVAILABLE_ERRORS, Store
 from modelyard.web import install_web
@@ -34,17 +41,32 @@ from modelyard.web import install_web
 log = logging.getLogger("modelyard")
 
 
-def create_app(store: Store, *, migrate: bool = True, storage: Storage | None = None) -> FastAPI:
+class ModelyardApp(FastAPI):
+    """FastAPI with modelyard's outer ASGI layers (see the module doc) around Starlette's stack."""
+
+    observability: Observability
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return ObservabilityMiddleware(ListFastPath(super().build_middleware_stack()), self.observability)
+
+
+def create_app(
+    store: Store, *, settings: Settings | None = None, migrate: bool = True, storage: Storage | None = None
+) -> FastAPI:
+    """The app serving ``store``; ``settings`` default to ``Settings()`` (nothing read from the
+    environment here: the caller builds them, e.g. with ``Settings.from_env``). Model files go to
+    ``storage``, else to the storage the settings name."""
+    settings = settings or Settings()
     if migrate:
         upgrade(store.engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with periodic_sweep(app.state.files):
+        async with periodic_sweep(app.state.files, settings.gc_interval):
             yield
         await store.aclose()
 
-    app = FastAPI(
+    app = ModelyardApp(
         lifespan=lifespan,
         title="modelyard",
         version=__version__,
@@ -53,25 +75,21 @@ def create_app(store: Store, *, migrate: bool = True, storage: Storage | None = 
         docs_url=None,
         redoc_url=None,
     )
+    app.state.settings = settings
     app.state.store = store
     app.state.token_codec = PageTokenCodec(store.secret("page_token_key"))
-    install_files(app, file_service(store, storage))  # before the models router (``{id}:verb`` routes)
+    app.observability = app.state.observability = Observability(
+        store, access_log=settings.access_log, drain_seconds=settings.drain_seconds
+    )
+    # Before the models router (its ``{model_id}`` would take ``id:verb``).
+    install_files(app, file_service(store, storage, settings))
     app.include_router(models_routes.router)
     _install_error_handlers(app)
-    _install_meta_routes(app)
+    app.include_router(health.router)
+    install_docs(app)
     install_web(app)
-    # List is served in front of the router (inside the observability middleware, see api/fastpath.py).
-    build_stack = app.build_middleware_stack
-    app.build_middleware_stack = lambda: ListFastPath(build_stack())  # type: ignore[method-assign]
-    install_observability(app)
+    app.include_router(metrics.router)
     return app
-
-
-def create_app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory`` (used with several workers): the database comes from
-    ``MODELYARD_DB``."""
-    store = Store(make_engine(os.environ.get("MODELYARD_DB") or default_database_url()))
-    return create_app(store, storage=open_storage(storage_url(None, str(store.engine.url))))
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -115,37 +133,3 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _internal(request: Request, exc: Exception) -> Response:
         log.exception("internal error on %s %s", request.method, request.url.path)
         return internal_error().response()
-
-
-def _install_meta_routes(app: FastAPI) -> None:
-    from fastapi.openapi.docs import get_swagger_ui_html
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz(request: Request) -> Response:
-        try:
-            request.app.state.store.ping()
-        except Exception as e:  # the database does not answer
-            log.warning("health check failed: %s", e)
-            return ApiError(
-                "UNAVAILABLE", "the database does not answer", reason="DATABASE_UNAVAILABLE"
-            ).response()
-        return Response(b'{"status":"ok"}', media_type="application/json")
-
-    @app.get("/openapi.json", include_in_schema=False)
-    def openapi() -> Response:
-        import orjson
-
-        return Response(orjson.dumps(openapi_document()), media_type="application/json")
-
-    # Swagger UI from the swagger-ui-bundle package: /docs works offline.
-    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> Any:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="modelyard API",
-            swagger_js_url="/docs/static/swagger-ui-bundle.js",
-            swagger_css_url="/docs/static/swagger-ui.css",
-            swagger_favicon_url="/docs/static/favicon-32x32.png",
-        )

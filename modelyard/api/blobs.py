@@ -7,7 +7,7 @@
     With ``Content-Range`` the Google Cloud Storage resumable protocol applies: each chunk is appended
     and fsync'd, ``308`` with ``Range: bytes=0-N`` acknowledges it, the last chunk completes the file;
     ``Content-Range: bytes */SIZE`` with an empty body asks how far the upload got.
-``GET`` the same path (a signed download URL): the file, ``Range`` honoured.
+``GET`` (or ``HEAD``) the same path (a signed download URL): the file, ``Range`` honoured.
 
 No API key: the signature is the credential.
 """
@@ -279,8 +279,9 @@ async def start_resumable(account_id: str, model_id: str, path: str, request: Re
     return Response(status_code=201, headers={"Location": str(request.url)})
 
 
-@router.get(FILE_ROUTE, include_in_schema=False)
+@router.api_route(FILE_ROUTE, methods=["GET", "HEAD"], include_in_schema=False)
 async def get_file(account_id: str, model_id: str, path: str, request: Request) -> Response:
+    """A signed download URL (GET, and HEAD with the same signature)."""
     declared = await _verified(request, "GET", account_id, model_id, path)
     ref = declared.ref
     location = ref.location

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,13 +21,14 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from modelyard.api.auth import acaller_account
 from modelyard.api.errors import ApiError, invalid
-from modelyard.api.models import acaller_account
 from modelyard.files.errors import FileError
 from modelyard.files.gc import collect
 from modelyard.files.service import FileService
 from modelyard.files.validate import Flags
 from modelyard.resources.codec import ResourceError, check_id
+from modelyard.settings import Settings
 from modelyard.storage import Storage, open_storage, storage_url
 from modelyard.storage.base import StorageError
 from modelyard.storage.local import LocalStorage
@@ -39,8 +39,6 @@ from modelyard.store.repository import Store
 router = APIRouter()
 
 MODEL_PATH = "/v1/accounts/{account_id}/models/{model_id}"
-#: Signed URLs point at this base instead of the request's own (a proxy or load balancer in front).
-PUBLIC_URL_ENV = "MODELYARD_PUBLIC_URL"
 
 
 def _service(request: Request) -> FileService:
@@ -49,7 +47,9 @@ def _service(request: Request) -> FileService:
 
 
 def base_url(request: Request) -> str:
-    return os.environ.get(PUBLIC_URL_ENV) or str(request.base_url)
+    """The base of signed file URLs: ``Settings.public_url`` (a proxy in front), else the request's."""
+    settings: Settings = request.app.state.settings
+    return settings.public_url or str(request.base_url)
 
 
 def _ids(account_id: str, model_id: str) -> None:
@@ -162,25 +162,24 @@ def install_files(app: FastAPI, service: FileService) -> None:
     app.add_exception_handler(StorageError, _storage_error)
 
 
-def file_service(store: Store, storage: Storage | None = None) -> FileService:
-    """The file service of an application: ``storage``, else the default beside the database. File
-    storage signs its URLs with a secret held in the database (shared by every replica)."""
+def file_service(
+    store: Store, storage: Storage | None = None, settings: Settings | None = None
+) -> FileService:
+    """The file service of an application: ``storage``, else the one the settings name, else the default
+    beside the database. File storage signs its URLs with a secret held in the database (shared by every
+    replica)."""
     if storage is None:
-        storage = open_storage(storage_url(None, str(store.engine.url)))
+        configured = settings.storage_url if settings is not None else ""
+        storage = open_storage(storage_url(configured, str(store.engine.url)))
     if isinstance(storage, LocalStorage) and storage.signer is None:
         storage.signer = UrlSigner(store.secret("file_url_key"))
     return FileService(store, FileStore(store.engine), storage)
 
 
-#: Seconds between two sweeps of expired uploads and unreferenced blobs (0: none).
-SWEEP_ENV = "MODELYARD_GC_INTERVAL"
-
-
 @contextlib.asynccontextmanager
-async def periodic_sweep(service: FileService) -> AsyncIterator[None]:
-    """Run ``modelyard.files.gc.collect`` every ``$MODELYARD_GC_INTERVAL`` seconds (default 600) while
-    the application runs."""
-    interval = float(os.environ.get(SWEEP_ENV) or 600)
+async def periodic_sweep(service: FileService, interval: float) -> AsyncIterator[None]:
+    """Run ``modelyard.files.gc.collect`` every ``interval`` seconds (``Settings.gc_interval``) while the
+    application runs; 0: never."""
     if interval <= 0:
         yield
         return

@@ -45,7 +45,7 @@ def _type_schema(t: TypeDecl, components: dict[str, Any]) -> dict[str, Any]:
 
 
 def _enum(decl: EnumDecl, components: dict[str, Any]) -> None:
-    components.setdefault(decl.name, {"type": "string", "enum": list(decl.values), "default": decl.values[0]})
+    components.setdefault(decl.name, {"type": "string", "enum": list(decl.values), "default": decl.default})
 
 
 def _field(decl: FieldDecl, components: dict[str, Any]) -> dict[str, Any]:

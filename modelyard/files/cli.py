@@ -31,14 +31,15 @@ def gc(
 ) -> None:
     """Remove expired uploads, files of deleted models and unreferenced blobs; report what was freed."""
     from modelyard.api.files import file_service
-    from modelyard.cli import open_store
+    from modelyard.cli_support import open_store
     from modelyard.files.gc import collect
+    from modelyard.settings import Settings
     from modelyard.storage import open_storage, storage_url
-    from modelyard.store.engine import default_database_url, normalise_url
 
-    url = normalise_url(db or default_database_url())
+    settings = Settings.from_env(database_url=db, storage_url=storage)
+    url = settings.resolved_database_url()
     try:
-        backend = open_storage(storage_url(storage, url))
+        backend = open_storage(storage_url(settings.storage_url, url))
     except ValueError as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None

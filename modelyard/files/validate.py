@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelyard.files.errors import invalid_file
-from modelyard.importers import huggingface as hf
+from modelyard.importers import hf_config, hf_scan, huggingface, safetensors
 from modelyard.storage.base import RangeReader
 
 #: Files that make a tokenizer.
@@ -48,8 +48,8 @@ class Outcome:
 
 
 def _read_json(path: str, reader: RangeReader) -> dict[str, Any]:
-    if reader.size > hf.MAX_JSON_FILE:
-        raise invalid_file(path, f"{reader.size} bytes is more than the {hf.MAX_JSON_FILE}-byte limit")
+    if reader.size > hf_scan.MAX_JSON_FILE:
+        raise invalid_file(path, f"{reader.size} bytes is more than the {hf_scan.MAX_JSON_FILE}-byte limit")
     try:
         data = json.loads(reader.read(0, reader.size))
     except ValueError as e:
@@ -62,9 +62,9 @@ def _read_json(path: str, reader: RangeReader) -> dict[str, Any]:
 def check_safetensors(path: str, reader: RangeReader) -> int:
     """Parse a safetensors header and check it against the file; returns the number of parameters."""
     try:
-        header, length = hf.parse_safetensors_header(reader.read, path)
-        count = hf.header_parameter_count(path, header)
-    except hf.SafetensorsHeaderError as e:
+        header, length = safetensors.parse_safetensors_header(reader.read, path)
+        count = safetensors.header_parameter_count(path, header)
+    except safetensors.SafetensorsHeaderError as e:
         message = str(e).removeprefix(f"{path}: ")
         raise invalid_file(path, f"not a valid safetensors file: {message}", "INVALID_SAFETENSORS") from None
     data_length = reader.size - 8 - length
@@ -103,17 +103,17 @@ def check_safetensors(path: str, reader: RangeReader) -> int:
 
 
 def _chat_template(readers: Mapping[str, Callable[[], RangeReader]], warnings: list[str]) -> str | None:
-    if hf.CHAT_TEMPLATE_JINJA_FILE in readers:
-        reader = readers[hf.CHAT_TEMPLATE_JINJA_FILE]()
+    if hf_scan.CHAT_TEMPLATE_JINJA_FILE in readers:
+        reader = readers[hf_scan.CHAT_TEMPLATE_JINJA_FILE]()
         try:
             text = reader.read(0, reader.size).decode("utf-8")
         except UnicodeDecodeError:
-            raise invalid_file(hf.CHAT_TEMPLATE_JINJA_FILE, "not UTF-8 text") from None
+            raise invalid_file(hf_scan.CHAT_TEMPLATE_JINJA_FILE, "not UTF-8 text") from None
         if text.strip():
             return text
-    for name in (hf.TOKENIZER_CONFIG_FILE, hf.CHAT_TEMPLATE_JSON_FILE):
+    for name in (hf_scan.TOKENIZER_CONFIG_FILE, hf_scan.CHAT_TEMPLATE_JSON_FILE):
         if name in readers:
-            template = hf.pick_chat_template(_read_json(name, readers[name]()).get("chat_template"))
+            template = hf_scan.pick_chat_template(_read_json(name, readers[name]()).get("chat_template"))
             if template is not None:
                 return template
     return None
@@ -122,16 +122,17 @@ def _chat_template(readers: Mapping[str, Callable[[], RangeReader]], warnings: l
 def _weights(paths: list[str], readers: Mapping[str, Callable[[], RangeReader]]) -> list[str]:
     """The safetensors files of a full model: the index's shards (each must be declared), else every
     ``*.safetensors`` file."""
-    if hf.SAFETENSORS_INDEX_FILE in readers:
-        index = _read_json(hf.SAFETENSORS_INDEX_FILE, readers[hf.SAFETENSORS_INDEX_FILE]())
+    if hf_scan.SAFETENSORS_INDEX_FILE in readers:
+        index = _read_json(hf_scan.SAFETENSORS_INDEX_FILE, readers[hf_scan.SAFETENSORS_INDEX_FILE]())
         weight_map = index.get("weight_map")
         if not isinstance(weight_map, dict) or not weight_map:
-            raise invalid_file(hf.SAFETENSORS_INDEX_FILE, "has no weight_map")
+            raise invalid_file(hf_scan.SAFETENSORS_INDEX_FILE, "has no weight_map")
         shards = sorted({str(v) for v in weight_map.values()})
         for shard in shards:
             if shard not in readers:
                 raise invalid_file(
-                    hf.SAFETENSORS_INDEX_FILE, f"names shard {shard!r}, which is not among the uploaded files"
+                    hf_scan.SAFETENSORS_INDEX_FILE,
+                    f"names shard {shard!r}, which is not among the uploaded files",
                 )
         return shards
     return [p for p in paths if p.endswith(".safetensors")]
@@ -142,13 +143,15 @@ def validate_base_model(
 ) -> Outcome:
     paths = sorted(readers)
     warnings: list[str] = []
-    if hf.CONFIG_FILE in readers:
-        config = _read_json(hf.CONFIG_FILE, readers[hf.CONFIG_FILE]())
+    if hf_scan.CONFIG_FILE in readers:
+        config = _read_json(hf_scan.CONFIG_FILE, readers[hf_scan.CONFIG_FILE]())
     elif flags.skip_hf_config_validation:
         config = {}
-        warnings.append(f"no {hf.CONFIG_FILE}: model type and context length unknown")
+        warnings.append(f"no {hf_scan.CONFIG_FILE}: model type and context length unknown")
     else:
-        raise invalid_file(hf.CONFIG_FILE, "missing: an HF_BASE_MODEL needs its config.json", "MISSING_FILE")
+        raise invalid_file(
+            hf_scan.CONFIG_FILE, "missing: an HF_BASE_MODEL needs its config.json", "MISSING_FILE"
+        )
     weights = _weights(paths, readers)
     if not weights:
         raise invalid_file(
@@ -159,7 +162,7 @@ def validate_base_model(
         warnings.append(f"no tokenizer files ({', '.join(TOKENIZER_FILES)}) were uploaded")
     values: dict[str, Any] = {}
     import_warnings: list[str] = []
-    hf.describe_base_model(config, paths, lambda: sum(counts), values, import_warnings)
+    huggingface.describe_base_model(config, paths, lambda: sum(counts), values, import_warnings)
     if config:
         warnings += import_warnings
     details = dict(model.get("baseModelDetails") or {})
@@ -174,7 +177,7 @@ def validate_base_model(
     updates["supportsImageInput"] = bool(values.get("supportsImageInput"))
     template = _chat_template(readers, warnings)
     if template is not None:
-        updates["supportsTools"] = hf.template_uses_tools(template)
+        updates["supportsTools"] = hf_config.template_uses_tools(template)
     return Outcome(updates, warnings)
 
 
@@ -184,13 +187,13 @@ def validate_adapter(
     flags: Flags,
     check_base_model: Callable[[str], None],
 ) -> Outcome:
-    if hf.ADAPTER_CONFIG_FILE not in readers:
+    if hf_scan.ADAPTER_CONFIG_FILE not in readers:
         raise invalid_file(
-            hf.ADAPTER_CONFIG_FILE,
+            hf_scan.ADAPTER_CONFIG_FILE,
             f"missing: a {model.get('kind')} needs its adapter_config.json",
             "MISSING_FILE",
         )
-    adapter = _read_json(hf.ADAPTER_CONFIG_FILE, readers[hf.ADAPTER_CONFIG_FILE]())
+    adapter = _read_json(hf_scan.ADAPTER_CONFIG_FILE, readers[hf_scan.ADAPTER_CONFIG_FILE]())
     weights = [p for p in sorted(readers) if p.endswith(".safetensors")]
     if not weights:
         raise invalid_file(ADAPTER_WEIGHTS[0], "missing: an adapter needs its weights (*.safetensors)",
@@ -199,28 +202,30 @@ def validate_adapter(
         check_safetensors(path, readers[path]())
     values: dict[str, Any] = {}
     warnings: list[str] = []
-    hf.describe_adapter(adapter, values, warnings)
+    huggingface.describe_adapter(adapter, values, warnings)
     found = values["peftDetails"]
     declared = dict(model.get("peftDetails") or {})
     if found["r"] is None:
-        raise invalid_file(hf.ADAPTER_CONFIG_FILE, "has no integer r (the LoRA rank)")
+        raise invalid_file(hf_scan.ADAPTER_CONFIG_FILE, "has no integer r (the LoRA rank)")
     if declared.get("r") and declared["r"] != found["r"]:
         raise invalid_file(
-            hf.ADAPTER_CONFIG_FILE,
+            hf_scan.ADAPTER_CONFIG_FILE,
             f"r is {found['r']} but the model's peftDetails.r is {declared['r']}",
             "ADAPTER_MISMATCH",
         )
     targets = found["targetModules"]
     if declared.get("targetModules") and sorted(declared["targetModules"]) != targets:
         raise invalid_file(
-            hf.ADAPTER_CONFIG_FILE,
+            hf_scan.ADAPTER_CONFIG_FILE,
             f"target_modules {targets} differ from the model's peftDetails.targetModules "
             f"{sorted(declared['targetModules'])}",
             "ADAPTER_MISMATCH",
         )
     base = declared.get("baseModel")
     if not base:
-        raise invalid_file(hf.ADAPTER_CONFIG_FILE, "the model has no peftDetails.baseModel to apply it to")
+        raise invalid_file(
+            hf_scan.ADAPTER_CONFIG_FILE, "the model has no peftDetails.baseModel to apply it to"
+        )
     check_base_model(str(base))
     declared["r"] = found["r"]
     if targets:

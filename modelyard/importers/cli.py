@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from modelyard.admin import admin_model
 from modelyard.importers.huggingface import (
     ImportedModel,
     NotACheckpoint,
@@ -18,6 +17,7 @@ from modelyard.importers.huggingface import (
     inspect_checkpoint,
     scan_cache,
 )
+from modelyard.importers.records import admin_model
 from modelyard.resources.codec import ResourceError
 from modelyard.store.repository import AlreadyExists, Store
 

@@ -1,6 +1,6 @@
 """``modelyard import FILE.jsonl``: Model resources, one JSON object per line, into the store.
 
-Lines are validated by the admin path (``modelyard.admin.admin_model``: output-only fields allowed), in
+Lines are validated by the admin path (``importers.records.admin_model``: output-only fields allowed), in
 batches; with worker processes each reads and decodes its own chunks of the file while this process
 writes the previous batches. Into an empty catalog the whole file can be one bulk load
 (``Store.bulk_load``).
@@ -20,7 +20,7 @@ from typing import Any, Protocol, TextIO
 
 import orjson
 
-from modelyard.admin import admin_model
+from modelyard.importers.records import admin_model
 from modelyard.resources.codec import ResourceError
 from modelyard.store.repository import ROW_NAME, AlreadyExists, CatalogNotEmpty, Row, Store
 

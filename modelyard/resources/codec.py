@@ -12,8 +12,8 @@ import re
 from typing import Any
 
 from modelyard.aip.schema import INT32_RANGE, INT64_RANGE, FieldDecl, Kind, MessageDecl, TypeDecl
-from modelyard.resources.model import MAX_DESCRIPTION, MAX_DISPLAY_NAME, MODEL
-from modelyard.resources.timestamps import format_rfc3339, parse_rfc3339
+from modelyard.aip.timestamps import format_rfc3339, is_canonical, parse_rfc3339
+from modelyard.resources.model import MAX_DESCRIPTION, MAX_DISPLAY_NAME, MODEL, is_valid_id
 
 
 class ResourceError(ValueError):
@@ -25,25 +25,10 @@ class ResourceError(ValueError):
         self.message = message
 
 
-#: RFC 3339 text exactly as ``format_rfc3339`` writes it: ``Z``, and 0, 3, 6 or 9 fractional digits with
-#: no trailing group of three zeros.
-_CANONICAL_TIMESTAMP = re.compile(
-    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(?!000Z)\d{3}|\.\d{3}(?!000Z)\d{3}|\.\d{6}(?!000Z)\d{3})?Z"
-)
-
-
-def _is_canonical_timestamp(raw: str) -> bool:
-    """Whether ``raw`` is written as ``format_rfc3339`` writes (a leap second :60 never is)."""
-    return _CANONICAL_TIMESTAMP.fullmatch(raw) is not None and raw[17:19] != "60"
-
-
-ID_PATTERN = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
-
-
 def check_id(value: str, what: str = "model id") -> None:
     """Resource id rules: 1-63 characters of a-z, 0-9 and '-', no leading digit or hyphen, no trailing
     hyphen. Raises ResourceError naming the rule that was broken."""
-    if ID_PATTERN.fullmatch(value):
+    if is_valid_id(value):
         return
     field = "modelId" if what == "model id" else "accountId"
     if not value:
@@ -61,7 +46,7 @@ def check_id(value: str, what: str = "model id") -> None:
         raise ResourceError(field, f"{what} {value!r} must not start with a digit")
     if value[0] == "-" or value[-1] == "-":
         raise ResourceError(field, f"{what} {value!r} must not start or end with '-'")
-    if not ID_PATTERN.fullmatch(value):  # pragma: no cover - the rules above cover the pattern
+    if not is_valid_id(value):  # pragma: no cover - the rules above cover the pattern
         raise ResourceError(field, f"{what} {value!r} is not a valid id")
 
 
@@ -121,7 +106,7 @@ def decode_message(
                 partial=partial,
             )
             continue
-        if shape is _TIMESTAMP and raw_type is str and _is_canonical_timestamp(raw):
+        if shape is _TIMESTAMP and raw_type is str and is_canonical(raw):
             nanos = parse_rfc3339(raw)
             if nanos is not None and INT64_RANGE[0] < nanos < INT64_RANGE[1]:
                 out[json_name] = raw
@@ -183,7 +168,7 @@ def _fast_paths(message: MessageDecl) -> dict[str, _FastPath]:
         elif kind is Kind.MESSAGE and decl.type.message is not None and decl.type.message.name != "typeDate":
             shape = _MESSAGE
         elif kind is Kind.ENUM and decl.type.enum is not None:
-            shape, names, default = _ENUM, decl.type.enum.names, decl.type.enum.values[0]
+            shape, names, default = _ENUM, decl.type.enum.names, decl.type.json_zero
         if not FAST_PATHS:
             shape = _OTHER
         for key in (decl.name, decl.json_name):
@@ -266,7 +251,7 @@ def decode_value(t: TypeDecl, raw: Any, *, path: str, allow_output_only: bool, p
             raise ResourceError(
                 path, f"{raw!r} is out of range: timestamps are stored from 1677-09-21 to 2262-04-11 (UTC)"
             )
-        if _is_canonical_timestamp(raw):
+        if is_canonical(raw):
             return raw  # already what format_rfc3339(nanos) would write
         return format_rfc3339(nanos)
     if kind is Kind.MAP:
@@ -333,19 +318,8 @@ def _json_type(raw: Any) -> str:
 
 
 def default_of(t: TypeDecl) -> Any:
-    return {
-        Kind.STRING: "",
-        Kind.BOOL: False,
-        Kind.INT32: 0,
-        Kind.INT64: "0",
-        Kind.FLOAT: 0.0,
-        Kind.DOUBLE: 0.0,
-        Kind.TIMESTAMP: None,
-        Kind.DURATION: None,
-        Kind.MAP: {},
-        Kind.MESSAGE: None,
-        Kind.ENUM: t.enum.values[0] if t.enum else "",
-    }[t.kind]
+    """The canonical JSON default of ``t`` (``TypeDecl.json_zero``; a fresh ``{}`` for maps)."""
+    return {} if t.kind is Kind.MAP else t.json_zero
 
 
 def is_default(decl: FieldDecl, value: Any) -> bool:
@@ -354,16 +328,10 @@ def is_default(decl: FieldDecl, value: Any) -> bool:
     A set message is never default, even when empty (``teftDetails: {}`` is present)."""
     if decl.repeated:
         return not value
-    kind = decl.kind
-    if kind is Kind.MESSAGE or kind is Kind.TIMESTAMP or kind is Kind.DURATION:
+    zero = decl.type.json_zero
+    if zero is None:
         return value is None
-    if kind is Kind.MAP:
-        return not value
-    if kind is Kind.ENUM:
-        return decl.type.enum is not None and bool(value == decl.type.enum.values[0])
-    if kind is Kind.INT64:
-        return bool(value == "0")
-    return not bool(value)
+    return bool(value == zero)
 
 
 def prune(resource: dict[str, Any], message: MessageDecl = MODEL) -> dict[str, Any]:

@@ -6,6 +6,9 @@ Names, enums and output-only flags follow ``shared/seed/list-models.openapi.md``
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from modelyard.aip.schema import (
     DURATION_FUNCTION,
     T_BOOL,
@@ -214,3 +217,37 @@ SEARCH_FIELDS = ("modelId", "displayName", "description")
 
 MAX_DISPLAY_NAME = 63  # "fewer than 64 characters"
 MAX_DESCRIPTION = 999  # "fewer than 1000 characters"
+
+
+#: Resource ids (model and account ids): 1-63 characters of a-z, 0-9 and '-', starting with a letter, not
+#: ending with '-' (``codec.check_id`` names the rule a bad id breaks).
+ID_PATTERN = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+#: The kind a model gets when it is created, updated or imported without one (Fireworks' default).
+DEFAULT_KIND = "HF_PEFT_ADDON"
+_KIND_UNSET = _enum(KIND).json_zero  # "KIND_UNSPECIFIED"
+
+
+def is_valid_id(value: str) -> bool:
+    """Whether ``value`` is a valid model or account id."""
+    return ID_PATTERN.fullmatch(value) is not None
+
+
+def model_name(account_id: str, model_id: str) -> str:
+    """The resource name ``accounts/{account_id}/models/{model_id}``."""
+    return f"accounts/{account_id}/models/{model_id}"
+
+
+def parse_model_name(name: str) -> tuple[str, str] | None:
+    """``(account_id, model_id)`` of ``accounts/{account_id}/models/{model_id}``, else None (the ids are
+    not checked)."""
+    parts = name.split("/")
+    if len(parts) != 4 or parts[0] != "accounts" or parts[2] != "models":
+        return None
+    return parts[1], parts[3]
+
+
+def apply_default_kind(model: dict[str, Any]) -> None:
+    """Give a canonical Model without a kind (or with ``KIND_UNSPECIFIED``) :data:`DEFAULT_KIND`."""
+    if model.get("kind", _KIND_UNSET) == _KIND_UNSET:
+        model["kind"] = DEFAULT_KIND

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -12,8 +11,6 @@ import platformdirs
 from modelyard.storage.base import Storage
 from modelyard.storage.local import LocalStorage
 from modelyard.storage.s3 import S3Storage
-
-ENV = "MODELYARD_STORAGE"
 
 
 def default_storage_url(db_url: str) -> str:
@@ -27,8 +24,10 @@ def default_storage_url(db_url: str) -> str:
     return f"file://{Path(platformdirs.user_data_dir('modelyard')) / 'blobs'}"
 
 
-def storage_url(explicit: str | None, db_url: str) -> str:
-    return explicit or os.environ.get(ENV) or default_storage_url(db_url)
+def storage_url(configured: str | None, db_url: str) -> str:
+    """The configured storage URL (``--storage`` / ``MODELYARD_STORAGE``, see ``Settings``), else the
+    default for the database."""
+    return configured or default_storage_url(db_url)
 
 
 def open_storage(url: str) -> Storage:

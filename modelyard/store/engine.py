@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 
-def default_database_url() -> str:
-    """``MODELYARD_DB``, else a SQLite file in the user's data directory."""
-    env = os.environ.get("MODELYARD_DB")
-    if env:
-        return env
+def default_sqlite_url() -> str:
+    """``modelyard.db`` in the user's data directory (created if needed)."""
     data_dir = Path(platformdirs.user_data_dir("modelyard"))
     data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{data_dir / 'modelyard.db'}"

@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import Connection, Engine, and_, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from modelyard.resources.timestamps import now_nanos
+from modelyard.aip.timestamps import now_nanos
 from modelyard.storage.base import FileRef
 from modelyard.store.tables import blobs, model_files, models
 

@@ -193,7 +193,7 @@ class FilterCompiler:
                 cond = func.json_type(models.c.resource, _sqlite_path(path)).isnot(None)
         else:
             col = self._scalar(ref)
-            zero = _zero_sql(leaf)
+            zero = leaf.type.zero
             cond = col != bindparam(None, zero, type_=col.type)
         return self._guarded(ref, not_(cond) if negate else cond)
 
@@ -226,7 +226,7 @@ class FilterCompiler:
         value = node.value
         if isinstance(value, q.EnumValue):
             value = value.name
-        zero = _zero_json(leaf_decl)
+        zero = leaf_decl.type.json_zero
         if self.pg:
             elems = func.jsonb_array_elements(self._resource_jsonb()[path]).table_valued("value")
             elem: ColumnElement[Any] = elems.c.value
@@ -245,25 +245,6 @@ class FilterCompiler:
 
 def _sqlite_path(path: list[str]) -> str:
     return "$." + ".".join(path)
-
-
-def _zero_sql(decl: FieldDecl) -> Any:
-    kind = decl.kind
-    if kind is Kind.STRING:
-        return ""
-    if kind is Kind.BOOL:
-        return False
-    if kind in (Kind.FLOAT, Kind.DOUBLE):
-        return 0.0
-    return 0
-
-
-def _zero_json(decl: FieldDecl) -> Any:
-    if decl.kind is Kind.ENUM and decl.type.enum is not None:
-        return decl.type.enum.values[0]
-    if decl.kind is Kind.INT64:
-        return "0"
-    return _zero_sql(decl)
 
 
 def _pg_text(value: Any) -> str:

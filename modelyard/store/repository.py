@@ -44,7 +44,8 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from modelyard.aip.filtering.query import CheckedFilter
 from modelyard.aip.ordering import OrderBy
-from modelyard.resources.timestamps import format_rfc3339, now_nanos
+from modelyard.aip.timestamps import format_rfc3339, now_nanos
+from modelyard.resources.model import model_name
 from modelyard.store.aio import AsyncReader, prepared
 from modelyard.store.filters import compile_query
 from modelyard.store.rows import COLUMNS, resource_to_row, resource_to_values
@@ -371,7 +372,7 @@ class Store:
     def _complete(
         account_id: str, model_id: str, resource: dict[str, Any], *, keep_times: bool
     ) -> dict[str, Any]:
-        full = {"name": f"accounts/{account_id}/models/{model_id}", **resource}
+        full = {"name": model_name(account_id, model_id), **resource}
         if not keep_times or "createTime" not in full or "updateTime" not in full:
             now = format_rfc3339(now_nanos())
             if not keep_times or "createTime" not in full:
@@ -892,7 +893,7 @@ def _keyset(columns: Sequence[ColumnElement[Any]], descs: list[bool]) -> ColumnE
 
 
 def _nanos(text: str) -> int:
-    from modelyard.resources.timestamps import parse_rfc3339
+    from modelyard.aip.timestamps import parse_rfc3339
 
     return parse_rfc3339(text) or 0
 

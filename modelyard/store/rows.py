@@ -8,29 +8,17 @@ from typing import Any, NamedTuple
 import orjson
 
 from modelyard.aip.schema import FieldDecl, Kind
-from modelyard.resources.timestamps import parse_rfc3339
+from modelyard.aip.timestamps import parse_rfc3339
 from modelyard.store.tables import PRESENCE_COLUMNS, SCALAR_COLUMNS, PresenceColumn, ScalarColumn, models
 
 #: The columns of a row, in table order (what ``resource_to_values`` returns, and COPY writes).
 COLUMNS: tuple[str, ...] = tuple(c.name for c in models.columns)
 _INDEX = {name: i for i, name in enumerate(COLUMNS)}
 
-_ZERO: dict[Kind, Any] = {
-    Kind.STRING: "",
-    Kind.BOOL: False,
-    Kind.INT32: 0,
-    Kind.INT64: 0,
-    Kind.FLOAT: 0.0,
-    Kind.DOUBLE: 0.0,
-    Kind.ENUM: 0,
-    Kind.TIMESTAMP: 0,
-    Kind.DURATION: 0,
-}
-
 #: Every column at its zero value: a row starts as a copy of this and gets the values present.
 _ZERO_VALUES: list[Any] = [None] * len(COLUMNS)
 for _c in SCALAR_COLUMNS:
-    _ZERO_VALUES[_INDEX[_c.column]] = _ZERO[_c.decl.kind]
+    _ZERO_VALUES[_INDEX[_c.column]] = _c.decl.type.zero
 for _p in PRESENCE_COLUMNS:
     _ZERO_VALUES[_INDEX[_p.column]] = False
 _ACCOUNT, _MODEL_ID = _INDEX["account_id"], _INDEX["model_id"]
@@ -50,12 +38,14 @@ def _converter(decl: FieldDecl) -> Callable[[Any], Any] | None:
     kind = decl.kind
     if kind is Kind.ENUM:
         assert decl.type.enum is not None
-        numbers = {name: decl.type.enum.number(name) or 0 for name in decl.type.enum.values}
-        return lambda v: numbers.get(v, 0)
+        zero = decl.type.zero
+        numbers = {name: decl.type.enum.number(name) or zero for name in decl.type.enum.values}
+        return lambda v: numbers.get(v, zero)
     if kind is Kind.INT64:
         return int
     if kind is Kind.TIMESTAMP:
-        return lambda v: parse_rfc3339(v) or 0
+        zero = decl.type.zero
+        return lambda v: parse_rfc3339(v) or zero
     return None
 
 

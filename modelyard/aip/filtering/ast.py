@@ -127,7 +127,4 @@ class Fuzzy:
     column: int
 
 
-Literal = Text | String | Int | Float | Member
 Expr = Text | String | Int | Float | Member | Call | Restriction | Not | And | Or | Fuzzy
-
-LITERAL_TYPES = (Text, String, Int, Float, Member)

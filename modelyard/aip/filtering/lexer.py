@@ -14,8 +14,8 @@ import enum
 import re
 from dataclasses import dataclass
 
-from modelyard.aip.errors import FilterError
 from modelyard.aip.filtering import limits
+from modelyard.aip.filtering.errors import invalid, quote, too_deep
 
 # Unicode White_Space (not str.isspace(), which also accepts U+001C..U+001F).
 WS_CHARS = (
@@ -90,28 +90,6 @@ def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def quote(text: str) -> str:
-    """``text`` as a JSON string literal, the way the S-expression notation prints strings."""
-    out = ['"']
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch < " ":
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
 _SIMPLE_ESCAPES = {
     "a": "\a",
     "b": "\b",
@@ -129,21 +107,15 @@ _SIMPLE_ESCAPES = {
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
-def syntax_error(message: str, column: int, **metadata: str) -> FilterError:
-    return FilterError(
-        message, column=column, reason="INVALID_FILTER", metadata={"position": str(column), **metadata}
-    )
-
-
 def check_utf8(text: str) -> None:
     """Reject lone surrogates (what undecodable bytes become with ``errors="surrogateescape"``)."""
     match = _SURROGATE_RE.search(text)
     if match is not None:
         column = match.start() + 1
-        raise syntax_error(f"invalid UTF-8 at column {column}", column)
+        raise invalid(f"invalid UTF-8 at column {column}", column)
     nul = text.find("\x00")
     if nul >= 0:
-        raise syntax_error(f"the NUL character (U+0000) is not allowed, at column {nul + 1}", nul + 1)
+        raise invalid(f"the NUL character (U+0000) is not allowed, at column {nul + 1}", nul + 1)
 
 
 def tokenize(text: str) -> list[Token]:
@@ -168,7 +140,7 @@ def tokenize(text: str) -> list[Token]:
         if ch == "(":
             depth += 1
             if depth > limits.MAX_DEPTH:
-                raise limits.too_deep(start + 1)
+                raise too_deep(start + 1, limits.MAX_DEPTH)
             kind, i = TokenKind.LPAREN, i + 1
         elif ch == ")":
             depth = max(0, depth - 1)
@@ -197,14 +169,12 @@ def tokenize(text: str) -> list[Token]:
             if text.startswith("=", i + 1):
                 kind, i = TokenKind.NE, i + 2
             else:
-                raise syntax_error(
-                    f'unexpected "!" at column {start + 1}; did you mean "!=" or NOT?', start + 1
-                )
+                raise invalid(f'unexpected "!" at column {start + 1}; did you mean "!=" or NOT?', start + 1)
         elif ch == '"' or ch == "'":
             value, i = _lex_string(text, i)
             kind = TokenKind.STRING
             if "\x00" in value:  # stored strings never hold NUL, and PostgreSQL cannot compare with it
-                raise syntax_error(
+                raise invalid(
                     f"the NUL character (U+0000) is not allowed in strings, at column {start + 1}", start + 1
                 )
         elif "0" <= ch <= "9":
@@ -215,7 +185,7 @@ def tokenize(text: str) -> list[Token]:
             elif text.startswith("0x", i):
                 m = _HEX_RE.match(text, i)
                 if m is None:
-                    raise syntax_error(
+                    raise invalid(
                         f"invalid hexadecimal number at column {start + 1}; expected hex digits after 0x",
                         start + 1,
                     )
@@ -261,7 +231,7 @@ def _lex_string(text: str, start: int) -> tuple[str, int]:
             j += 1
         out.append(text[i:j])
         if j >= n:
-            raise syntax_error(
+            raise invalid(
                 f"unterminated string starting at column {start + 1}; expected a closing {quote_char}",
                 start + 1,
             )
@@ -275,7 +245,7 @@ def _lex_escape(text: str, i: int) -> tuple[str, int]:
     """Decode the escape sequence starting with the backslash at ``i``."""
     column = i + 1
     if i + 1 >= len(text):
-        raise syntax_error(f"unterminated escape sequence at column {column}", column)
+        raise invalid(f"unterminated escape sequence at column {column}", column)
     c = text[i + 1]
     simple = _SIMPLE_ESCAPES.get(c)
     if simple is not None:
@@ -284,12 +254,12 @@ def _lex_escape(text: str, i: int) -> tuple[str, int]:
     if width is not None:
         digits = text[i + 2 : i + 2 + width]
         if len(digits) != width or not all(d in _HEX_DIGITS for d in digits):
-            raise syntax_error(
+            raise invalid(
                 f"invalid escape sequence at column {column}; \\{c} needs {width} hex digits", column
             )
         code = int(digits, 16)
         if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
-            raise syntax_error(
+            raise invalid(
                 f"invalid escape sequence {text[i : i + 2 + width]} at column {column}; "
                 "not a Unicode scalar value",
                 column,
@@ -299,10 +269,10 @@ def _lex_escape(text: str, i: int) -> tuple[str, int]:
         digits = text[i + 1 : i + 4]
         if len(digits) == 3 and all("0" <= d <= "7" for d in digits):
             return chr(int(digits, 8)), i + 4
-        raise syntax_error(
+        raise invalid(
             f"invalid escape sequence at column {column}; an octal escape is \\ and three digits 000-377",
             column,
         )
     shown = text[i : i + 2]
     hint = "; a literal * cannot be escaped" if c == "*" else ""
-    raise syntax_error(f"invalid escape sequence {quote(shown)} at column {column}{hint}", column)
+    raise invalid(f"invalid escape sequence {quote(shown)} at column {column}{hint}", column)

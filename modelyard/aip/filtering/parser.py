@@ -25,19 +25,18 @@ import math
 
 from modelyard.aip.errors import FilterError
 from modelyard.aip.filtering import ast, limits
+from modelyard.aip.filtering.errors import invalid, quote, too_many_terms
 from modelyard.aip.filtering.lexer import (
     COMPARATOR_KINDS,
     WS_CHARS,
     Token,
     TokenKind,
     check_utf8,
-    quote,
-    syntax_error,
     tokenize,
 )
+from modelyard.aip.schema import INT64_RANGE
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
+INT64_MIN, INT64_MAX = INT64_RANGE
 
 _COMPARATORS = {
     TokenKind.EQ: ast.Comparator.EQ,
@@ -105,7 +104,7 @@ class _Parser:
         message = f"unexpected {tok.describe()} at column {tok.column}; expected {expected}"
         if hint:
             message += f"; {hint}"
-        return syntax_error(message, tok.column, token=tok.text)
+        return invalid(message, tok.column, token=tok.text)
 
     def is_not_operator(self, ahead: int = 0) -> bool:
         """``NOT`` followed by whitespace (``NOT(a)`` is a call of a function named NOT)."""
@@ -114,7 +113,7 @@ class _Parser:
     def count_term(self, column: int) -> None:
         self.terms += 1
         if self.terms > limits.MAX_TERMS:
-            raise limits.too_many_terms(column)
+            raise too_many_terms(column, limits.MAX_TERMS)
 
     # -- grammar -------------------------------------------------------------------------------------
 
@@ -135,9 +134,7 @@ class _Parser:
         while self.peek().is_keyword("AND"):
             keyword = self.peek()
             if not keyword.ws_before:
-                raise syntax_error(
-                    f'expected whitespace before "AND" at column {keyword.column}', keyword.column
-                )
+                raise invalid(f'expected whitespace before "AND" at column {keyword.column}', keyword.column)
             self.advance()
             column = column or keyword.column
             self.keyword_operand(keyword)
@@ -150,7 +147,7 @@ class _Parser:
         if tok.kind in (TokenKind.EOF, TokenKind.RPAREN):
             raise self.error(tok, f'a term after "{keyword.text}"')
         if not tok.ws_before:
-            raise syntax_error(
+            raise invalid(
                 f'expected whitespace after "{keyword.text}" at column {keyword.column}', keyword.column
             )
 
@@ -171,9 +168,7 @@ class _Parser:
         while self.peek().is_keyword("OR"):
             keyword = self.peek()
             if not keyword.ws_before:
-                raise syntax_error(
-                    f'expected whitespace before "OR" at column {keyword.column}', keyword.column
-                )
+                raise invalid(f'expected whitespace before "OR" at column {keyword.column}', keyword.column)
             self.advance()
             column = column or keyword.column
             self.keyword_operand(keyword)
@@ -191,7 +186,7 @@ class _Parser:
             if self.peek().kind is TokenKind.EOF:
                 raise self.error(self.peek(), 'a term after "-"')
             if self.peek().ws_before:
-                raise syntax_error(
+                raise invalid(
                     f'unexpected whitespace after "-" at column {tok.column}; "-" must touch what it negates',
                     tok.column,
                 )
@@ -422,4 +417,4 @@ def _negate(node: ast.Int | ast.Float, column: int) -> ast.Int | ast.Float:
 
 def _out_of_range(text: str, column: int) -> FilterError:
     shown = text if len(text) <= 40 else text[:39] + "…"
-    return syntax_error(f"number {shown} at column {column} is out of range (64-bit)", column, token=text)
+    return invalid(f"number {shown} at column {column} is out of range (64-bit)", column, token=text)

@@ -1,5 +1,5 @@
-"""Checked filters: the typed query objects the checker produces and the SQL compiler and the reference
-evaluator consume.
+"""Checked filters: the typed query objects the checker produces and the SQL compiler (and the tests'
+reference evaluator) consume.
 
 Semantics every consumer must implement (AIP-160 Profile A with modelyard's decisions):
 
@@ -17,17 +17,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from modelyard.aip.paths import MapKey as MapKey  # re-exported: field references are made of these
+from modelyard.aip.paths import Segment as Segment
 from modelyard.aip.schema import EnumDecl, FieldDecl, Kind
-
-
-@dataclass(frozen=True)
-class MapKey:
-    """A map key in a field path: ``default_sampling_params.temperature``."""
-
-    key: str
-
-
-Segment = FieldDecl | MapKey
 
 
 @dataclass(frozen=True)

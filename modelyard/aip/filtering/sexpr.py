@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from modelyard.aip.filtering import ast
-from modelyard.aip.filtering.lexer import quote
+from modelyard.aip.filtering.errors import quote
 
 _WORD_RE = re.compile(r"\w+")
 

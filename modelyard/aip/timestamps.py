@@ -1,4 +1,11 @@
-"""RFC 3339 timestamps as integer nanoseconds since the Unix epoch (UTC), the form modelyard stores."""
+"""RFC 3339 timestamps as integer nanoseconds since the Unix epoch (UTC): the one parser and formatter.
+
+Resources (proto3 JSON input and output), filters (timestamp literals) and the store (timestamp
+columns) all use this module. Parsing is strict RFC 3339 with an offset (``Z`` or ``+hh:mm``, lower-case
+``t``/``z`` accepted, up to 9 fractional digits kept exactly) within ``google.protobuf.Timestamp``'s
+range (years 1 to 9999, UTC). A leap second (``:60``) is refused, as protobuf's JSON parsers do.
+Formatting is proto3 JSON's canonical form: UTC with ``Z`` and 0, 3, 6 or 9 fractional digits.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,8 @@ import re
 import time
 
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))",
+    re.ASCII,  # ASCII digits only: int() would read other scripts' digits too
 )
 NANOS = 1_000_000_000
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
@@ -37,16 +45,15 @@ def parse_rfc3339(text: str) -> int | None:
     """Nanoseconds since the epoch for a strict RFC 3339 timestamp (offset required), else None.
 
     Cached: an import parses each timestamp when it validates a line and again when it builds the row."""
-    m = _RFC3339.match(text)
+    m = _RFC3339.fullmatch(text)
     if m is None:
         return None
     days = _day_number(text[:10])
     if days is None:
         return None
     hour, minute, second = int(m[4]), int(m[5]), int(m[6])
-    if hour > 23 or minute > 59 or second > 60:
+    if hour > 23 or minute > 59 or second > 59:
         return None
-    second = min(second, 59)  # a leap second is read as :59
     frac = m[7]
     nanos = int(frac.ljust(9, "0")) if frac else 0
     offset = 0
@@ -76,6 +83,20 @@ def format_rfc3339(nanos: int) -> str:
     if frac % 1_000 == 0:
         return f"{base}.{frac // 1_000:06d}Z"
     return f"{base}.{frac:09d}Z"
+
+
+#: RFC 3339 text exactly as :func:`format_rfc3339` writes it: ``Z``, and 0, 3, 6 or 9 fractional digits
+#: with no trailing group of three zeros.
+_CANONICAL = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(?!000Z)\d{3}|\.\d{3}(?!000Z)\d{3}|\.\d{6}(?!000Z)\d{3})?Z",
+    re.ASCII,
+)
+
+
+def is_canonical(text: str) -> bool:
+    """Whether ``text`` is written as :func:`format_rfc3339` writes (a leap second :60 never is); it may
+    still name no valid time (``2023-02-29``): :func:`parse_rfc3339` decides that."""
+    return _CANONICAL.fullmatch(text) is not None and text[17:19] != "60"
 
 
 def now_nanos() -> int:

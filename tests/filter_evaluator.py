@@ -1,5 +1,5 @@
-"""The reference evaluator: a checked filter (:mod:`modelyard.aip.filtering.query`) applied to one resource
-in canonical proto3 JSON, in memory.
+"""The reference evaluator (a test oracle, not shipped): a checked filter
+(:mod:`modelyard.aip.filtering.query`) applied to one resource in canonical proto3 JSON, in memory.
 
 It is written from the specification alone (AIP-160 Profile A plus modelyard's decisions) and serves as
 the oracle that the SQL compiler is tested against. It knows nothing about databases or web frameworks.
@@ -49,7 +49,7 @@ from modelyard.aip.filtering.query import (
     WildcardKind,
 )
 from modelyard.aip.schema import FieldDecl, Kind, TypeDecl
-from modelyard.resources.timestamps import parse_rfc3339
+from modelyard.aip.timestamps import parse_rfc3339
 
 __all__ = ["Truth", "evaluate", "evaluate3", "model_search_fields"]
 
@@ -180,18 +180,18 @@ def _comparable(t: TypeDecl, raw: Any) -> Any:
     """A JSON value (``None`` = default) as a Python value that compares like the field's type:
     strings by code point, numbers numerically, enums by number, timestamps and durations as nanos."""
     kind = t.kind
+    if raw is None and t.zero is not None:
+        return t.zero  # the proto3 zero value, declared on the type
     if kind is Kind.STRING:
-        return "" if raw is None else str(raw)
+        return str(raw)
     if kind is Kind.BOOL:
-        return bool(raw) if raw is not None else False
+        return bool(raw)
     if kind in (Kind.INT32, Kind.INT64):
-        return 0 if raw is None else _number(raw)
+        return _number(raw)
     if kind in (Kind.FLOAT, Kind.DOUBLE):
-        return 0.0 if raw is None else float(raw)  # also "NaN"/"Infinity" strings
+        return float(raw)  # also "NaN"/"Infinity" strings
     if kind is Kind.ENUM:
         assert t.enum is not None
-        if raw is None:
-            return 0
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw
         number = t.enum.number(str(raw))
@@ -199,14 +199,12 @@ def _comparable(t: TypeDecl, raw: Any) -> Any:
             raise ValueError(f"{raw!r} is not a value of {t.enum.name}")
         return number
     if kind is Kind.TIMESTAMP:
-        if raw is None:
-            return 0
         nanos = parse_rfc3339(str(raw))
         if nanos is None:
             raise ValueError(f"not an RFC 3339 timestamp: {raw!r}")
         return nanos
     if kind is Kind.DURATION:
-        return 0 if raw is None else _duration_nanos(str(raw))
+        return _duration_nanos(str(raw))
     raise TypeError(f"a {kind.value} value cannot be compared")
 
 
@@ -231,7 +229,7 @@ def _is_zero(t: TypeDecl, raw: Any) -> bool:
         return True
     if t.kind in (Kind.TIMESTAMP, Kind.DURATION):
         return False  # well-known messages: set means present
-    return bool(_comparable(t, raw) == _comparable(t, None))
+    return bool(_comparable(t, raw) == t.zero)
 
 
 def _apply(op: Op, left: Any, right: Any) -> bool:

@@ -1,0 +1,150 @@
+"""Prometheus metrics of one app (see :mod:`modelyard.api.observability` for what is measured): the
+registry, the per-request counter and histogram, the gauges read at scrape time, and ``GET /metrics``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.registry import Collector
+from starlette.responses import Response
+
+from modelyard import __version__
+from modelyard.store.repository import Store
+
+log = logging.getLogger("modelyard")
+
+#: Request-duration histogram buckets, in seconds.
+DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+#: How long a ``count_all()`` result serves scrapes.
+MODELS_CACHE_SECONDS = 5.0
+
+router = APIRouter()
+
+
+class _ScrapeCollector(Collector):
+    """Gauges computed when Prometheus scrapes: pool state, models per account, build info."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._models: dict[str, int] | None = None
+        self._models_at = 0.0
+
+    def describe(self) -> Iterable[Metric]:
+        # Lets the registry know the names without calling collect() (which queries the database).
+        return [self._pool_family(), self._models_family(), self._build_family()]
+
+    @staticmethod
+    def _pool_family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "modelyard_db_pool_connections",
+            "Database connections of this process's pool: checked_out (in use), size (pool size), "
+            "overflow (open beyond the pool size).",
+            labels=["state"],
+        )
+
+    @staticmethod
+    def _models_family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "modelyard_models",
+            f"Models per account (refreshed at most every {MODELS_CACHE_SECONDS:g} s).",
+            labels=["account"],
+        )
+
+    @staticmethod
+    def _build_family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("modelyard_build_info", "The running modelyard version.", labels=["version"])
+
+    def collect(self) -> Iterator[Metric]:
+        pool = self._pool_family()
+        for state, value in _pool_state(self._store.engine.pool):
+            pool.add_metric([state], value)
+        yield pool
+        counts = self._model_counts()
+        if counts is not None:
+            models = self._models_family()
+            for account, count in sorted(counts.items()):
+                models.add_metric([account], count)
+            yield models
+        build = self._build_family()
+        build.add_metric([__version__], 1)
+        yield build
+
+    def _model_counts(self) -> dict[str, int] | None:
+        with self._lock:  # concurrent scrapes share one query
+            now = time.monotonic()
+            if self._models is not None and now - self._models_at < MODELS_CACHE_SECONDS:
+                return self._models
+            try:
+                self._models = self._store.count_all()
+                self._models_at = now
+            except Exception as e:  # the database does not answer: keep serving the other metrics
+                log.warning("metrics: counting models failed: %s", e)
+            return self._models  # stale (or None) after a failure
+
+
+def _pool_state(pool: Any) -> Iterator[tuple[str, float]]:
+    """(state, value) for whichever of QueuePool's checkedout()/size()/overflow() the pool has."""
+    for state, attr in (("checked_out", "checkedout"), ("size", "size"), ("overflow", "overflow")):
+        item = getattr(pool, attr, None)
+        try:
+            value = item() if callable(item) else item
+        except Exception:  # pragma: no cover - a pool implementation we do not know
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # QueuePool.overflow() starts at -size and counts up as connections open.
+            yield state, float(max(value, 0) if state == "overflow" else value)
+
+
+class Metrics:
+    """The app's registry and its per-request metrics."""
+
+    def __init__(self, store: Store) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "modelyard_http_requests",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "modelyard_http_request_duration_seconds",
+            "HTTP request duration (until the application finished the response), by route template.",
+            ["route", "method"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_ScrapeCollector(store))
+        ProcessCollector(registry=self.registry)
+        # labels() takes a lock and builds a tuple key; the event loop thread caches children instead.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self.requests.labels(route, method, str(status))
+        counter.inc()
+        hkey = (route, method)
+        hist = self._histograms.get(hkey)
+        if hist is None:
+            hist = self._histograms[hkey] = self.duration.labels(route, method)
+        hist.observe(seconds)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    registry = request.app.state.observability.metrics.registry
+    names = request.query_params.getlist("name[]")
+    if names:
+        registry = registry.restricted_registry(names)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)
