@@ -13,13 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Account, start_server, stop_server
 from fireworks import Fireworks
-from hf_fixtures import make_peft, make_qwen2
 
 from modelyard.store.engine import make_engine
 from modelyard.store.migrate import upgrade
 from modelyard.store.repository import Store
+from tests.support.accounts import Account
+from tests.support.hf_fixtures import make_peft, make_qwen2
+from tests.support.server import start_server, stop_server
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "modelyard-test",

@@ -10,13 +10,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import Account
-from files_support import FilesServer
-from helpers import uid
 from sqlalchemy import select
 
 from modelyard.storage.signing import SignedRequest, UrlSigner
 from modelyard.store.tables import model_files
+from tests.files_support import FilesServer
+from tests.support.accounts import Account
+from tests.support.api import uid
 
 
 def _model(server: FilesServer, account: Account) -> str:

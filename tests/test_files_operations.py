@@ -15,11 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import start_server, stop_server
-from files_support import S3Server, checkpoint_files, put_all, sizes
 from fireworks import Fireworks
-from helpers import uid
-from hf_fixtures import make_qwen2
 from sqlalchemy import select
 
 from modelyard.api.files import file_service
@@ -29,6 +25,10 @@ from modelyard.store.engine import make_engine
 from modelyard.store.migrate import upgrade
 from modelyard.store.repository import Store
 from modelyard.store.tables import model_files
+from tests.files_support import S3Server, checkpoint_files, put_all, sizes
+from tests.support.api import uid
+from tests.support.hf_fixtures import make_qwen2
+from tests.support.server import start_server, stop_server
 
 NO_SWEEP = {"MODELYARD_GC_INTERVAL": "0"}
 

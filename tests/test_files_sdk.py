@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from files_support import FilesServer, lora_files, put_all, qwen2_files, sizes, upload
 from fireworks import BadRequestError, NotFoundError, PermissionDeniedError
-from helpers import uid
-from hf_fixtures import TOOLS_TEMPLATE, make_qwen2
+
+from tests.files_support import FilesServer, lora_files, put_all, qwen2_files, sizes, upload
+from tests.support.api import uid
+from tests.support.hf_fixtures import TOOLS_TEMPLATE, make_qwen2
 
 LORA_TARGETS = ["k_proj", "o_proj", "q_proj", "v_proj"]
 

@@ -29,49 +29,22 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from modelyard.client.cli import (
-    FIELD_FLAGS,
-    AccountOpt,
-    ApiKeyOpt,
-    BaseModelOpt,
-    BaseUrlOpt,
-    ContextLengthOpt,
-    DescriptionOpt,
-    DisplayNameOpt,
-    DraftCountOpt,
-    DraftModelOpt,
-    GithubUrlOpt,
-    HfUrlOpt,
-    ImageOpt,
-    KindOpt,
-    LoraRankOpt,
-    ModelOutput,
-    ModelOutputOpt,
-    ModelTypeOpt,
-    MoeOpt,
-    ParameterCountOpt,
-    ProfileOpt,
-    PublicOpt,
-    TargetModulesOpt,
-    ToolsOpt,
-    UsageProblem,
-    _client,
-    _deep_merge,
-    _errors,
-    _fail,
-    _field_flags,
-    _leaf_paths,
-    _model_ref,
-    _print_model,
-    _settings,
-    models_app,
-)
+from modelyard.client.cli_models import NO_FLAGS, _deep_merge, _leaf_paths, _model_ref, models_app
 from modelyard.client.download import Downloader
 from modelyard.client.http import ApiError, ModelyardClient
+from modelyard.client.options import (
+    ConnectionFlags,
+    ModelFieldFlags,
+    api_client,
+    connection_settings,
+    option_groups,
+)
+from modelyard.client.output import ModelOutput, UsageProblem, errors, fail, print_model
 from modelyard.client.transfer import TransferError, describe_os_error
 from modelyard.client.upload import CHUNK, BadPath, Uploader, UploadOptions, scan_directory
 from modelyard.client.upload_state import UploadState
-from modelyard.importers.huggingface import ADAPTER_CONFIG_FILE, NotACheckpoint, inspect_checkpoint
+from modelyard.importers.hf_scan import ADAPTER_CONFIG_FILE
+from modelyard.importers.huggingface import NotACheckpoint, inspect_checkpoint
 
 #: Model fields a directory's files suggest at create time (the server fills the rest on validation).
 _FROM_FILES = (
@@ -221,7 +194,7 @@ def _ensure_model(
     state = model.get("state")
     name = model.get("name", f"accounts/{acct}/models/{model_id}")
     if state not in (None, "", "UPLOADING", "STATE_UNSPECIFIED"):
-        _fail(f"{name} is {state}: its files can no longer be uploaded (delete it, or pick another id)", 1)
+        fail(f"{name} is {state}: its files can no longer be uploaded (delete it, or pick another id)", 1)
     if flags:  # still uploading: the flags given change the model (only those fields)
         model = client.update_model(acct, model_id, flags, update_mask=",".join(_leaf_paths(flags)))
         err.print(f"updated {name}: {', '.join(_leaf_paths(flags))}", markup=False)
@@ -229,27 +202,12 @@ def _ensure_model(
 
 
 @models_app.command("upload")
+@option_groups
 def upload(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="MODEL_ID or accounts/ACCOUNT_ID/models/MODEL_ID.")],
     path: Annotated[Path, typer.Argument(help="The model's directory (config.json, *.safetensors, ...).")],
-    display_name: DisplayNameOpt = None,
-    description: DescriptionOpt = None,
-    kind: KindOpt = None,
-    parameter_count: ParameterCountOpt = None,
-    moe: MoeOpt = None,
-    model_type: ModelTypeOpt = None,
-    context_length: ContextLengthOpt = None,
-    public: PublicOpt = None,
-    supports_tools: ToolsOpt = None,
-    supports_image_input: ImageOpt = None,
-    hugging_face_url: HfUrlOpt = None,
-    github_url: GithubUrlOpt = None,
-    base_model: BaseModelOpt = None,
-    lora_rank: LoraRankOpt = None,
-    target_modules: TargetModulesOpt = None,
-    default_draft_model: DraftModelOpt = None,
-    default_draft_token_count: DraftCountOpt = None,
+    fields: ModelFieldFlags,
     jobs: JobsOpt = 4,
     resumable: Annotated[
         bool | None,
@@ -276,19 +234,16 @@ def upload(
     skip_hf_config_validation: Annotated[
         bool, typer.Option(help="Validation: skip the config.json check.", rich_help_panel=_T)
     ] = False,
-    output: ModelOutputOpt = ModelOutput.table,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    output: Annotated[ModelOutput, typer.Option("--output", "-o", help="Output format.")] = ModelOutput.table,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Upload a model's files (creating the model if it is missing), then validate it.
 
     Runs again after an interruption carry on: complete files are skipped, large files resume.
     """
-    with _errors() as run:
-        flags = _field_flags(**{name: value for name, value in locals().items() if name in FIELD_FLAGS})
-        settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
+    with errors() as run:
+        flags = fields.model_fields()
+        settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model, settings)
         peft = flags.get("peftDetails") or {}
         if "/" not in peft.get("baseModel", "/"):  # a bare id: a model of the same account
@@ -302,7 +257,7 @@ def upload(
             more = f" and {len(hidden) - 5} more" if len(hidden) > 5 else ""
             shown = ", ".join(hidden[:5]) + more
             err.print(f"left out {len(hidden)} (hidden, or linked folders): {shown}", markup=False)
-        with _client(settings) as client:
+        with api_client(settings) as client:
             found = _ensure_model(client, acct, model_id, path, flags, err)
             name = str(found.get("name") or f"accounts/{acct}/models/{model_id}")
             incarnation = str(found.get("createTime", ""))
@@ -321,9 +276,9 @@ def upload(
                     uploader.progress = bars
                     result = uploader.run()
             except TransferError as e:
-                _fail(f"{e} (run the same command again to resume)", 1)
+                fail(f"{e} (run the same command again to resume)", 1)
             except OSError as e:
-                _fail(describe_os_error(e), 1)
+                fail(describe_os_error(e), 1)
             elapsed = time.monotonic() - started
             rate = result.bytes_sent / elapsed / 1e6 if elapsed > 0 else 0.0
             err.print(
@@ -338,28 +293,26 @@ def upload(
         err.print(f"validated {name}: {final.get('state', 'state unknown')}", markup=False)
         if output is ModelOutput.table:  # the template is long; 'models get' shows it
             final = {k: v for k, v in final.items() if k != "conversationConfig"}
-        _print_model(final, output)
+        print_model(final, output)
 
 
 @models_app.command("download")
+@option_groups
 def download(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="MODEL_ID or accounts/ACCOUNT_ID/models/MODEL_ID.")],
     directory: Annotated[Path, typer.Argument(help="Where to put the files (created if missing).")],
     jobs: JobsOpt = 4,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    account: AccountOpt = None,
-    profile: ProfileOpt = None,
+    conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
     """Download every file of a READY model into DIRECTORY; a run after an interruption resumes."""
-    with _errors() as run:
-        settings = run.settings = _settings(ctx, base_url, api_key, account, profile)
+    with errors() as run:
+        settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model, settings)
         if directory.exists() and not directory.is_dir():
             raise UsageProblem(f"{directory}: exists and is not a directory")
         err = _stderr()
-        with _client(settings) as client:
+        with api_client(settings) as client:
             downloader = Downloader(client, acct, model_id, directory, jobs=jobs)
             started = time.monotonic()
             try:
@@ -367,9 +320,9 @@ def download(
                     downloader.progress = bars
                     result = downloader.run()
             except TransferError as e:
-                _fail(f"{e} (run the same command again to resume)", 1)
+                fail(f"{e} (run the same command again to resume)", 1)
             except OSError as e:
-                _fail(describe_os_error(e), 1)
+                fail(describe_os_error(e), 1)
         elapsed = time.monotonic() - started
         rate = result.bytes_received / elapsed / 1e6 if elapsed > 0 else 0.0
         sys.stdout.write(

@@ -1,7 +1,7 @@
 """The upload and download engines (``modelyard.client.upload`` / ``download``) against a real HTTP server
-that behaves like Fireworks with Google Cloud Storage signed URLs (``tests/fake_gcs.py``), with faults
+that behaves like Fireworks with Google Cloud Storage signed URLs (``tests/support/fake_gcs.py``), with faults
 injected: 503s, chunks half stored, downloads cut off, files the server lost, unsafe names.
-The same engines against ``modelyard serve`` are in ``test_cli_files.py``."""
+The same engines against ``modelyard serve`` are in ``test_files_commands.py``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from modelyard.client.http import ModelyardClient
 from modelyard.client.transfer import RetryPolicy, TransferError
 from modelyard.client.upload import BadPath, Uploader, UploadOptions, UploadResult, scan_directory
 from modelyard.client.upload_state import UploadState
-from tests.fake_gcs import ACCOUNT, KEY, FakeFireworks, running
+from tests.support.fake_gcs import ACCOUNT, KEY, FakeFireworks, running
 
 FAST = RetryPolicy(attempts=4, initial=0.01, maximum=0.05)
 KIB = 1024

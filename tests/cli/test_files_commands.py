@@ -21,10 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
-from files_support import FilesServer
 
-from tests.hf_fixtures import make_peft, make_qwen2
-from tests.test_cli_client import CONNECTION_VARS, Result, fails, ok, run_cli
+from tests.files_support import FilesServer
+from tests.support.client_cli import CONNECTION_VARS, Result, fails, ok, run_cli
+from tests.support.hf_fixtures import make_peft, make_qwen2
 
 MIB = 1 << 20
 Cli = Callable[..., Result]
@@ -244,9 +244,9 @@ def test_several_files_at_once(file_storage_server: FilesServer, tmp_path: Path)
 
 
 def test_against_a_fireworks_like_server_with_bars_on_a_terminal(tmp_path: Path) -> None:
-    """The commands against a server with GCS-style signed URLs (``tests/fake_gcs.py``), stderr on a
+    """The commands against a server with GCS-style signed URLs (``tests/support/fake_gcs.py``), stderr on a
     pseudo-terminal so the progress bars are drawn."""
-    from tests.fake_gcs import ACCOUNT, KEY, FakeFireworks, running
+    from tests.support.fake_gcs import ACCOUNT, KEY, FakeFireworks, running
 
     fake = FakeFireworks()
     ck = make_qwen2(tmp_path / "qwen")
