@@ -24,6 +24,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,7 +277,7 @@ class Uploader:
         if st.st_size != f.size or st.st_mtime_ns != f.mtime_ns:
             raise TransferError(f"{f.name}: the file changed while it was being uploaded; run again")
 
-    def _body(self, f: LocalFile, start: int, end: int) -> Any:
+    def _body(self, f: LocalFile, start: int, end: int) -> Iterator[bytes]:
         for block in read_range(f.path, start, end, self.progress, f.name):
             if self._stop.is_set():
                 raise TransferError(f"{f.name}: stopped")
@@ -334,7 +335,11 @@ class Uploader:
         response = self.options.retry.run(attempt)
         location = response.headers.get("Location")
         if response.status_code in (200, 201) and location:
-            return str(httpx.URL(url).join(location)), 0
+            session = str(httpx.URL(url).join(location))
+            if session != url:
+                return session, 0  # a new session (GCS): empty
+            # the session is the signed URL itself (modelyard): it may hold bytes of an earlier run
+            return session, self._query(http, f, session) or 0
         # no session step: the signed URL itself may take Content-Range PUTs; ask it
         held = self._query(http, f, url)
         if held is None or (held == f.size and f.size > 0):
