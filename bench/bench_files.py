@@ -38,13 +38,12 @@ import numpy as np
 from safetensors.numpy import save_file
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import start_server, stop_server  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 from modelyard.store.engine import make_engine  # noqa: E402
 from modelyard.store.migrate import upgrade  # noqa: E402
 from modelyard.store.repository import Store  # noqa: E402
+from tests.support.server import start_server, stop_server  # noqa: E402
 
 MIB = 1024 * 1024
 

@@ -23,9 +23,6 @@ from tests.support.accounts import Account
 from tests.support.databases import fresh_database, fresh_pg_database, migrated_store, sqlite_url
 from tests.support.server import Server, start_server, stop_server
 
-#: Fixtures of the model-file tests (moto's S3 server, servers with file and S3 storage).
-pytest_plugins = ["tests.files_support"]
-
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )

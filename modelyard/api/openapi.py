@@ -7,6 +7,7 @@ from typing import Any
 
 from modelyard import __version__
 from modelyard.aip.schema import EnumDecl, FieldDecl, Kind, MessageDecl, TypeDecl
+from modelyard.api.openapi_files import file_paths
 from modelyard.resources.model import MODEL
 
 
@@ -212,6 +213,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            **file_paths(),
         },
         "components": {
             "schemas": components,

@@ -3,7 +3,8 @@
 Every write is one transaction. Placing a blob (a PUT that completed) and deleting one (garbage
 collection) both lock the blob's row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite write transactions
 are serial), so a blob is never deleted while another model's file is being pointed at it, on any
-replica.
+replica. Driver errors meaning the database does not answer leave as the store's ``Unavailable``
+(``store/errors.py``), as from every ``Store`` method.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelyard.aip.timestamps import now_nanos
 from modelyard.storage.base import FileRef
+from modelyard.store.errors import translating
 from modelyard.store.tables import blobs, model_files, models
 
 
@@ -39,6 +41,7 @@ class ModelRow:
     public: bool
 
     @property
+    @translating
     def state(self) -> str:
         return str(self.resource.get("state", "STATE_UNSPECIFIED"))
 
@@ -74,11 +77,13 @@ class FileStore:
         row = conn.execute(stmt).first()
         return None if row is None else ModelRow(orjson.loads(row.resource), bool(row.public))
 
+    @translating
     def model(self, account_id: str, model_id: str) -> ModelRow | None:
         with self.engine.connect() as conn:
             return self._model(conn, account_id, model_id, lock=False)
 
     # -- the file list ---------------------------------------------------------------------------------
+    @translating
     def declare(
         self,
         account_id: str,
@@ -119,6 +124,7 @@ class FileStore:
                 )
         return old
 
+    @translating
     def files(self, account_id: str, model_id: str) -> list[DeclaredFile]:
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -128,6 +134,7 @@ class FileStore:
             )
             return [_declared(r) for r in rows]
 
+    @translating
     def file(self, account_id: str, model_id: str, path: str) -> DeclaredFile | None:
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -147,6 +154,7 @@ class FileStore:
             model_files.c.upload_id == ref.upload_id,
         )
 
+    @translating
     def complete_blob(self, ref: FileRef, sha256: str, size: int, place: Callable[[], None]) -> bool:
         """Point a declared file at blob ``sha256``: lock the blob's row (creating it), ``place()`` the
         bytes (rename into the blob path) and record the location, all in one transaction. False (and
@@ -164,6 +172,7 @@ class FileStore:
         # 0 rows: the list was replaced meanwhile (the placed blob is unreferenced; the sweep takes it).
         return bool(done.rowcount)
 
+    @translating
     def set_location(self, ref: FileRef, location: str) -> None:
         """Record where a file's bytes are (S3: found by HeadObject with the declared size)."""
         with self._write() as conn:
@@ -173,6 +182,7 @@ class FileStore:
                 .values(location=location, complete_time=now_nanos())
             )
 
+    @translating
     def forget_model(self, account_id: str, model_id: str) -> list[DeclaredFile]:
         """Delete a model's file rows; returns them (their bytes are for the caller to release)."""
         where = and_(model_files.c.account_id == account_id, model_files.c.model_id == model_id)
@@ -181,6 +191,7 @@ class FileStore:
             conn.execute(delete(model_files).where(where))
         return old
 
+    @translating
     def forget(self, files: list[DeclaredFile]) -> None:
         """Delete these rows (when they still belong to the same upload)."""
         if not files:
@@ -202,6 +213,7 @@ class FileStore:
             stmt = stmt.with_for_update()
         return conn.execute(stmt).first() is not None
 
+    @translating
     def release_blob(self, sha256: str, delete_bytes: Callable[[str], int]) -> int:
         """Delete blob ``sha256`` when no model file refers to it; returns the bytes freed."""
         location = f"sha256:{sha256}"
@@ -213,15 +225,18 @@ class FileStore:
             conn.execute(delete(blobs).where(blobs.c.sha256 == sha256))
             return delete_bytes(sha256)
 
+    @translating
     def blob_known(self, sha256: str) -> bool:
         with self.engine.connect() as conn:
             return conn.execute(select(blobs.c.sha256).where(blobs.c.sha256 == sha256)).first() is not None
 
+    @translating
     def referenced(self, location: str) -> bool:
         with self.engine.connect() as conn:
             return bool(conn.execute(select(exists().where(model_files.c.location == location))).scalar())
 
     # -- garbage collection ----------------------------------------------------------------------------
+    @translating
     def expired_incomplete(self, now_seconds: int) -> list[DeclaredFile]:
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -231,6 +246,7 @@ class FileStore:
             )
             return [_declared(r) for r in rows]
 
+    @translating
     def orphaned(self) -> list[DeclaredFile]:
         """Files of models that no longer exist (a delete interrupted before its files were released)."""
         name = models.c.name == ("accounts/" + model_files.c.account_id + "/models/" + model_files.c.model_id)
@@ -238,11 +254,13 @@ class FileStore:
             rows = conn.execute(select(model_files).where(~exists().where(name)))
             return [_declared(r) for r in rows]
 
+    @translating
     def all_locations(self) -> set[str]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(model_files.c.location).where(model_files.c.location.is_not(None)))
             return {str(r[0]) for r in rows}
 
+    @translating
     def all_upload_keys(self) -> set[tuple[str, str, str]]:
         """(account, model, upload id) of every declared file list."""
         with self.engine.connect() as conn:

@@ -248,7 +248,7 @@ def test_unsupported_method_on_a_model_is_a_json_error(account: Account) -> None
     ("method", "verb", "body"),
     [
         ("POST", "prepare", {"precision": "FP8"}),
-        # getUploadEndpoint, validateUpload and getDownloadEndpoint: tests/test_files_*.py
+        # getUploadEndpoint, validateUpload and getDownloadEndpoint: tests/files/
     ],
 )
 def test_custom_methods_are_501_unimplemented(

@@ -23,6 +23,10 @@ def test_openapi_document(server: Server) -> None:
     item = doc["paths"]["/v1/accounts/{account_id}/models/{model_id}"]
     assert {"get", "patch", "delete"} <= set(item)
     assert "post" in doc["paths"]["/v1/accounts/{account_id}/models"]
+    item = "/v1/accounts/{account_id}/models/{model_id}"
+    assert "post" in doc["paths"][item + ":getUploadEndpoint"]
+    assert "get" in doc["paths"][item + ":validateUpload"]
+    assert "get" in doc["paths"][item + ":getDownloadEndpoint"]
     schemas = doc["components"]["schemas"]
     for name in (
         "gatewayModel",

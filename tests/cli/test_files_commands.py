@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.files_support import FilesServer
+from tests.support.files import FilesServer
 from tests.support.client_cli import CONNECTION_VARS, Result, fails, ok, run_cli
 from tests.support.hf_fixtures import make_peft, make_qwen2
 

@@ -11,9 +11,10 @@ import httpx
 import pytest
 from fireworks import BadRequestError, NotFoundError, PermissionDeniedError
 
-from tests.files_support import FilesServer, lora_files, put_all, qwen2_files, sizes, upload
 from tests.support.api import uid
+from tests.support.files import FilesServer, lora_files, put_all, qwen2_files, sizes, upload
 from tests.support.hf_fixtures import TOOLS_TEMPLATE, make_qwen2
+from tests.support.paths import README
 
 LORA_TARGETS = ["k_proj", "o_proj", "q_proj", "v_proj"]
 
@@ -23,6 +24,16 @@ def _create_base(client, model_id: str, **model) -> None:  # type: ignore[no-unt
         model_id=model_id, model={"kind": "HF_BASE_MODEL", "base_model_details": {}, **model}
     )
     assert created.state == "UPLOADING"
+
+
+def _create_adapter(client, model_id: str, base_model: str, r: int = 16) -> None:  # type: ignore[no-untyped-def]
+    client.models.create(
+        model_id=model_id,
+        model={
+            "kind": "HF_PEFT_ADDON",
+            "peft_details": {"base_model": base_model, "r": r, "target_modules": LORA_TARGETS},
+        },
+    )
 
 
 def test_base_model_lifecycle(files_server: FilesServer, tmp_path: Path) -> None:
@@ -90,17 +101,7 @@ def test_lora_adapter_lifecycle(files_server: FilesServer, tmp_path: Path) -> No
 
     adapter_id = uid("lora")
     base_name = f"accounts/{owner.id}/models/{base_id}"
-    client.models.create(
-        model_id=adapter_id,
-        model={
-            "kind": "HF_PEFT_ADDON",
-            "peft_details": {
-                "base_model": base_name,
-                "r": 16,
-                "target_modules": ["q_proj", "v_proj", "k_proj", "o_proj"],
-            },
-        },
-    )
+    _create_adapter(client, adapter_id, base_name)
     files = lora_files(tmp_path)
     upload(client, adapter_id, files)
     result = client.models.validate_upload(adapter_id, config_only=True)
@@ -125,17 +126,7 @@ def test_adapter_rank_that_contradicts_the_model_is_refused(
     base_id = uid("base")
     _create_base(client, base_id)
     adapter_id = uid("lora")
-    client.models.create(
-        model_id=adapter_id,
-        model={
-            "kind": "HF_PEFT_ADDON",
-            "peft_details": {
-                "base_model": f"accounts/{owner.id}/models/{base_id}",
-                "r": 8,
-                "target_modules": LORA_TARGETS,
-            },
-        },
-    )
+    _create_adapter(client, adapter_id, f"accounts/{owner.id}/models/{base_id}", r=8)
     upload(client, adapter_id, lora_files(tmp_path))  # r=16 in adapter_config.json
     with pytest.raises(BadRequestError) as info:
         client.models.validate_upload(adapter_id)
@@ -153,17 +144,7 @@ def test_adapter_whose_base_model_is_not_readable_is_refused(
     owner = files_server.new_account()
     client = files_server.sdk(owner)
     adapter_id = uid("lora")
-    client.models.create(
-        model_id=adapter_id,
-        model={
-            "kind": "HF_PEFT_ADDON",
-            "peft_details": {
-                "base_model": f"accounts/{other.id}/models/{private_base}",
-                "r": 16,
-                "target_modules": LORA_TARGETS,
-            },
-        },
-    )
+    _create_adapter(client, adapter_id, f"accounts/{other.id}/models/{private_base}")
     upload(client, adapter_id, lora_files(tmp_path))
     with pytest.raises(BadRequestError) as info:
         client.models.validate_upload(adapter_id)
@@ -353,7 +334,7 @@ def test_the_readme_upload_example_runs(
     """The README's SDK flow ("Uploading and downloading models"), run as written against a real server."""
     import re
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = README.read_text()
     section = readme.split("## Uploading and downloading models", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code is not None

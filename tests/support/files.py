@@ -1,26 +1,21 @@
-"""Fixtures for the model-file tests: a real S3 protocol server (moto's, on a free 127.0.0.1 port) and
-real ``modelyard serve`` processes on each database with each storage (``file://`` and ``s3://``)."""
+"""Helpers of the model-file tests (``tests/files/``): the S3 server handle, the server handle with its
+storage, tiny checkpoints as {name: bytes}, and uploads to signed URLs."""
 
 from __future__ import annotations
 
 import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fireworks import Fireworks
 
-from modelyard.store.engine import make_engine
-from modelyard.store.migrate import upgrade
 from modelyard.store.repository import Store
 from tests.support.accounts import Account
 from tests.support.hf_fixtures import make_peft, make_qwen2
-from tests.support.server import start_server, stop_server
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "modelyard-test",
@@ -55,20 +50,6 @@ class S3Server:
         bucket = f"modelyard-{secrets.token_hex(6)}"
         self.client().create_bucket(Bucket=bucket)
         return bucket
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    """moto's S3 server (the standalone HTTP server of ``moto[server]``) on a free loopback port."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield S3Server(f"http://{host}:{port}", server)
-    finally:
-        server.stop()
 
 
 @dataclass
@@ -108,42 +89,6 @@ def storage_for(kind: str, tmp_root: Path, s3: S3Server | None) -> tuple[str, di
         return f"file://{tmp_root / ('blobs-' + secrets.token_hex(4))}", {}
     assert s3 is not None
     return f"s3://{s3.new_bucket()}/models", s3.env()
-
-
-@pytest.fixture(scope="session", params=["file", "s3"])
-def files_server(request: pytest.FixtureRequest, backend: str, tmp_root: Path) -> Iterator[FilesServer]:
-    """``modelyard serve`` on the backend's database with file storage or S3 storage."""
-    kind: str = request.param
-    s3: S3Server | None = request.getfixturevalue("s3_server") if kind == "s3" else None
-    storage_url, env = storage_for(kind, tmp_root, s3)
-    store = Store(make_engine(backend))
-    upgrade(store.engine)
-    proc, base = start_server(backend, "--storage", storage_url, env={**env, "MODELYARD_GC_INTERVAL": "0"})
-    srv = FilesServer(base, backend, storage_url, kind, store, proc, env, s3)
-    try:
-        yield srv
-    finally:
-        for c in srv.clients:
-            c.close()
-        stop_server(proc)
-        store.engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def file_storage_server(backend: str, tmp_root: Path) -> Iterator[FilesServer]:
-    """``modelyard serve`` with file storage only (the raw PUT/GET endpoints)."""
-    storage_url, _ = storage_for("file", tmp_root, None)
-    store = Store(make_engine(backend))
-    upgrade(store.engine)
-    proc, base = start_server(backend, "--storage", storage_url, env={"MODELYARD_GC_INTERVAL": "0"})
-    srv = FilesServer(base, backend, storage_url, "file", store, proc, {})
-    try:
-        yield srv
-    finally:
-        for c in srv.clients:
-            c.close()
-        stop_server(proc)
-        store.engine.dispose()
 
 
 # -- checkpoints and uploads ---------------------------------------------------------------------------

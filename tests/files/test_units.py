@@ -169,3 +169,65 @@ def test_the_access_log_cuts_url_signatures() -> None:
     signature = "ab" * 32
     logged = redact_query(f"upload=u1&size=5&expires=9&signature={signature}".encode())
     assert signature not in logged and logged.endswith("signature=abababab...")
+
+
+def test_file_settings_from_the_environment() -> None:
+    from modelyard.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "MODELYARD_STORAGE": "s3://b/p",
+            "MODELYARD_GC_INTERVAL": "30",
+            "MODELYARD_PUBLIC_URL": "https://r.x/",
+        }
+    )
+    assert (settings.storage_url, settings.gc_interval, settings.public_url) == (
+        "s3://b/p",
+        30.0,
+        "https://r.x",
+    )
+    assert Settings.from_env({"MODELYARD_GC_INTERVAL": "soon"}).gc_interval == 600.0
+    assert (
+        Settings.from_env({"MODELYARD_STORAGE": "s3://b"}, storage_url="file:///x").storage_url == "file:///x"
+    )
+
+
+def test_signed_urls_use_the_public_url(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from modelyard.api.app import create_app
+    from modelyard.settings import Settings
+    from modelyard.store.engine import make_engine
+    from modelyard.store.repository import Store
+
+    store = Store(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    settings = Settings(public_url="https://registry.example.com", gc_interval=0)
+    app = create_app(store, settings=settings, storage=LocalStorage(tmp_path / "files"))
+    key = store.create_api_key("acct")
+    with TestClient(app) as client:
+        auth = {"Authorization": f"Bearer {key}"}
+        created = client.post(
+            "/v1/accounts/acct/models", headers=auth, json={"modelId": "m", "model": {"kind": "CUSTOM_MODEL"}}
+        )
+        assert created.status_code == 200, created.text
+        urls = client.post(
+            "/v1/accounts/acct/models/m:getUploadEndpoint",
+            headers=auth,
+            json={"filenameToSize": {"a.bin": "1"}},
+        ).json()["filenameToSignedUrls"]
+    assert urls["a.bin"].startswith("https://registry.example.com/v1/files/accounts/acct/models/m/a.bin?")
+    store.engine.dispose()
+
+
+def test_the_file_store_reports_an_unreachable_database_as_unavailable() -> None:
+    from modelyard.store.engine import make_engine
+    from modelyard.store.errors import Unavailable
+    from modelyard.store.files import FileStore
+
+    engine = make_engine("postgresql://postgres@127.0.0.1:1/nothing")  # a refused connection
+    files = FileStore(engine)
+    with pytest.raises(Unavailable):
+        files.files("acct", "m")
+    with pytest.raises(Unavailable):
+        files.declare("acct", "m", {"a": 1}, "u", 0, lambda model: None)
+    engine.dispose()

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from modelyard.storage.signing import SignedRequest, UrlSigner
 from modelyard.store.tables import model_files
-from tests.files_support import FilesServer
 from tests.support.accounts import Account
 from tests.support.api import uid
+from tests.support.files import FilesServer
 
 
 def _model(server: FilesServer, account: Account) -> str:
