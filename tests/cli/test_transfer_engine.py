@@ -1,7 +1,7 @@
 """The upload and download engines (``modelyard.client.upload`` / ``download``) against a real HTTP server
 that behaves like Fireworks with Google Cloud Storage signed URLs (``tests/support/fake_gcs.py``), with faults
 injected: 503s, chunks half stored, downloads cut off, files the server lost, unsafe names.
-The same engines against ``modelyard serve`` are in ``test_files_commands.py``."""
+The same engines against ``modelyard serve`` are in ``tests/files/test_cli_commands.py``."""
 
 from __future__ import annotations
 

@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.files import FilesServer
 from tests.support.client_cli import CONNECTION_VARS, Result, fails, ok, run_cli
+from tests.support.files import FilesServer
 from tests.support.hf_fixtures import make_peft, make_qwen2
 
 MIB = 1 << 20
