@@ -131,6 +131,7 @@ def export(
 
 
 def _mount_client() -> None:
+    from modelyard.client import cli_files  # noqa: F401 - registers 'models upload' and 'models download'
     from modelyard.client.cli import login, models_app
     from modelyard.client.cli_users import audit_command, users_app
     from modelyard.identity_cli import keys_app

@@ -323,5 +323,45 @@ class ModelyardClient:
     def delete_model(self, account: str, model_id: str) -> dict[str, Any]:
         return self._request("DELETE", self._resource(account, model_id))
 
+    # -- model files (the upload / validate / download lifecycle) -------------------------------------------
+
+    def get_upload_endpoint(
+        self,
+        account: str,
+        model_id: str,
+        filename_to_size: dict[str, int],
+        *,
+        enable_resumable_upload: bool = False,
+    ) -> dict[str, Any]:
+        """Declare the model's files (``{name: size}``): ``{"filenameToSignedUrls": {name: url}, ...}``.
+        Sizes go out as int64 strings; a later call replaces the declared list."""
+        sizes = {name: str(size) for name, size in filename_to_size.items()}
+        body: dict[str, Any] = {"filenameToSize": sizes}
+        if enable_resumable_upload:
+            body["enableResumableUpload"] = True
+        return self._request("POST", self._resource(account, model_id) + ":getUploadEndpoint", body=body)
+
+    def validate_upload(
+        self,
+        account: str,
+        model_id: str,
+        *,
+        config_only: bool = False,
+        skip_hf_config_validation: bool = False,
+        trust_remote_code: bool = False,
+    ) -> dict[str, Any]:
+        """Check the uploaded files; the model becomes ``READY``. Returns ``{"warnings": [...]}``."""
+        flags = {
+            "configOnly": config_only,
+            "skipHfConfigValidation": skip_hf_config_validation,
+            "trustRemoteCode": trust_remote_code,
+        }
+        params = {k: "true" for k, v in flags.items() if v}
+        return self._request("GET", self._resource(account, model_id) + ":validateUpload", params=params)
+
+    def get_download_endpoint(self, account: str, model_id: str) -> dict[str, Any]:
+        """``{"filenameToSignedUrls": {name: url}}``: one signed GET URL per file of a ``READY`` model."""
+        return self._request("GET", self._resource(account, model_id) + ":getDownloadEndpoint")
+
 
 __all__ = ["GRPC_CODES", "ApiConnectionError", "ApiError", "ModelyardClient"]

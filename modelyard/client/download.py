@@ -1,0 +1,264 @@
+"""Downloading a model's files: ``:getDownloadEndpoint``, then one streamed GET per file, several at once.
+
+Each file is written to ``NAME.part`` beside its final place and renamed when complete, so a file under
+its own name is always whole. An interrupted download resumes: a ``.part`` file continues with
+``Range: bytes=N-`` (a server that answers ``200`` instead of ``206`` gets the file from the start); a file
+already present is checked by asking for its last byte (``Range: bytes=SIZE-1-SIZE-1``), whose
+``Content-Range: bytes A-B/TOTAL`` says whether the file is that long, and skipped when it is.
+
+Sizes are checked against ``Content-Range`` / ``Content-Length``; a SHA-256 is checked when the server
+sends one (``Repr-Digest: sha-256=:...:``, ``Digest: SHA-256=...``, ``x-amz-checksum-sha256``, or a strong
+``ETag`` / ``x-modelyard-sha256`` of 64 hex digits, as modelyard's file storage names blobs), and an MD5
+from GCS's ``x-goog-hash``. Names from the server are checked before anything is written: relative
+paths of ``[A-Za-z0-9._-]`` segments, never ``..``, never outside the target directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from modelyard.client.http import ModelyardClient
+from modelyard.client.transfer import (
+    BLOCK,
+    NullProgress,
+    Progress,
+    RetryPolicy,
+    TransferError,
+    Transient,
+    check_answer,
+    check_url,
+    run_all,
+    signed_url_client,
+)
+
+_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+_CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+)$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+PART_SUFFIX = ".part"
+
+
+@dataclass(frozen=True)
+class Digest:
+    algorithm: str  # "sha256" or "md5"
+    value: bytes
+
+
+@dataclass
+class DownloadResult:
+    downloaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    bytes_received: int = 0
+    verified: list[str] = field(default_factory=list)
+
+
+def safe_target(root: Path, name: str) -> Path:
+    """Where file ``name`` (from the server) goes under ``root``; refuses anything that could escape."""
+    segments = name.split("/")
+    if not name or not all(_SEGMENT.fullmatch(s) and s not in (".", "..") for s in segments):
+        raise TransferError(f"the server named a file {name[:80]!r}, which is not a safe relative path")
+    return root.joinpath(*segments)
+
+
+def _b64(value: str) -> bytes | None:
+    try:
+        return base64.b64decode(value.strip(), validate=True)
+    except ValueError:
+        return None
+
+
+def digest_of(headers: httpx.Headers) -> Digest | None:
+    """The whole file's SHA-256 (or GCS's MD5) when the answer carries one."""
+    repr_digest = headers.get("Repr-Digest", "")
+    m = re.search(r"sha-256=:([A-Za-z0-9+/=]+):", repr_digest)
+    if m and (raw := _b64(m.group(1))) is not None and len(raw) == 32:
+        return Digest("sha256", raw)
+    m = re.search(r"(?i)sha-256=([A-Za-z0-9+/=]+)", headers.get("Digest", ""))
+    if m and (raw := _b64(m.group(1))) is not None and len(raw) == 32:
+        return Digest("sha256", raw)
+    for value in (headers.get("x-modelyard-sha256", ""), headers.get("ETag", "").strip('"')):
+        if _HEX64.fullmatch(value):  # modelyard's file storage: blobs are named by their SHA-256
+            return Digest("sha256", bytes.fromhex(value))
+    amz = headers.get("x-amz-checksum-sha256")
+    if amz and (raw := _b64(amz)) is not None and len(raw) == 32:
+        return Digest("sha256", raw)
+    for part in headers.get_list("x-goog-hash", split_commas=True):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "md5" and (raw := _b64(value)) is not None and len(raw) == 16:
+            return Digest("md5", raw)
+    return None
+
+
+def _file_digest(path: Path, algorithm: str) -> bytes:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while block := f.read(BLOCK):
+            h.update(block)
+    return h.digest()
+
+
+class Downloader:
+    def __init__(
+        self,
+        api: ModelyardClient,
+        account: str,
+        model_id: str,
+        root: Path,
+        *,
+        jobs: int = 4,
+        retry: RetryPolicy | None = None,
+        progress: Progress | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.api, self.account, self.model_id = api, account, model_id
+        self.root = root
+        self.jobs = max(1, jobs)
+        self.retry = retry or RetryPolicy()
+        self.progress: Progress = progress or NullProgress()
+        self._transport = transport
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.result = DownloadResult()
+
+    def run(self) -> DownloadResult:
+        answer = self.retry.call_api(lambda: self.api.get_download_endpoint(self.account, self.model_id))
+        raw = answer.get("filenameToSignedUrls")
+        urls = raw if isinstance(raw, dict) else {}
+        if not urls:
+            name = f"accounts/{self.account}/models/{self.model_id}"
+            raise TransferError(f"the server lists no files for {name}")
+        plan = [
+            (str(name), safe_target(self.root, str(name)), check_url(str(name), url))
+            for name, url in sorted(urls.items())
+        ]
+        if self.root.exists() and not self.root.is_dir():
+            raise TransferError(f"{self.root}: exists and is not a directory")
+        with signed_url_client(self._transport, self.jobs) as http:
+            run_all(self.jobs, lambda item: self._one(http, *item), plan, self._stop)
+        for names in (self.result.downloaded, self.result.skipped, self.result.resumed, self.result.verified):
+            names.sort()
+        return self.result
+
+    # -- one file --------------------------------------------------------------------------------------
+
+    def _one(self, http: httpx.Client, name: str, target: Path, url: str) -> None:
+        if self._stop.is_set():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(target.name + PART_SUFFIX)
+        if target.is_file() and not part.exists():
+            have = target.stat().st_size
+            if self._complete_at(http, name, url, have):
+                self.progress.start(name, have, have)
+                self.progress.finish(name, skipped=True)
+                with self._lock:
+                    self.result.skipped.append(name)
+                return
+        resumed_from = part.stat().st_size if part.is_file() else 0
+        size, digest = self.retry.run(lambda attempt: self._fetch(http, name, url, part, attempt == 1))
+        have = part.stat().st_size
+        if have != size:
+            raise TransferError(f"{name}: received {have} bytes, expected {size}")
+        verified = False
+        if digest is not None:
+            if _file_digest(part, digest.algorithm) != digest.value:
+                part.unlink(missing_ok=True)
+                raise TransferError(f"{name}: the {digest.algorithm} of the received bytes does not match")
+            verified = True
+        os.replace(part, target)
+        with self._lock:
+            self.result.downloaded.append(name)
+            if resumed_from:
+                self.result.resumed.append(name)
+            if verified:
+                self.result.verified.append(name)
+        self.progress.finish(name)
+
+    def _complete_at(self, http: httpx.Client, name: str, url: str, have: int) -> bool:
+        """Whether the remote file is exactly ``have`` bytes long (so the local one is complete): asks for
+        its last byte, whose ``Content-Range`` gives the total (S3 answers a range past the end with a
+        416 that carries no Content-Range, so that is not the question)."""
+        headers = {"Range": f"bytes={have - 1}-{have - 1}"} if have else {}
+
+        def attempt(_: int) -> bool:
+            with http.stream("GET", url, headers=headers) as response:
+                if response.status_code == 206:
+                    return _total(response.headers.get("Content-Range", "")) == have
+                if response.status_code == 200:
+                    return bool(response.headers.get("Content-Length") == str(have))
+                if response.status_code == 416:
+                    return False
+                check_answer(response, f"{name}: download refused")
+                return False
+
+        return self.retry.run(attempt)
+
+    def _fetch(
+        self, http: httpx.Client, name: str, url: str, part: Path, first: bool
+    ) -> tuple[int, Digest | None]:
+        """GET the rest of ``name`` into ``part``; returns the file's size and the digest the server sent."""
+        offset = part.stat().st_size if part.is_file() else 0
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        with http.stream("GET", url, headers=headers) as response:
+            status = response.status_code
+            if status == 416 and offset:
+                total = _total(response.headers.get("Content-Range", "")) or _actual_size(response)
+                if total == offset:  # the part holds the whole file already
+                    self._started(name, total, offset, first)
+                    return total, digest_of(response.headers)
+                part.unlink()  # longer than the file: start over
+                raise Transient(f"{name}: the partial file did not match the server's; starting over")
+            check_answer(response, f"{name}: download refused")
+            if status == 206:
+                m = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+                if not m or m.group(1) is None or int(m.group(1)) != offset:
+                    raise TransferError(f"{name}: the server answered a range request with another range")
+                size = int(m.group(3))
+                mode = "ab"
+            elif status == 200:
+                length = response.headers.get("Content-Length")
+                if length is None or not length.isdigit():
+                    raise TransferError(f"{name}: the server sent no Content-Length")
+                size, offset, mode = int(length), 0, "wb"
+            else:
+                raise TransferError(f"{name}: unexpected answer {status} to a download")
+            self._started(name, size, offset, first)
+            with open(part, mode) as out:
+                for block in response.iter_raw(BLOCK):
+                    if self._stop.is_set():
+                        raise TransferError(f"{name}: stopped")
+                    out.write(block)
+                    self.progress.advance(name, len(block))
+                    with self._lock:
+                        self.result.bytes_received += len(block)
+                out.flush()
+                os.fsync(out.fileno())
+            return size, digest_of(response.headers)
+
+    def _started(self, name: str, size: int, offset: int, first: bool) -> None:
+        if first:
+            self.progress.start(name, size, offset)
+        else:
+            self.progress.rewind(name, offset)
+
+
+def _actual_size(response: httpx.Response) -> int | None:
+    """S3's 416 names the object's size in its XML body (``<ActualObjectSize>``)."""
+    m = re.search(r"<ActualObjectSize>(\d+)</ActualObjectSize>", response.read().decode("utf-8", "replace"))
+    return int(m.group(1)) if m else None
+
+
+def _total(content_range: str) -> int | None:
+    m = _CONTENT_RANGE.fullmatch(content_range.strip())
+    return int(m.group(3)) if m else None
+
+
+__all__ = ["PART_SUFFIX", "Digest", "DownloadResult", "Downloader", "digest_of", "safe_target"]
