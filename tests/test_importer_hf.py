@@ -186,7 +186,6 @@ def test_llama_full_resource(tmp_path: Path) -> None:
             "modelType": "llama",
         },
         "contextLength": 131072,
-        "importedFrom": str(ckpt.path.resolve()),
     }
     # Canonical JSON round-trips unchanged.
     assert json.loads(json.dumps(imported.resource)) == imported.resource
@@ -588,7 +587,6 @@ def test_peft_adapter_full_resource(tmp_path: Path) -> None:
         },
         "conversationConfig": {"style": "jinja", "template": TOOLS_TEMPLATE},
         "supportsTools": True,
-        "importedFrom": str(ckpt.path.resolve()),
     }
 
 
@@ -685,11 +683,13 @@ def test_long_directory_name(tmp_path: Path) -> None:
     assert imported.warnings == ["display name cut to 63 characters"]
 
 
-def test_relative_path_imported_from_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_path_is_not_imported_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # importedFrom is the Hugging Face repo id when known; a local path (which would leak the importing
+    # machine's folders to every reader) is not recorded.
     make_llama(tmp_path / "rel-model")
     monkeypatch.chdir(tmp_path)
     imported = inspect(Path("rel-model"))
-    assert imported.resource["importedFrom"] == str((tmp_path / "rel-model").resolve())
+    assert "importedFrom" not in imported.resource
     assert imported.resource["displayName"] == "rel-model"
     assert "huggingFaceUrl" not in imported.resource
 
