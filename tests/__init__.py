@@ -1,0 +1,1 @@
+"""modelyard's test suite: tests grouped by the layer they exercise; shared helpers in ``tests.support``."""

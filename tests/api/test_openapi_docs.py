@@ -1,0 +1,69 @@
+"""``/openapi.json`` describes every endpoint with the seed's schema names; ``/docs`` renders offline."""
+
+from __future__ import annotations
+
+from modelyard.resources.model import MODEL
+from tests.support.server import Server
+
+
+def test_openapi_document(server: Server) -> None:
+    client = server.anonymous()
+    doc = client.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    list_op = doc["paths"]["/v1/accounts/{account_id}/models"]["get"]
+    assert list_op["operationId"] == "Gateway_ListModels"
+    assert {p["name"] for p in list_op["parameters"]} == {
+        "pageSize",
+        "pageToken",
+        "filter",
+        "orderBy",
+        "readMask",
+        "account_id",
+    }
+    item = doc["paths"]["/v1/accounts/{account_id}/models/{model_id}"]
+    assert {"get", "patch", "delete"} <= set(item)
+    assert "post" in doc["paths"]["/v1/accounts/{account_id}/models"]
+    schemas = doc["components"]["schemas"]
+    for name in (
+        "gatewayModel",
+        "gatewayListModelsResponse",
+        "gatewayBaseModelDetails",
+        "gatewayPEFTDetails",
+        "gatewayConversationConfig",
+        "gatewayStatus",
+        "ModelKind",
+        "gatewayModelState",
+        "typeDate",
+        "DeploymentPrecision",
+        "gatewayDeployedModelRef",
+        "ModelSnapshotType",
+    ):
+        assert name in schemas, name
+    model_props = schemas["gatewayModel"]["properties"]
+    assert set(model_props) == {f.json_name for f in MODEL.fields}
+    assert model_props["createTime"]["readOnly"] is True
+    assert schemas["gatewayBaseModelDetails"]["properties"]["parameterCount"] == {
+        "type": "string",
+        "format": "int64",
+    }
+    assert doc["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
+
+
+def test_docs_page_is_self_contained(server: Server) -> None:
+    client = server.anonymous()
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "/openapi.json" in page.text and "/docs/static/swagger-ui-bundle.js" in page.text
+    js = client.get("/docs/static/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+    assert client.get("/docs/static/swagger-ui.css").status_code == 200
+
+
+def test_catalog_page(server: Server) -> None:
+    client = server.anonymous()
+    root = client.get("/", follow_redirects=False)
+    assert root.status_code == 307 and root.headers["location"] == "/catalog"
+    page = client.get("/catalog")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "/v1/accounts/" in page.text and "Authorization" in page.text

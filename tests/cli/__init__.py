@@ -1,0 +1,1 @@
+"""Tests of the ``modelyard`` client commands, run as real subprocesses."""

@@ -1,0 +1,1 @@
+"""Tests of the server process: observability, shutdown, sockets, replicas, a lost database."""
