@@ -98,11 +98,24 @@ def import_jsonl(
         err.print(f"[red]line {lineno}:[/red] {escape(message)}", highlight=False)
     if len(report.rejected) > 50:
         err.print(f"... and {len(report.rejected) - 50} more rejected lines")
+    if report.existing:
+        err.print(existing_summary(report.existing), highlight=False)
     err.print(
         f"Imported {report.created} new and {report.replaced} replaced models into account {account!r}; "
-        f"{len(report.rejected)} lines rejected."
+        f"{len(report.rejected) + len(report.existing)} lines rejected."
     )
     raise typer.Exit(0 if report.ok else 1)
+
+
+def existing_summary(existing: list[tuple[int, str]]) -> str:
+    """One line for the models an import found already there (a re-run of an interrupted import)."""
+    lineno, name = existing[0]
+    if len(existing) == 1:
+        return f"line {lineno}: model {name} already exists (use --upsert)"
+    return (
+        f"{len(existing):,} models already exist (the first: line {lineno}, {name}); "
+        "to replace them, run again with --upsert"
+    )
 
 
 @import_app.command("hf")
