@@ -62,7 +62,8 @@ from modelyard.aip.filtering.query import CheckedFilter, Query
 from modelyard.api.models import DEFAULT_ORDER
 from modelyard.resources.model import MODEL_FILTER_SCHEMA
 from modelyard.store.filters import FilterCompiler, compile_query
-from modelyard.store.repository import Scope, Store
+from modelyard.store.planner import Scope
+from modelyard.store.repository import Store
 from modelyard.store.tables import SCALARS_BY_PATH, models
 
 TYPICAL = (

@@ -32,8 +32,9 @@ from modelyard.api.fastpath import ListFastPath
 from modelyard.api.observability import Observability, ObservabilityMiddleware
 from modelyard.resources.codec import ResourceError
 from modelyard.settings import Settings
+from modelyard.store.errors import Unavailable
 from modelyard.store.migrate import upgrade
-from modelyard.store.repository import UNAVAILABLE_ERRORS, Store
+from modelyard.store.repository import Store
 from modelyard.web import install_web
 
 log = logging.getLogger("modelyard")
@@ -95,7 +96,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     # Handled by Starlette's ExceptionMiddleware, not by the catch-all below, which re-raises after
     # answering (uvicorn then drops the kept-alive connection).
-    for known in (ApiError, AipError, ResourceError, *UNAVAILABLE_ERRORS):
+    for known in (ApiError, AipError, ResourceError, Unavailable):
         app.add_exception_handler(known, _known_error)
 
     @app.exception_handler(RequestValidationError)

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from modelyard.aip.errors import AipError
 from modelyard.resources.codec import ResourceError
-from modelyard.store.repository import UNAVAILABLE_ERRORS
+from modelyard.store.errors import Unavailable
 
 DOMAIN = "modelyard"
 
@@ -107,7 +107,7 @@ def as_api_error(exc: BaseException) -> ApiError | None:
         return ApiError(
             "INVALID_ARGUMENT", str(exc), reason=exc.reason, field=exc.parameter, metadata=exc.metadata
         )
-    if isinstance(exc, UNAVAILABLE_ERRORS):
+    if isinstance(exc, Unavailable):
         return ApiError(
             "UNAVAILABLE", "the database does not answer; retry later", reason="DATABASE_UNAVAILABLE"
         )

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from modelyard.api.errors import ApiError
 from modelyard.api.observability import Observability
+from modelyard.store.errors import Unavailable
 from modelyard.store.repository import Store
 
 log = logging.getLogger("modelyard")
@@ -28,7 +29,7 @@ def healthz(request: Request) -> Response:
     store: Store = request.app.state.store
     try:
         store.ping()
-    except Exception as e:  # the database does not answer
+    except Unavailable as e:
         log.warning("health check failed: %s", e)
         return _database_unavailable()
     return Response(_OK, media_type="application/json")
@@ -42,7 +43,7 @@ def readyz(request: Request) -> Response:
     try:
         obs.store.ping()
         current, revision = obs.schema_current()
-    except Exception as e:  # the database does not answer
+    except Unavailable as e:
         log.warning("readiness check failed: %s", e)
         return _database_unavailable()
     if not current:

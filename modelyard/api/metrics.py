@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from starlette.responses import Response
 
 from modelyard import __version__
+from modelyard.store.errors import Unavailable
 from modelyard.store.repository import Store
 
 log = logging.getLogger("modelyard")
@@ -86,7 +87,7 @@ class _ScrapeCollector(Collector):
             try:
                 self._models = self._store.count_all()
                 self._models_at = now
-            except Exception as e:  # the database does not answer: keep serving the other metrics
+            except Unavailable as e:  # keep serving the other metrics
                 log.warning("metrics: counting models failed: %s", e)
             return self._models  # stale (or None) after a failure
 

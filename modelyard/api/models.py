@@ -45,7 +45,8 @@ from modelyard.resources.model import (
     apply_default_kind,
     model_name,
 )
-from modelyard.store.repository import AlreadyExists, NotFound, Scope
+from modelyard.store.errors import AlreadyExists, NotFound
+from modelyard.store.planner import Scope
 
 router = APIRouter()
 

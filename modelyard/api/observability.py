@@ -89,7 +89,6 @@ class Observability:
         """Whether the database's Alembic revision is the script head (a success is remembered)."""
         if self._schema_ok:
             return True, ""
-        from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
         from modelyard.store.migrate import alembic_config
@@ -97,8 +96,7 @@ class Observability:
         if self._script_heads is None:
             script = ScriptDirectory.from_config(alembic_config(self.store.engine))
             self._script_heads = set(script.get_heads())
-        with self.store.engine.connect() as conn:
-            current = set(MigrationContext.configure(conn).get_current_heads())
+        current = self.store.schema_revisions()
         if current == self._script_heads:
             self._schema_ok = True
             return True, ""

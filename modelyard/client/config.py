@@ -15,7 +15,6 @@ per profile with ``base_url``, ``api_key`` and ``account``. ``modelyard login`` 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import platformdirs
+import tomli_w
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8765"
 DEFAULT_PROFILE = "default"
@@ -176,58 +176,19 @@ def resolve(
     )
 
 
-# -- writing (TOML by hand; tomllib reads it back) ---------------------------------------------------
+# -- writing (tomli-w; tomllib reads it back) --------------------------------------------------------
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _toml_string(value: str) -> str:
-    out = []
-    for ch in value:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
-
-
-def _toml_value(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    return None  # nested values are not something profiles hold
+_HEADER = "# modelyard client profiles, written by 'modelyard login'. It holds API keys: keep it private.\n\n"
 
 
 def dump_profiles(profiles: Mapping[str, Mapping[str, Any]]) -> str:
-    lines = [
-        "# modelyard client profiles, written by 'modelyard login'. It holds API keys: keep it private.",
-        "",
-    ]
-    for name, table in profiles.items():
-        lines.append(f"[{_toml_key(name)}]")
-        for key, value in table.items():
-            text = _toml_value(value)
-            if text is not None:
-                lines.append(f"{_toml_key(key)} = {text}")
-        lines.append("")
-    return "\n".join(lines)
+    """The profile file's text: one table per profile, holding its scalar settings (nested values are not
+    something profiles hold, and are dropped)."""
+    tables = {
+        name: {key: value for key, value in table.items() if isinstance(value, str | int | float | bool)}
+        for name, table in profiles.items()
+    }
+    return _HEADER + tomli_w.dumps(tables)
 
 
 def write_profile(path: Path, name: str, values: Mapping[str, str]) -> None:

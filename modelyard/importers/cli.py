@@ -21,7 +21,8 @@ from modelyard.importers.huggingface import (
 )
 from modelyard.importers.records import admin_model
 from modelyard.resources.codec import ResourceError
-from modelyard.store.repository import AlreadyExists, Store
+from modelyard.store.errors import AlreadyExists
+from modelyard.store.repository import Store
 
 
 def import_hf(

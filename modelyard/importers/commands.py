@@ -59,7 +59,7 @@ def import_jsonl(
 ) -> None:
     """Import a JSON Lines file of Models (API JSON; output-only fields may be set)."""
     from modelyard.importers.jsonl import file_chunks, import_lines, numbered_lines
-    from modelyard.store.repository import CatalogNotEmpty
+    from modelyard.store.errors import CatalogNotEmpty
 
     check_account(account)
     if path != "-" and not Path(path).is_file():

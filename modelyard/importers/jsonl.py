@@ -22,8 +22,10 @@ import orjson
 from modelyard.importers.records import admin_model
 from modelyard.importers.workers import decoding_pool
 from modelyard.resources.codec import ResourceError
+from modelyard.store.bulk import ROW_NAME, Row
+from modelyard.store.errors import AlreadyExists, CatalogNotEmpty
 from modelyard.store.existing import existing_names
-from modelyard.store.repository import ROW_NAME, AlreadyExists, CatalogNotEmpty, Row, Store
+from modelyard.store.repository import Store
 
 
 @dataclass

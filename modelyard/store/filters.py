@@ -15,40 +15,24 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
-    Float,
-    Text,
     and_,
     bindparam,
-    cast,
-    exists,
     false,
-    func,
-    literal,
     not_,
     or_,
-    select,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from modelyard.aip.filtering import query as q
 from modelyard.aip.schema import INT64_RANGE, FieldDecl, Kind
-from modelyard.store.tables import PRESENCE_BY_PATH, SCALARS_BY_PATH, models
-
-Condition = ColumnElement[bool]
-
-
-def lower_text(text: str) -> str:
-    """The case folding used by ``:`` on strings and by global search, on every database."""
-    return text.lower()
+from modelyard.store.filter_dialects import Condition, filter_dialect
+from modelyard.store.tables import PRESENCE_BY_PATH, SCALARS_BY_PATH, SEARCH_COLUMNS, models
 
 
 class FilterCompiler:
     def __init__(self, dialect: str) -> None:
-        self.dialect = dialect
-        self.pg = dialect == "postgresql"
+        self.dialect = filter_dialect(dialect)
 
     # -- entry ---------------------------------------------------------------------------------------
     def compile(self, node: q.Query, negate: bool = False) -> Condition:
@@ -63,7 +47,7 @@ class FilterCompiler:
         if isinstance(node, q.Wildcard):
             return self._wildcard(node, negate)
         if isinstance(node, q.Contains):
-            cond = self._contains(self._scalar(node.field), node.text)
+            cond = self.dialect.contains(self._scalar(node.field), node.text)
             return self._guarded(node.field, not_(cond) if negate else cond)
         if isinstance(node, q.Presence):
             return self._presence(node.field, negate)
@@ -100,9 +84,6 @@ class FilterCompiler:
 
     def _json_path(self, fields: tuple[FieldDecl, ...]) -> list[str]:
         return [f.json_name for f in fields]
-
-    def _resource_jsonb(self) -> ColumnElement[Any]:
-        return cast(models.c.resource, JSONB)
 
     def _sql_value(self, value: q.Value) -> Any:
         if isinstance(value, q.EnumValue):
@@ -147,35 +128,13 @@ class FilterCompiler:
             if upper is not None:
                 cond = and_(cond, col < bindparam(None, upper, type_=col.type))
         elif kind is q.WildcardKind.SUFFIX:
-            cond = self._ends_with(col, text)
+            cond = self.dialect.ends_with(col, text)
         else:
-            cond = self._find(col, text)
+            cond = self.dialect.find(col, text)
         return self._guarded(node.field, not_(cond) if negated else cond)
 
-    def _find(self, col: ColumnElement[Any], text: str) -> Condition:
-        """Case-sensitive substring test; ``%``, ``_`` and ``\\`` match themselves."""
-        if self.pg:
-            return col.like("%" + _escape_like(text) + "%", escape="\\")
-        return func.instr(col, literal(text, Text)) > 0
-
-    def _ends_with(self, col: ColumnElement[Any], text: str) -> Condition:
-        if self.pg:
-            return col.like("%" + _escape_like(text), escape="\\")
-        return func.substr(col, -len(text)) == literal(text, Text)
-
-    def _lower(self, col: ColumnElement[Any]) -> ColumnElement[Any]:
-        if self.pg:
-            return func.lower(col.collate("und-x-icu"))
-        return func.modelyard_lower(col)
-
-    def _contains(self, col: ColumnElement[Any], text: str) -> Condition:
-        lowered = lower_text(text)
-        if self.pg:
-            return self._lower(col).like("%" + _escape_like(lowered) + "%", escape="\\")
-        return func.instr(self._lower(col), literal(lowered, Text)) > 0
-
     def _search(self, text: str) -> Condition:
-        return or_(*(self._contains(models.c[c], text) for c in ("model_id", "display_name", "description")))
+        return or_(*(self.dialect.contains(column, text) for column in SEARCH_COLUMNS))
 
     def _presence(self, ref: q.FieldRef, negate: bool) -> Condition:
         leaf = ref.leaf
@@ -186,11 +145,7 @@ class FilterCompiler:
             cond = models.c[PRESENCE_BY_PATH[key].column].is_(true())
         elif leaf.repeated or leaf.kind is Kind.MAP:
             # Canonical JSON omits empty lists and maps: present means non-empty.
-            path = self._json_path(ref.fields)
-            if self.pg:
-                cond = self._resource_jsonb()[path].isnot(None)
-            else:
-                cond = func.json_type(models.c.resource, _sqlite_path(path)).isnot(None)
+            cond = self.dialect.non_empty(self._json_path(ref.fields))
         else:
             col = self._scalar(ref)
             zero = leaf.type.zero
@@ -200,69 +155,22 @@ class FilterCompiler:
     def _map_value(self, ref: q.FieldRef) -> ColumnElement[Any]:
         leaf = ref.leaf
         assert isinstance(leaf, q.MapKey)
-        path = self._json_path(ref.fields)
-        value_kind = ref.kind
-        if self.pg:
-            text_value = self._resource_jsonb()[path].op("->>")(literal(leaf.key, Text))
-            if value_kind in (Kind.FLOAT, Kind.DOUBLE, Kind.INT32, Kind.INT64):
-                return cast(text_value, Float)
-            if value_kind is Kind.BOOL:
-                return cast(text_value, Boolean)
-            return text_value
-        each = func.json_each(models.c.resource, _sqlite_path(path)).table_valued("key", "value")
-        return select(each.c.value).where(each.c.key == literal(leaf.key, Text)).scalar_subquery()
+        return self.dialect.map_value(self._json_path(ref.fields), leaf.key, ref.kind)
 
     def _map_has_key(self, ref: q.FieldRef, key: str) -> Condition:
-        path = self._json_path(ref.fields)
-        if self.pg:
-            return func.coalesce(func.jsonb_exists(self._resource_jsonb()[path], literal(key, Text)), false())
-        each = func.json_each(models.c.resource, _sqlite_path(path)).table_valued("key", "value")
-        return exists(select(literal(1)).select_from(each).where(each.c.key == literal(key, Text)))
+        return self.dialect.map_has_key(self._json_path(ref.fields), key)
 
     def _has_element(self, node: q.HasElement) -> Condition:
-        path = self._json_path(node.field.fields)
-        sub = [f.json_name for f in node.subpath]
         leaf_decl = node.subpath[-1] if node.subpath else node.field.fields[-1]
         value = node.value
         if isinstance(value, q.EnumValue):
             value = value.name
-        zero = leaf_decl.type.json_zero
-        if self.pg:
-            elems = func.jsonb_array_elements(self._resource_jsonb()[path]).table_valued("value")
-            elem: ColumnElement[Any] = elems.c.value
-            # ``#>>`` takes a text[] path; the empty path extracts a scalar element as text.
-            text_value = elem.op("#>>")(bindparam(None, sub, type_=ARRAY(Text)))
-            found = func.coalesce(text_value, literal(_pg_text(zero), Text))
-            target = literal(_pg_text(value), Text)
-            return exists(select(literal(1)).select_from(elems).where(found == target))
-        each = func.json_each(models.c.resource, _sqlite_path(path)).table_valued("value")
-        ev: ColumnElement[Any] = each.c.value
-        if sub:
-            ev = func.json_extract(ev, _sqlite_path(sub))
-        ev = func.coalesce(ev, literal(_sqlite_json_scalar(zero)))
-        return exists(select(literal(1)).select_from(each).where(ev == literal(_sqlite_json_scalar(value))))
-
-
-def _sqlite_path(path: list[str]) -> str:
-    return "$." + ".".join(path)
-
-
-def _pg_text(value: Any) -> str:
-    """How ``->>`` renders a JSON scalar as text."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _sqlite_json_scalar(value: Any) -> Any:
-    """How SQLite's JSON functions return a JSON scalar (true/false as 1/0)."""
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return self.dialect.has_element(
+            self._json_path(node.field.fields),
+            [f.json_name for f in node.subpath],
+            leaf_decl.type.json_zero,
+            value,
+        )
 
 
 def _prefix_upper_bound(prefix: str) -> str | None:
@@ -286,4 +194,4 @@ def compile_query(node: q.Query, dialect: str) -> Condition:
     return FilterCompiler(dialect).compile(node)
 
 
-__all__ = ["FilterCompiler", "compile_query", "lower_text"]
+__all__ = ["FilterCompiler", "compile_query"]

@@ -15,6 +15,7 @@ Repeated fields and maps are read from ``resource`` with the database's JSON fun
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -35,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeEngine
 
 from modelyard.aip.schema import FieldDecl, Kind, MessageDecl
-from modelyard.resources.model import MODEL
+from modelyard.resources.model import MODEL, SEARCH_FIELDS
 
 metadata = MetaData()
 
@@ -47,9 +48,6 @@ def text_c() -> TypeEngine[str]:
 
 def string_c(length: int) -> TypeEngine[str]:
     return String(length).with_variant(String(length, collation="C"), "postgresql")
-
-
-_SQL_TYPES: dict[Kind, type[TypeEngine[object]] | TypeEngine[object]] = {}
 
 
 def _sql_type(kind: Kind) -> TypeEngine[object]:
@@ -182,3 +180,13 @@ Index("ix_models_account_name", models.c.account_id, models.c.name, unique=True)
 for _col in INDEXED_COLUMNS:
     Index(f"ix_models_account_{_col}"[:63], models.c.account_id, models.c[_col], models.c.name)
 Index("ix_models_public_name", models.c.public, models.c.name)
+
+
+def _search_column(json_name: str) -> Column[object]:
+    """The column of a field global search looks in: a Model field's, or ``modelId``'s own."""
+    decl = next((f for f in MODEL.fields if f.json_name == json_name), None)
+    return models.c[decl.name if decl is not None else re.sub(r"(?<!^)(?=[A-Z])", "_", json_name).lower()]
+
+
+#: The columns global search looks in (``resources.model.SEARCH_FIELDS``).
+SEARCH_COLUMNS = tuple(_search_column(name) for name in SEARCH_FIELDS)

@@ -17,12 +17,10 @@ import pytest
 
 from modelyard.aip.errors import FilterError
 from modelyard.aip.filtering import check, parse, query, to_sexpr
-from tests.support.paths import FILTER_CASES, UPSTREAM_FILTER_CASES
+from tests.support.paths import FILTER_CASES
 from tests.support.schema_s import SCHEMA_S
 
 CASES_PATH = Path(os.environ.get("MODELYARD_FILTER_CASES", FILTER_CASES))
-# The upstream table, when a checkout of the project's shared folder lies beside the repository.
-UPSTREAM_CASES_PATH = UPSTREAM_FILTER_CASES
 ROW_COUNT = 298
 
 
@@ -39,15 +37,6 @@ ROWS = _load()
 def test_conformance_file_is_present() -> None:
     """The conformance table is part of the repository: never skip it silently."""
     assert len(ROWS) == ROW_COUNT, f"expected {ROW_COUNT} conformance rows at {CASES_PATH}"
-
-
-def test_copy_matches_upstream_when_present() -> None:
-    """Where the shared folder lies beside the clone, the repository's copy must be the same table."""
-    if not UPSTREAM_CASES_PATH.exists():
-        return  # a user's clone: the in-repository copy is the table
-    assert CASES_PATH.read_bytes() == UPSTREAM_CASES_PATH.read_bytes(), (
-        f"{CASES_PATH} differs from {UPSTREAM_CASES_PATH}: copy the new table into tests/data/"
-    )
 
 
 def _text(row: dict[str, Any]) -> str:

@@ -91,7 +91,7 @@ def test_sqlite_list_runs_in_a_bounded_number_of_threads(
     opens and the counter keeps checking that no more ever run at once."""
     import threading
 
-    from modelyard.store import repository
+    from modelyard.store import listing
 
     requests = 12
     app, key, store = app_and_key
@@ -99,7 +99,7 @@ def test_sqlite_list_runs_in_a_bounded_number_of_threads(
         store.create_model("fast", f"m{i}", {"displayName": f"M {i}"})
     running, most, lock = 0, 0, threading.Condition()
     gate_open = False
-    real = store.list_models
+    real = store.lister.list_models
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         nonlocal running, most
@@ -114,7 +114,7 @@ def test_sqlite_list_runs_in_a_bounded_number_of_threads(
             with lock:
                 running -= 1
 
-    monkeypatch.setattr(store, "list_models", counting)
+    monkeypatch.setattr(store.lister, "list_models", counting)
     auth = {"Authorization": f"Bearer {key}"}
 
     async def observe() -> tuple[int, int]:
@@ -124,7 +124,7 @@ def test_sqlite_list_runs_in_a_bounded_number_of_threads(
         loop = asyncio.get_running_loop()
         give_up = loop.time() + 60  # a hang guard, not a timing assertion
         while True:
-            limiter = store._readers
+            limiter = store.lister._readers
             queued = limiter.statistics().tasks_waiting if limiter is not None else 0
             with lock:
                 seen = running
@@ -147,6 +147,6 @@ def test_sqlite_list_runs_in_a_bounded_number_of_threads(
             return list(responses), await observed
 
     responses, (at_once, queued) = _run(concurrently())
-    assert (at_once, queued) == (repository.SQLITE_LIST_THREADS, requests - repository.SQLITE_LIST_THREADS)
+    assert (at_once, queued) == (listing.SQLITE_LIST_THREADS, requests - listing.SQLITE_LIST_THREADS)
     assert [len(r.json()["models"]) for r in responses] == [1 + i % 5 for i in range(requests)]
-    assert most == repository.SQLITE_LIST_THREADS
+    assert most == listing.SQLITE_LIST_THREADS

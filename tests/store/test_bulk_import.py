@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from modelyard.importers.jsonl import import_lines
 from modelyard.store.engine import make_engine
-from modelyard.store.repository import CatalogNotEmpty, Store
+from modelyard.store.errors import CatalogNotEmpty
+from modelyard.store.repository import Store
 from tests.support.catalog_gen import generate_catalog
 from tests.support.cli import modelyard_cli
 from tests.support.server import start_server, stop_server

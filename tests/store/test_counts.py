@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, or_, select
 
-from modelyard.store.repository import AlreadyExists
+from modelyard.store.errors import AlreadyExists
 from modelyard.store.tables import accounts, models
 from tests.support.accounts import Account
 from tests.support.api import base_model, create, models_url, stored

@@ -8,7 +8,8 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import text
 
-from modelyard.store.repository import Store, _crosses_size
+from modelyard.store.repository import Store
+from modelyard.store.statistics import crosses_size
 from tests.support.api import base_model, stored
 from tests.support.server import start_server, stop_server
 
@@ -25,12 +26,12 @@ def _stat_rows(store: Store) -> int:
 
 
 def test_crossing_sizes() -> None:
-    assert not _crosses_size(0, 999)
-    assert _crosses_size(999, 1000)
-    assert _crosses_size(0, 5000)
-    assert not _crosses_size(1000, 3999)
-    assert _crosses_size(3999, 4000)
-    assert _crosses_size(15_000, 70_000)
+    assert not crosses_size(0, 999)
+    assert crosses_size(999, 1000)
+    assert crosses_size(0, 5000)
+    assert not crosses_size(1000, 3999)
+    assert crosses_size(3999, 4000)
+    assert crosses_size(15_000, 70_000)
 
 
 def test_statistics_refresh_when_an_account_grows_through_the_api(sqlite_store: Store) -> None:

@@ -9,5 +9,3 @@ REPO_ROOT = TESTS_DIR.parent
 README = REPO_ROOT / "README.md"
 #: The AIP-160 conformance table the tests read (CI compares it with the project's shared copy).
 FILTER_CASES = TESTS_DIR / "data" / "filter_cases.jsonl"
-#: The project's shared copy of that table, when a checkout of the shared folder lies beside the clone.
-UPSTREAM_FILTER_CASES = REPO_ROOT.parent / "shared" / "conformance" / "filter_cases.jsonl"

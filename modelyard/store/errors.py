@@ -1,0 +1,114 @@
+"""The store's errors, and the one place where database driver errors become them.
+
+Every ``Store`` method runs inside ``translated`` (``with translated:``, or the ``translating``
+decorator): a driver or pool error meaning the database cannot answer now (connection refused or lost, no
+connection within the pool's wait) leaves the store as ``Unavailable``, chained to the driver's error.
+Callers (the API, the CLI) catch these classes and never import psycopg or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Generator
+from types import TracebackType
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg_pool import PoolTimeout
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+
+
+class NotFound(Exception):
+    pass
+
+
+class AlreadyExists(Exception):
+    pass
+
+
+class CatalogNotEmpty(Exception):
+    """A bulk load was asked for, but the catalog already holds models."""
+
+
+class Unavailable(Exception):
+    """The database does not answer (connection refused or lost, no connection within the pool's wait)."""
+
+
+#: Driver and pool errors that mean the database cannot answer now (as opposed to a bug or bad data).
+DRIVER_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OperationalError,
+    SQLAlchemyTimeoutError,
+    psycopg.OperationalError,
+    PoolTimeout,
+)
+
+#: Kept for callers of the former ``store.repository.UNAVAILABLE_ERRORS``: with every Store method
+#: translated, ``Unavailable`` is the only one they see.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (Unavailable,)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (driver messages run over several), or its type's name."""
+    return (str(exc) or type(exc).__name__).splitlines()[0]
+
+
+class _Translated:
+    """``with translated:``: driver errors that mean "the database does not answer" become Unavailable.
+
+    Stateless, so one instance serves every thread and task (no per-call allocation on the List path)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None and isinstance(exc, DRIVER_UNAVAILABLE):
+            raise Unavailable(first_line(exc)) from exc
+
+
+translated = _Translated()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def translating(function: F) -> F:
+    """``function`` (plain, coroutine or generator) with its body run ``translated``."""
+    if inspect.iscoroutinefunction(function):
+
+        @functools.wraps(function)
+        async def coroutine(*args: Any, **kwargs: Any) -> Any:
+            with translated:
+                return await function(*args, **kwargs)
+
+        return coroutine  # type: ignore[return-value]
+    if inspect.isgeneratorfunction(function):
+
+        @functools.wraps(function)
+        def generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+            with translated:
+                return (yield from function(*args, **kwargs))
+
+        return generator  # type: ignore[return-value]
+
+    @functools.wraps(function)
+    def plain(*args: Any, **kwargs: Any) -> Any:
+        with translated:
+            return function(*args, **kwargs)
+
+    return plain  # type: ignore[return-value]
+
+
+__all__ = [
+    "DRIVER_UNAVAILABLE",
+    "UNAVAILABLE_ERRORS",
+    "AlreadyExists",
+    "CatalogNotEmpty",
+    "NotFound",
+    "Unavailable",
+    "first_line",
+    "translated",
+    "translating",
+]

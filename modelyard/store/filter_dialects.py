@@ -1,0 +1,179 @@
+"""What compiling a filter needs from each database: one object per dialect, chosen once.
+
+SQLite and PostgreSQL differ in substring tests (``instr`` against ``LIKE`` with escapes), case folding
+(a registered ``modelyard_lower`` against ``lower`` under an ICU collation) and JSON access (``json_each``
+/ ``json_type`` against ``jsonb`` operators). ``filters.FilterCompiler`` calls these methods only.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Float,
+    Text,
+    bindparam,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+from modelyard.aip.schema import Kind
+from modelyard.store.tables import models
+
+Condition = ColumnElement[bool]
+
+_NUMBER_KINDS = (Kind.FLOAT, Kind.DOUBLE, Kind.INT32, Kind.INT64)
+
+
+def lower_text(text: str) -> str:
+    """The case folding used by ``:`` on strings and by global search, on every database."""
+    return text.lower()
+
+
+class FilterDialect(ABC):
+    """The database-specific restrictions of a filter. ``path`` arguments are JSON names from the Model
+    root to a repeated field or map, read from the ``resource`` column."""
+
+    name: str
+
+    @abstractmethod
+    def find(self, col: ColumnElement[Any], text: str) -> Condition:
+        """Case-sensitive substring test; ``%``, ``_`` and ``\\`` match themselves."""
+
+    @abstractmethod
+    def ends_with(self, col: ColumnElement[Any], text: str) -> Condition:
+        """Case-sensitive suffix test."""
+
+    @abstractmethod
+    def contains(self, col: ColumnElement[Any], text: str) -> Condition:
+        """Case-insensitive substring test (``lower_text`` on both sides)."""
+
+    @abstractmethod
+    def non_empty(self, path: list[str]) -> Condition:
+        """A repeated field or map holds something (canonical JSON omits empty ones)."""
+
+    @abstractmethod
+    def map_value(self, path: list[str], key: str, kind: Kind) -> ColumnElement[Any]:
+        """The value at ``key`` of the map at ``path``, typed as the map's values (``kind``)."""
+
+    @abstractmethod
+    def map_has_key(self, path: list[str], key: str) -> Condition:
+        """The map at ``path`` has ``key``."""
+
+    @abstractmethod
+    def has_element(self, path: list[str], subpath: list[str], zero: Any, value: Any) -> Condition:
+        """An element of a repeated field whose ``subpath`` (unset: ``zero``) equals ``value``."""
+
+
+class SqliteFilters(FilterDialect):
+    name = "sqlite"
+
+    def find(self, col: ColumnElement[Any], text: str) -> Condition:
+        return func.instr(col, literal(text, Text)) > 0
+
+    def ends_with(self, col: ColumnElement[Any], text: str) -> Condition:
+        return func.substr(col, -len(text)) == literal(text, Text)
+
+    def contains(self, col: ColumnElement[Any], text: str) -> Condition:
+        return func.instr(func.modelyard_lower(col), literal(lower_text(text), Text)) > 0
+
+    def non_empty(self, path: list[str]) -> Condition:
+        return func.json_type(models.c.resource, _sqlite_path(path)).isnot(None)
+
+    def map_value(self, path: list[str], key: str, kind: Kind) -> ColumnElement[Any]:
+        each = func.json_each(models.c.resource, _sqlite_path(path)).table_valued("key", "value")
+        return select(each.c.value).where(each.c.key == literal(key, Text)).scalar_subquery()
+
+    def map_has_key(self, path: list[str], key: str) -> Condition:
+        each = func.json_each(models.c.resource, _sqlite_path(path)).table_valued("key", "value")
+        return exists(select(literal(1)).select_from(each).where(each.c.key == literal(key, Text)))
+
+    def has_element(self, path: list[str], subpath: list[str], zero: Any, value: Any) -> Condition:
+        each = func.json_each(models.c.resource, _sqlite_path(path)).table_valued("value")
+        ev: ColumnElement[Any] = each.c.value
+        if subpath:
+            ev = func.json_extract(ev, _sqlite_path(subpath))
+        ev = func.coalesce(ev, literal(_sqlite_json_scalar(zero)))
+        return exists(select(literal(1)).select_from(each).where(ev == literal(_sqlite_json_scalar(value))))
+
+
+class PostgresFilters(FilterDialect):
+    name = "postgresql"
+
+    def find(self, col: ColumnElement[Any], text: str) -> Condition:
+        return col.like("%" + _escape_like(text) + "%", escape="\\")
+
+    def ends_with(self, col: ColumnElement[Any], text: str) -> Condition:
+        return col.like("%" + _escape_like(text), escape="\\")
+
+    def contains(self, col: ColumnElement[Any], text: str) -> Condition:
+        lowered = func.lower(col.collate("und-x-icu"))
+        return lowered.like("%" + _escape_like(lower_text(text)) + "%", escape="\\")
+
+    def non_empty(self, path: list[str]) -> Condition:
+        return _resource_jsonb()[path].isnot(None)
+
+    def map_value(self, path: list[str], key: str, kind: Kind) -> ColumnElement[Any]:
+        text_value = _resource_jsonb()[path].op("->>")(literal(key, Text))
+        if kind in _NUMBER_KINDS:
+            return cast(text_value, Float)
+        if kind is Kind.BOOL:
+            return cast(text_value, Boolean)
+        return text_value
+
+    def map_has_key(self, path: list[str], key: str) -> Condition:
+        return func.coalesce(func.jsonb_exists(_resource_jsonb()[path], literal(key, Text)), false())
+
+    def has_element(self, path: list[str], subpath: list[str], zero: Any, value: Any) -> Condition:
+        elems = func.jsonb_array_elements(_resource_jsonb()[path]).table_valued("value")
+        elem: ColumnElement[Any] = elems.c.value
+        # ``#>>`` takes a text[] path; the empty path extracts a scalar element as text.
+        text_value = elem.op("#>>")(bindparam(None, subpath, type_=ARRAY(Text)))
+        found = func.coalesce(text_value, literal(_pg_text(zero), Text))
+        target = literal(_pg_text(value), Text)
+        return exists(select(literal(1)).select_from(elems).where(found == target))
+
+
+_DIALECTS: dict[str, FilterDialect] = {d.name: d for d in (SqliteFilters(), PostgresFilters())}
+
+
+def filter_dialect(name: str) -> FilterDialect:
+    """The filter dialect of a database (SQLAlchemy's dialect name)."""
+    try:
+        return _DIALECTS[name]
+    except KeyError:
+        raise ValueError(f"no filter dialect for the {name!r} database") from None
+
+
+def _resource_jsonb() -> ColumnElement[Any]:
+    return cast(models.c.resource, JSONB)
+
+
+def _sqlite_path(path: list[str]) -> str:
+    return "$." + ".".join(path)
+
+
+def _pg_text(value: Any) -> str:
+    """How ``->>`` renders a JSON scalar as text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _sqlite_json_scalar(value: Any) -> Any:
+    """How SQLite's JSON functions return a JSON scalar (true/false as 1/0)."""
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
