@@ -51,10 +51,14 @@ def one_line_failures() -> Iterator[None]:
     """Turn :class:`CommandFailure` and a database that goes away mid-command into one error line."""
     from sqlalchemy.exc import DBAPIError
 
+    from modelyard.store.errors import Unavailable
+
     try:
         yield
     except CommandFailure as e:
         raise fail(e.message, e.code) from None
+    except Unavailable as e:
+        raise fail(f"the database does not answer: {_first_line(e.__cause__ or e)}", 1) from None
     except DBAPIError as e:
         raise fail(f"the database failed: {_first_line(e.orig)}", 1) from None
 
@@ -107,6 +111,10 @@ def database_failure(exc: BaseException, url: str) -> CommandFailure | None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 
+    from modelyard.store.errors import Unavailable
+
+    if isinstance(exc, Unavailable) and exc.__cause__ is not None:
+        exc = exc.__cause__
     shown = shown_url(url)
     if isinstance(exc, NoSuchModuleError | ModuleNotFoundError):
         return CommandFailure(f"unsupported database URL {shown}: {_URL_FORMS} (--db or MODELYARD_DB)", 2)
