@@ -144,15 +144,18 @@ def import_lines(
     report = ImportReport()
     say = status or (lambda _message: None)
 
-    def write(sink: _RowWriter, batch: DecodedBatch) -> None:
+    def write(sink: _RowWriter, batch: DecodedBatch, *, in_bulk_load: bool) -> None:
         try:
             created, replaced = sink.write_rows(account, batch.rows, upsert=upsert)
             report.created += created
             report.replaced += replaced
         except AlreadyExists:
             # Models of the batch already exist (typically: a re-run of an interrupted import). Find them
-            # in one query, set them aside and write the rest in one transaction.
-            taken = existing_names(store.engine, [row[ROW_NAME] for row in batch.rows])
+            # in one query, set them aside and write the rest in one transaction. Not in a bulk load: the
+            # catalog was empty (only an id repeated in the file can exist, uncommitted), and another
+            # connection would wait for the load's lock on the table.
+            names = [] if in_bulk_load else [row[ROW_NAME] for row in batch.rows]
+            taken = existing_names(store.engine, names) if names else set()
             keep = [
                 (n, row) for n, row in zip(batch.lines, batch.rows, strict=True) if row[ROW_NAME] not in taken
             ]
@@ -201,7 +204,7 @@ def import_lines(
             report.rejected += batch.rejected
             if pending is not None:
                 pending.result()
-            pending = writer.submit(write, sink, batch)
+            pending = writer.submit(write, sink, batch, in_bulk_load=bulk_load)
         if pending is not None:
             pending.result()
         if bulk_load:
