@@ -33,8 +33,6 @@ def test_shell_completion() -> None:
         result = run_modelyard(_MODELYARD_COMPLETE="complete_bash", COMP_WORDS=line, COMP_CWORD=cword)
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == [expected]
-    script = run_modelyard("--show-completion", "bash")
-    assert script.returncode == 0 and "_MODELYARD_COMPLETE=complete_bash" in script.stdout
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from modelyard.importers.demo import demo_catalog
-from tests.support.installed import banner_value, one_error_line, run_modelyard, start_demo
+from tests.support.installed import banner_value, one_error_line, run_modelyard, start_demo, wait_healthy
 
 
 def _demo_folders(tmp: Path) -> list[str]:
@@ -25,10 +25,11 @@ def _demo_folders(tmp: Path) -> list[str]:
 def test_demo_folder_is_removed_on_signals(tmp_path: Path, sig: signal.Signals, workers: str) -> None:
     proc, banner = start_demo("--workers", workers, TMPDIR=str(tmp_path))
     try:
+        wait_healthy(banner_value(banner, "modelyard listening on"))
         assert len(_demo_folders(tmp_path)) == 1, banner
     finally:
         proc.send_signal(sig)
-        proc.communicate(timeout=60)
+        proc.communicate(timeout=180)  # a hang guard
     assert proc.returncode in (0, 130, 128 + signal.SIGTERM), proc.returncode
     assert _demo_folders(tmp_path) == []
 
@@ -58,4 +59,4 @@ def test_demo_key_sees_the_catalog_after_login(tmp_path: Path) -> None:
         assert f"5 of {len(demo_catalog())} models" in listed.stdout
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
+        proc.communicate(timeout=180)

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 #: The console script pip installed into the virtualenv running the tests.
 MODELYARD = str(Path(sys.executable).with_name("modelyard"))
 
@@ -71,6 +73,19 @@ def start_demo(*args: str, cwd: Path | None = None, **env: str | None) -> tuple[
             raise AssertionError(f"the demo did not start:\n{banner}")
         banner += line
     return proc, banner
+
+
+def wait_healthy(base_url: str) -> None:
+    """Wait (a hang guard) until the server at ``base_url`` answers ``/healthz``."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(base_url + "/healthz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{base_url} never became healthy"
+        time.sleep(0.1)
 
 
 def banner_value(banner: str, label: str) -> str:
