@@ -23,8 +23,6 @@ app = typer.Typer(
     help="A self-hostable model registry, wire-compatible with the Fireworks Gateway REST Models API.",
     no_args_is_help=True,
 )
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
 app.add_typer(import_app, name="import")
 
 DEFAULT_PORT = 8765
@@ -58,18 +56,38 @@ def serve(
         bool, typer.Option("--demo", help="Serve a throwaway SQLite database holding the demo catalog.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="Requests per second per API key, RATE or RATE/BURST (per worker process; "
+            "env MODELYARD_RATE_LIMIT; default off)."
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API server."""
-    from modelyard.cli_failures import port_failure
+    from modelyard.api.ratelimit import RateLimit
+    from modelyard.cli_failures import CommandFailure, port_failure
     from modelyard.cli_support import database_url
     from modelyard.server import check_listen
+    from modelyard.settings import Settings
 
     try:
         check_listen(host, port)
     except OSError as e:
         raise port_failure(e, host, port) from None
+    try:
+        RateLimit.parse(Settings.from_env(rate_limit=rate_limit).rate_limit)
+    except ValueError as e:
+        raise CommandFailure(f"--rate-limit / MODELYARD_RATE_LIMIT: {e}", 2) from None
     if not demo:
-        _serve(database_url(db), host=host, port=port, workers=workers, log_level=log_level)
+        _serve(
+            database_url(db),
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            rate_limit=rate_limit,
+        )
         return
     # The demo's database lives in a folder of its own, removed however the server stops: Ctrl-C,
     # SIGTERM (uvicorn re-raises it after shutting down; the handler turns it into SystemExit so that
@@ -83,6 +101,7 @@ def serve(
             port=port,
             workers=workers,
             log_level=log_level,
+            rate_limit=rate_limit,
             demo=tmp,
         )
     except KeyboardInterrupt:
@@ -96,12 +115,23 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _serve(url: str, *, host: str, port: int, workers: int, log_level: str, demo: Path | None = None) -> None:
+def _serve(
+    url: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    rate_limit: str | None,
+    demo: Path | None = None,
+) -> None:
     from modelyard.importers.demo import DEMO_ACCOUNT, load_demo
     from modelyard.server import serve as run_server
     from modelyard.settings import Settings
 
-    settings = dataclasses.replace(Settings.from_env(database_url=url), database_url=url)
+    settings = dataclasses.replace(
+        Settings.from_env(database_url=url, rate_limit=rate_limit), database_url=url
+    )
     store = open_store(url)
     key = ""
     if demo is not None:
@@ -122,26 +152,6 @@ def _serve(url: str, *, host: str, port: int, workers: int, log_level: str, demo
         sys.stdout.flush()
 
     run_server(settings, host=host, port=port, workers=workers, log_level=log_level, on_ready=ready)
-
-
-@keys_app.command("create")
-def keys_create(
-    account: AccountOption,
-    db: DbOption = None,
-    display_name: Annotated[str, typer.Option(help="A label for the key.")] = "",
-) -> None:
-    """Create an API key for ACCOUNT (creating the account if needed). The key is the last line."""
-    from modelyard.resources.codec import ResourceError, check_id
-
-    try:
-        check_id(account, "account id")
-    except ResourceError as e:
-        err.print(f"[red]error:[/red] {e.message}")
-        raise typer.Exit(2) from None
-    store = open_store(db)
-    key = store.create_api_key(account, display_name)
-    err.print(f"Created an API key for account {account!r}. It is shown once; store it safely.")
-    print(key)
 
 
 @app.command()
@@ -178,9 +188,14 @@ def export(
 
 def _mount_client() -> None:
     from modelyard.client.cli import login, models_app
+    from modelyard.client.cli_users import audit_command, users_app
+    from modelyard.identity_cli import keys_app
 
     app.add_typer(models_app, name="models")
     app.command("login")(login)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(users_app, name="users")
+    app.command("audit")(audit_command)
 
 
 _mount_client()

@@ -10,19 +10,41 @@ SO_REUSEPORT, so that the kernel spreads new connections over the workers. On on
 the first worker to wake up accepts every pending connection: 8 keep-alive clients that connect at once
 often all land on one worker, which then serves them alone (measured: 850-1,070 instead of 3,600-4,400
 requests/s on SQLite, one worker's CPU at 0.0 s; docs/benchmarks.md).
+
+With several workers, Prometheus metrics are aggregated across them (prometheus_client's multiprocess
+mode): the supervisor makes a fresh directory for this server run, names it in ``PROMETHEUS_MULTIPROC_DIR``
+(inherited by every worker it spawns, before any of them imports prometheus_client) and in
+``Settings.metrics_dir`` (what ``/metrics`` reads), marks each worker that exits dead, and removes the
+directory when it stops.
+
+uvicorn's supervisor pings each worker over a pipe and kills any that does not answer within
+``timeout_worker_healthcheck`` (uvicorn's default: 5 s). A worker answers from a thread it starts only
+once its process has started and unpickled its configuration, which on a busy machine takes longer than
+that: the supervisor then killed every worker, over and over ("Child process died"), and the server never
+served. :data:`WORKER_HEALTHCHECK_SECONDS` is longer.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+import os
+import shutil
 import socket
 import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from modelyard.settings import AppFactory, Settings
+from modelyard.httpprotocol import RpcHttpToolsProtocol
+from modelyard.settings import METRICS_DIR_ENV, AppFactory, Settings
+
+#: How long uvicorn's supervisor waits for a worker to answer its health ping before killing it.
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 class NoDelayConfig(uvicorn.Config):
@@ -94,6 +116,50 @@ def _reserve(config: uvicorn.Config) -> socket.socket:
     return sock
 
 
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor that also tells prometheus_client's multiprocess mode when a worker exits
+    (``mark_process_dead``: its live gauges leave the aggregate; its counters stay)."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], metrics_dir: str) -> None:
+        super().__init__(config, sockets)
+        self.metrics_dir = metrics_dir
+
+    def keep_subprocess_alive(self) -> None:
+        before = {p.pid for p in self.processes}
+        super().keep_subprocess_alive()
+        self._mark_dead(before - {p.pid for p in self.processes})
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            self._mark_dead({p.pid for p in self.processes})
+
+    def _mark_dead(self, pids: set[int | None]) -> None:
+        from prometheus_client import multiprocess
+
+        for pid in pids:
+            if pid is not None:
+                multiprocess.mark_process_dead(pid, self.metrics_dir)  # type: ignore[no-untyped-call]
+
+
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[str]:
+    """A fresh directory for prometheus_client's multiprocess files, named in ``PROMETHEUS_MULTIPROC_DIR``
+    for the workers spawned meanwhile; removed (and the variable restored) afterwards."""
+    path = tempfile.mkdtemp(prefix="modelyard-metrics-")
+    previous = os.environ.get(METRICS_DIR_ENV)
+    os.environ[METRICS_DIR_ENV] = path
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(METRICS_DIR_ENV, None)
+        else:
+            os.environ[METRICS_DIR_ENV] = previous
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def serve(
     settings: Settings,
     *,
@@ -106,23 +172,29 @@ def serve(
 ) -> None:
     """Serve ``settings.database_url`` (schema already migrated by the caller). Each worker builds its app
     with a picklable :class:`~modelyard.settings.AppFactory` holding the settings."""
-    config = NoDelayConfig(
-        AppFactory(settings),
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        # modelyard's JSON access log (request ids, no tokens) replaces uvicorn's own.
-        access_log=access_log and not settings.access_log,
-        timeout_graceful_shutdown=30,
-        server_header=False,
-    )
-    server = uvicorn.Server(config)
-    sock = _reserve(config) if workers > 1 and per_worker_sockets() else config.bind_socket()
-    if on_ready is not None:
-        on_ready(sock.getsockname()[1])
-    if workers > 1:
-        Multiprocess(config, sockets=[sock]).run()
-    else:
-        server.run(sockets=[sock])
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            metrics_dir = stack.enter_context(metrics_directory())
+            settings = dataclasses.replace(settings, metrics_dir=metrics_dir)
+        config = NoDelayConfig(
+            AppFactory(settings),
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            # modelyard's JSON access log (request ids, no tokens) replaces uvicorn's own.
+            access_log=access_log and not settings.access_log,
+            timeout_graceful_shutdown=30,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            server_header=False,
+            # Requests the parser refuses get a google.rpc 400, not uvicorn's plain text.
+            http=RpcHttpToolsProtocol,
+        )
+        sock = _reserve(config) if workers > 1 and per_worker_sockets() else config.bind_socket()
+        if on_ready is not None:
+            on_ready(sock.getsockname()[1])
+        if workers > 1:
+            Supervisor(config, [sock], settings.metrics_dir).run()
+        else:
+            uvicorn.Server(config).run(sockets=[sock])

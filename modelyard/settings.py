@@ -24,6 +24,10 @@ log = logging.getLogger("modelyard")
 _FALSE = frozenset({"0", "false", "no", "off"})
 #: The longest drain ``MODELYARD_DRAIN_SECONDS`` may ask for.
 MAX_DRAIN_SECONDS = 600.0
+#: Where prometheus_client's multiprocess mode keeps its files; read by prometheus_client when imported.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: ``MODELYARD_METRICS_ACCOUNTS``: which accounts get a ``modelyard_models{account}`` series.
+METRICS_ACCOUNTS = ("off", "public", "all")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,19 @@ class Settings:
     access_log: bool = True
     #: Seconds to keep serving, unready, after the first shutdown signal (``MODELYARD_DRAIN_SECONDS``).
     drain_seconds: float = 0.0
+    #: Most bytes of a JSON request body (``MODELYARD_MAX_BODY_BYTES``, default 1 MiB); model-file
+    #: uploads are not JSON bodies and are not limited by it.
+    max_body_bytes: int = 1 << 20
+    #: Requests per second per API key and worker, ``RATE`` or ``RATE/BURST`` (``--rate-limit`` /
+    #: ``MODELYARD_RATE_LIMIT``); empty: no limit.
+    rate_limit: str = ""
+    #: ``modelyard_models{account}`` series (``MODELYARD_METRICS_ACCOUNTS``): ``off`` (default, none),
+    #: ``public`` (public models of accounts that have some) or ``all`` (every account, private models
+    #: included).
+    metrics_accounts: str = "off"
+    #: prometheus_client's multiprocess directory, set by ``modelyard serve --workers N`` (N > 1) for this
+    #: server run; empty: each process counts alone.
+    metrics_dir: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -44,6 +61,9 @@ class Settings:
             "database_url": env.get("MODELYARD_DB", ""),
             "access_log": env.get("MODELYARD_ACCESS_LOG", "1").strip().lower() not in _FALSE,
             "drain_seconds": _drain_seconds(env.get("MODELYARD_DRAIN_SECONDS", "")),
+            "max_body_bytes": _max_body_bytes(env.get("MODELYARD_MAX_BODY_BYTES", "")),
+            "rate_limit": env.get("MODELYARD_RATE_LIMIT", ""),
+            "metrics_accounts": _metrics_accounts(env.get("MODELYARD_METRICS_ACCOUNTS", "")),
         }
         names = {f.name for f in dataclasses.fields(cls)}
         for name, value in flags.items():
@@ -71,6 +91,25 @@ def _drain_seconds(raw: str) -> float:
     return min(max(value, 0.0), MAX_DRAIN_SECONDS)
 
 
+def _max_body_bytes(raw: str) -> int:
+    default: int = Settings.max_body_bytes
+    raw = raw.strip()
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        log.warning("ignoring MODELYARD_MAX_BODY_BYTES=%r: not a positive number of bytes", raw)
+        return default
+    return int(raw)
+
+
+def _metrics_accounts(raw: str) -> str:
+    value = raw.strip().lower() or "off"
+    if value not in METRICS_ACCOUNTS:
+        log.warning("ignoring MODELYARD_METRICS_ACCOUNTS=%r: not one of %s", raw, ", ".join(METRICS_ACCOUNTS))
+        return "off"
+    return value
+
+
 @dataclass(frozen=True)
 class AppFactory:
     """``uvicorn --factory`` target that carries its settings: pickled into each worker process, it
@@ -79,6 +118,9 @@ class AppFactory:
     settings: Settings
 
     def __call__(self) -> FastAPI:
+        if self.settings.metrics_dir:
+            # prometheus_client picks its value class when first imported (the worker has not yet).
+            os.environ[METRICS_DIR_ENV] = self.settings.metrics_dir
         from modelyard.api.app import create_app
         from modelyard.store.engine import make_engine
         from modelyard.store.repository import Store

@@ -1,10 +1,12 @@
 """The FastAPI application: ``create_app(store, settings=...)`` composes the routers and the ASGI layers.
 
-Routers, one module per resource or concern: ``api/models.py`` (the Models resource), ``api/health.py``
+Routers, one module per resource or concern: ``api/models.py`` (the Models resource), the identity
+resources (``api/accounts.py``, ``api/users.py``, ``api/apikeys.py``, ``api/auditlogs.py``), ``api/health.py``
 (``/healthz``, ``/readyz``), ``api/metrics.py`` (``/metrics``), ``api/docs.py`` (``/openapi.json``,
 ``/docs``) and the web pages (``modelyard.web``). The layers around Starlette's own middleware stack, from
 the outside in: :class:`~modelyard.api.observability.ObservabilityMiddleware` (request id, metrics,
 access log; outside ``ServerErrorMiddleware`` so its 500s are counted and carry a request id), then
+:class:`~modelyard.api.auditing.IdentityMiddleware` (audit entries of writes, the bad-key delay), then
 :class:`~modelyard.api.fastpath.ListFastPath` (List Models without FastAPI's routing), then Starlette's
 stack (``ServerErrorMiddleware``, ``ExceptionMiddleware``, the router).
 """
@@ -24,12 +26,19 @@ from starlette.types import ASGIApp
 from modelyard import __version__
 from modelyard.aip.errors import AipError
 from modelyard.aip.pagetoken import PageTokenCodec
+from modelyard.api import accounts as accounts_routes
+from modelyard.api import apikeys as apikeys_routes
+from modelyard.api import auditlogs as auditlogs_routes
 from modelyard.api import health, metrics
 from modelyard.api import models as models_routes
+from modelyard.api import users as users_routes
+from modelyard.api.auditing import IdentityMiddleware
 from modelyard.api.docs import install_docs
 from modelyard.api.errors import ApiError, as_api_error, internal_error
 from modelyard.api.fastpath import ListFastPath
+from modelyard.api.http_edges import HeadAsGet, method_not_allowed, no_such_endpoint
 from modelyard.api.observability import Observability, ObservabilityMiddleware
+from modelyard.api.ratelimit import BadKeyThrottle, RateLimit, TokenBuckets
 from modelyard.resources.codec import ResourceError
 from modelyard.settings import Settings
 from modelyard.store.errors import Unavailable
@@ -44,9 +53,11 @@ class ModelyardApp(FastAPI):
     """FastAPI with modelyard's outer ASGI layers (see the module doc) around Starlette's stack."""
 
     observability: Observability
+    identity: tuple[Store, BadKeyThrottle]
 
     def build_middleware_stack(self) -> ASGIApp:
-        return ObservabilityMiddleware(ListFastPath(super().build_middleware_stack()), self.observability)
+        stack = HeadAsGet(ListFastPath(super().build_middleware_stack()), self.router.routes)
+        return ObservabilityMiddleware(IdentityMiddleware(stack, *self.identity), self.observability)
 
 
 def create_app(store: Store, *, settings: Settings | None = None, migrate: bool = True) -> FastAPI:
@@ -70,13 +81,19 @@ def create_app(store: Store, *, settings: Settings | None = None, migrate: bool 
         docs_url=None,
         redoc_url=None,
     )
+    app.router.redirect_slashes = False  # never redirect to the client's Host (api/http_edges.py)
     app.state.settings = settings
     app.state.store = store
     app.state.token_codec = PageTokenCodec(store.secret("page_token_key"))
     app.observability = app.state.observability = Observability(
-        store, access_log=settings.access_log, drain_seconds=settings.drain_seconds
+        store, access_log=settings.access_log, drain_seconds=settings.drain_seconds, settings=settings
     )
     app.include_router(models_routes.router)
+    for identity_router in (accounts_routes, users_routes, apikeys_routes, auditlogs_routes):
+        app.include_router(identity_router.router)
+    limit = RateLimit.parse(settings.rate_limit)
+    app.state.rate_limits = TokenBuckets(limit) if limit is not None else None
+    app.identity = (store, BadKeyThrottle())
     _install_error_handlers(app)
     app.include_router(health.router)
     install_docs(app)
@@ -108,18 +125,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            return ApiError(
-                "NOT_FOUND",
-                f"no such endpoint: {request.method} {request.url.path}",
-                reason="NO_SUCH_ENDPOINT",
-            ).response()
+            return no_such_endpoint(request).response()
         if exc.status_code == 405:
-            return ApiError(
-                "UNIMPLEMENTED",
-                f"method {request.method} is not supported on {request.url.path}",
-                reason="METHOD_NOT_ALLOWED",
-                http_status=405,
-            ).response()
+            return method_not_allowed(app, request).response()
         return ApiError("UNKNOWN", str(exc.detail), http_status=exc.status_code).response()
 
     @app.exception_handler(Exception)

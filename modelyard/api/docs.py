@@ -13,13 +13,14 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from modelyard.api.openapi import openapi_document
+from modelyard.api.openapi_identity import add_identity
 
 router = APIRouter()
 
 
 @router.get("/openapi.json", include_in_schema=False)
 def openapi() -> Response:
-    return Response(orjson.dumps(openapi_document()), media_type="application/json")
+    return Response(orjson.dumps(add_identity(openapi_document())), media_type="application/json")
 
 
 @router.get("/docs", include_in_schema=False)

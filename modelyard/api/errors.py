@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from modelyard.aip.errors import AipError
 from modelyard.resources.codec import ResourceError
-from modelyard.store.errors import Unavailable
+from modelyard.store.errors import SchemaMissing, Unavailable
 
 DOMAIN = "modelyard"
 
@@ -49,6 +49,7 @@ class ApiError(Exception):
         field: str | None = None,
         metadata: dict[str, str] | None = None,
         http_status: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -57,6 +58,7 @@ class ApiError(Exception):
         self.field = field
         self.metadata = metadata or {}
         self.http_status = http_status
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         code, _ = CODES[self.status]
@@ -81,7 +83,7 @@ class ApiError(Exception):
 
     def response(self) -> Response:
         _, http = CODES[self.status]
-        headers: dict[str, str] = {}
+        headers = dict(self.headers)
         if self.status == "UNAUTHENTICATED":
             headers["WWW-Authenticate"] = 'Bearer realm="modelyard"'
         if self.status in ("ALREADY_EXISTS", "INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED"):
@@ -106,6 +108,13 @@ def as_api_error(exc: BaseException) -> ApiError | None:
     if isinstance(exc, AipError):
         return ApiError(
             "INVALID_ARGUMENT", str(exc), reason=exc.reason, field=exc.parameter, metadata=exc.metadata
+        )
+    if isinstance(exc, SchemaMissing):
+        return ApiError(
+            "UNAVAILABLE",
+            "the database has no modelyard schema (recreated or never migrated); run the migrations "
+            "(any modelyard command does, e.g. 'modelyard keys create')",
+            reason="SCHEMA_NOT_CURRENT",
         )
     if isinstance(exc, Unavailable):
         return ApiError(

@@ -20,13 +20,17 @@ from modelyard.aip.fieldmask import FieldMask, apply_read_mask, parse_field_mask
 from modelyard.aip.ordering import OrderBy, parse_order_by
 from modelyard.aip.pagetoken import ListCursor, PageTokenCodec
 from modelyard.aip.updatemask import merge_update
+from modelyard.api.auditing import note_resource
 from modelyard.api.auth import (
-    acaller_account,
+    Action,
+    authenticate,
+    authenticate_sync,
     caller_account,
     check_account,
-    check_writable,
     request_store,
+    require,
 )
+from modelyard.api.custom_methods import CustomMethods
 from modelyard.api.errors import ApiError, invalid
 from modelyard.api.params import (
     DEFAULT_PAGE_SIZE,
@@ -36,6 +40,7 @@ from modelyard.api.params import (
     page_size,
     query_param,
     read_body,
+    receive_body,
 )
 from modelyard.resources.codec import ResourceError, check_id, decode_message, prune, validate_model
 from modelyard.resources.model import (
@@ -59,18 +64,35 @@ LIST_PATH = "/v1/accounts/{account_id}/models"
 MODEL_PATH = "/v1/accounts/{account_id}/models/{model_id}"
 
 
+def _check_model_path(params: dict[str, str]) -> None:
+    check_account(params["account_id"])
+    _check_model_id(params["model_id"])
+
+
+def _check_list_path(params: dict[str, str]) -> None:
+    check_account(params["account_id"], allow_all=True)
+
+
+#: ``.../models/{model_id}:verb``: the SDK's model methods. The model-files feature adds the handlers of
+#: getUploadEndpoint, validateUpload and getDownloadEndpoint; prepare stays unimplemented.
+MODEL_METHODS = CustomMethods(MODEL_PATH, _check_model_path)
+MODEL_METHODS.add("prepare", "POST", note="modelyard serves models as uploaded, in one precision")
+MODEL_METHODS.add("getUploadEndpoint", "POST", note="model files are not stored yet")
+MODEL_METHODS.add("validateUpload", "GET", note="model files are not stored yet")
+MODEL_METHODS.add("getDownloadEndpoint", "GET", note="model files are not stored yet")
+#: ``.../models:verb``: no collection methods (every verb is an unknown one).
+MODELS_METHODS = CustomMethods(LIST_PATH, _check_list_path)
+# Before the routes below: their ``{model_id}`` would match ``x:verb`` too.
+MODEL_METHODS.install(router)
+MODELS_METHODS.install(router)
+
+
 def _codec(request: Request) -> PageTokenCodec:
     codec: PageTokenCodec = request.app.state.token_codec
     return codec
 
 
 def _check_model_id(model_id: str, field: str = "model_id") -> None:
-    if ":" in model_id and field == "model_id":
-        verb = model_id.partition(":")[2]
-        raise ApiError(
-            "UNIMPLEMENTED",
-            f"the custom method ':{verb}' is not supported by modelyard (uploads live outside the registry)",
-        )
     try:
         check_id(model_id)
     except ResourceError as e:
@@ -83,7 +105,9 @@ def _read_mask(request: Request) -> FieldMask:
 
 @router.get(LIST_PATH, include_in_schema=False)
 async def list_models(account_id: str, request: Request) -> Response:
-    caller = await acaller_account(request)
+    principal = await authenticate(request)
+    require(principal, Action.READ_MODELS, principal.account_id)
+    caller = principal.account_id
     check_account(account_id, allow_all=True)
     size = page_size(query_param(request, "pageSize", "page_size"))
     filter_text = query_param(request, "filter", "filter") or ""
@@ -115,14 +139,14 @@ def _not_found(name: str) -> ApiError:
 
 @router.post(LIST_PATH, include_in_schema=False)
 async def create_model(account_id: str, request: Request) -> Response:
-    raw = await request.body()
+    raw = await receive_body(request)
     return await anyio.to_thread.run_sync(_create_model, account_id, request, raw)
 
 
 def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
-    caller = caller_account(request)
+    principal = authenticate_sync(request)
     check_account(account_id)
-    check_writable(caller, account_id)
+    require(principal, Action.WRITE_MODELS, account_id)
     body = read_body(raw)
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object", field="body", reason="INVALID_JSON")
@@ -140,6 +164,7 @@ def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
     if not model_id:
         raise invalid("modelId is required", field="modelId")
     _check_model_id(model_id, "modelId")
+    note_resource(model_name(account_id, model_id))
     cluster = body.get("cluster")
     if cluster is None:
         cluster = ""
@@ -175,40 +200,31 @@ async def get_model(account_id: str, model_id: str, request: Request) -> Respons
 
 
 def _get_model(account_id: str, model_id: str, request: Request) -> Response:
-    caller = caller_account(request)
+    principal = authenticate_sync(request)
+    require(principal, Action.READ_MODELS, principal.account_id)
+    caller = principal.account_id
     check_account(account_id)
     _check_model_id(model_id)
     mask = _read_mask(request)
     name = model_name(account_id, model_id)
-    found = request_store(request).get_model(name)
-    if found is None or (account_id != caller and not found[1]):
+    # Visibility is checked in the query: another account's private model is never read (issue 15, 5).
+    found = request_store(request).get_model(name, reader=caller)
+    if found is None:
         raise _not_found(name)
     return json_response(apply_read_mask(found[0], mask))
 
 
-@router.post(MODEL_PATH, include_in_schema=False)
-async def model_custom_method(account_id: str, model_id: str, request: Request) -> Response:
-    """``POST .../models/{id}:verb`` (the SDK's prepare, getUploadEndpoint): not part of a registry."""
-    _check_model_id(model_id)
-    raise ApiError(
-        "UNIMPLEMENTED",
-        f"method POST is not supported on {request.url.path}",
-        reason="METHOD_NOT_ALLOWED",
-        http_status=405,
-    )
-
-
 @router.patch(MODEL_PATH, include_in_schema=False)
 async def update_model(account_id: str, model_id: str, request: Request) -> Response:
-    raw = await request.body()
+    raw = await receive_body(request)
     return await anyio.to_thread.run_sync(_update_model, account_id, model_id, request, raw)
 
 
 def _update_model(account_id: str, model_id: str, request: Request, raw: bytes) -> Response:
-    caller = caller_account(request)
+    principal = authenticate_sync(request)
     check_account(account_id)
     _check_model_id(model_id)
-    check_writable(caller, account_id)
+    require(principal, Action.WRITE_MODELS, account_id)
     body = read_body(raw)
     mask_text = query_param(request, "updateMask", "update_mask")
     if mask_text is not None and not mask_text.strip():
@@ -241,10 +257,10 @@ async def delete_model(account_id: str, model_id: str, request: Request) -> Resp
 
 
 def _delete_model(account_id: str, model_id: str, request: Request) -> Response:
-    caller = caller_account(request)
+    principal = authenticate_sync(request)
     check_account(account_id)
     _check_model_id(model_id)
-    check_writable(caller, account_id)
+    require(principal, Action.DELETE_MODELS, account_id)
     name = model_name(account_id, model_id)
     try:
         request_store(request).delete_model(name)

@@ -7,19 +7,19 @@ What :func:`modelyard.api.app.create_app` adds to every app (modules: ``api/metr
   ``modelyard_http_requests_total{route,method,status}`` and ``modelyard_http_request_duration_seconds``
   ``{route,method}``, where ``route`` is the route *template* (``/v1/accounts/{account_id}/models``) or
   ``unmatched``. Read at scrape time: ``modelyard_db_pool_connections{state}`` (``checked_out``, ``size``,
-  ``overflow`` = connections open beyond the pool size) from the SQLAlchemy pool,
-  ``modelyard_models{account}`` (cached for :data:`MODELS_CACHE_SECONDS`), ``modelyard_build_info``
-  ``{version}`` and the standard ``process_*`` metrics. ``?name[]=...`` limits a scrape to the named
-  samples, as in the official client's exporters.
+  ``overflow`` = connections open beyond the pool size) from the SQLAlchemy pool, ``modelyard_build_info``
+  ``{version}`` and the standard ``process_*`` metrics. ``modelyard_models{account}`` only when
+  ``Settings.metrics_accounts`` (``MODELYARD_METRICS_ACCOUNTS``) asks for it: ``public`` gives the public
+  models of each account that has some (accounts holding only private models are never named), ``all``
+  every account's model count; cached for :data:`MODELS_CACHE_SECONDS`. ``?name[]=...`` limits a scrape
+  to the named samples, as in the official client's exporters.
 
-  Every number is **per process**. With several uvicorn workers each worker keeps its own registry and a
-  scrape reaches whichever worker accepts the connection, so request counters and pool gauges describe
-  that worker only (``modelyard_models`` comes from the shared database, so workers agree up to their
-  caches). For fleet-wide numbers run one worker per container/port and let Prometheus sum the targets;
-  prometheus_client's multiprocess mode is deliberately not used.
+  With several workers (``modelyard serve --workers N``) the request counters and histograms are summed
+  over all workers of the server run (prometheus_client's multiprocess mode, ``Settings.metrics_dir``;
+  workers that exited still count). The pool and build gauges describe the worker that answered the
+  scrape, and ``process_*`` metrics are left out (they would describe one worker only).
 
-  ``/metrics`` is unauthenticated and names every account that holds models: expose it only to the
-  monitoring network.
+  ``/metrics`` is unauthenticated: expose it only to the monitoring network.
 
 * One JSON object per request on the ``modelyard.access`` logger at INFO. Unless the operator configured
   that logger it goes to stdout at the server's log level (``--log-level warning`` silences it, as it does
@@ -34,8 +34,10 @@ What :func:`modelyard.api.app.create_app` adds to every app (modules: ``api/metr
   uuid4 hex is generated; every response carries it, including errors and 404s (the middleware sits
   outside Starlette's ``ServerErrorMiddleware`` so even unhandled-exception 500s have it).
 
-* ``GET /readyz``: 200 when the database answers, its schema is at the Alembic head (checked until it is
-  once, then cached) and the process is not shutting down; otherwise a google.rpc ``UNAVAILABLE`` (503).
+* ``GET /readyz``: 200 when the database answers, its schema is at the Alembic head (one query on the
+  ``alembic_version`` table per call, which also proves the database answers) and the process is not
+  shutting down; otherwise a google.rpc ``UNAVAILABLE`` (503). Requests that find a table missing answer
+  ``UNAVAILABLE`` too (reason ``SCHEMA_NOT_CURRENT``), never ``INTERNAL``.
   ``/healthz`` (liveness) keeps answering 200 while draining.
 
 Shutdown and draining: uvicorn stops accepting connections within 0.1 s of SIGTERM/SIGINT, then waits up
@@ -64,6 +66,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelyard.api.accesslog import access_logger, redact_query, write_entry
 from modelyard.api.metrics import Metrics
 from modelyard.api.requestid import request_id_or_new
+from modelyard.settings import Settings
 from modelyard.store.repository import Store
 
 log = logging.getLogger("modelyard")
@@ -74,21 +77,21 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 class Observability:
     """Per-app state: the metrics, the access logger, the draining flag and the schema check."""
 
-    def __init__(self, store: Store, *, access_log: bool, drain_seconds: float = 0.0) -> None:
+    def __init__(
+        self, store: Store, *, access_log: bool, drain_seconds: float = 0.0, settings: Settings | None = None
+    ) -> None:
         self.store = store
-        self.metrics = Metrics(store)
+        self.metrics = Metrics(store, settings)
         self.access_log = access_logger() if access_log else None
         self.drain_seconds = drain_seconds
         self.draining = False
-        self._schema_ok = False
         self._script_heads: set[str] | None = None
         self._signals_hooked = False
 
     # -- readiness -------------------------------------------------------------------------------------
     def schema_current(self) -> tuple[bool, str]:
-        """Whether the database's Alembic revision is the script head (a success is remembered)."""
-        if self._schema_ok:
-            return True, ""
+        """Whether the database's Alembic revision is the script head: one small query, every time (the
+        database may have been recreated since the last check)."""
         from alembic.script import ScriptDirectory
 
         from modelyard.store.migrate import alembic_config
@@ -98,7 +101,6 @@ class Observability:
             self._script_heads = set(script.get_heads())
         current = self.store.schema_revisions()
         if current == self._script_heads:
-            self._schema_ok = True
             return True, ""
         return False, ",".join(sorted(current)) or "none"
 
@@ -197,6 +199,7 @@ class ObservabilityMiddleware:
             elif name == b"user-agent":
                 user_agent = value
         request_id = request_id_or_new(request_id)
+        scope["modelyard.request_id"] = request_id  # for the audit log (api/auditing.py)
         status = 0
         sent = 0
 

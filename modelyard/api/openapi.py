@@ -6,24 +6,64 @@ from functools import lru_cache
 from typing import Any
 
 from modelyard import __version__
-from modelyard.aip.schema import EnumDecl, FieldDecl, Kind, MessageDecl, TypeDecl
-from modelyard.resources.model import MODEL
+from modelyard.aip.schema import INT32_RANGE, INT64_RANGE, EnumDecl, FieldDecl, Kind, MessageDecl, TypeDecl
+from modelyard.resources.limits import MAX_LIST_ENTRIES, MAX_MAP_KEYS, MAX_STRING, string_limit
+from modelyard.resources.model import ID_PATTERN, MAX_DESCRIPTION, MAX_DISPLAY_NAME, MODEL
+
+#: Strings hold no NUL character (decisions.md).
+NO_NUL = "^[^\\u0000]*$"
+#: A model or account id, anchored (``resources.model.ID_PATTERN``).
+ID_REGEX = f"^{ID_PATTERN.pattern}$"
+#: Per-field string limits the codec applies after decoding (``validate_model``).
+_VALIDATED_LENGTHS = {"display_name": MAX_DISPLAY_NAME, "description": MAX_DESCRIPTION}
+#: Integer bounds the codec applies (``codec.validate_model`` and the ``google.type.Date`` rules), by
+#: (message, field).
+_BOUNDS: dict[tuple[str, str], tuple[int, int]] = {
+    ("typeDate", "year"): (0, 9999),
+    ("typeDate", "month"): (0, 12),
+    ("typeDate", "day"): (0, 31),
+    ("gatewayModel", "context_length"): (0, INT32_RANGE[1]),
+    ("gatewayModel", "training_context_length"): (0, INT32_RANGE[1]),
+    ("gatewayModel", "default_draft_token_count"): (0, INT32_RANGE[1]),
+}
+
+
+def _at_most(bound: str) -> str:
+    """A regular expression for the decimal numbers of ``len(bound)`` digits (leading zeros allowed) whose
+    value is at most ``bound``."""
+    alternatives = [bound]
+    for i, digit in enumerate(bound):
+        if digit != "0":
+            rest = len(bound) - i - 1
+            lower = "0" if digit == "1" else f"0-{int(digit) - 1}"
+            alternatives.append(bound[:i] + f"[{lower}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+    return "|".join(alternatives)
+
+
+def _int64_pattern() -> str:
+    """Decimal int64 strings as the codec accepts them: an optional '-', 1-19 ASCII digits, in range."""
+    high, low = str(INT64_RANGE[1]), str(-INT64_RANGE[0])
+    short = f"[0-9]{{1,{len(high) - 1}}}"
+    return f"^({short}|{_at_most(high)}|-({short}|{_at_most(low)}))$"
+
+
+INT64_PATTERN = _int64_pattern()
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _type_schema(t: TypeDecl, components: dict[str, Any]) -> dict[str, Any]:
+def _type_schema(t: TypeDecl, components: dict[str, Any], max_length: int = MAX_STRING) -> dict[str, Any]:
     kind = t.kind
     if kind is Kind.STRING:
-        return {"type": "string"}
+        return {"type": "string", "maxLength": max_length, "pattern": NO_NUL}
     if kind is Kind.BOOL:
         return {"type": "boolean"}
     if kind is Kind.INT32:
-        return {"type": "integer", "format": "int32"}
+        return {"type": "integer", "format": "int32", "minimum": INT32_RANGE[0], "maximum": INT32_RANGE[1]}
     if kind is Kind.INT64:
-        return {"type": "string", "format": "int64"}
+        return {"type": "string", "format": "int64", "pattern": INT64_PATTERN}
     if kind is Kind.FLOAT:
         return {"type": "number", "format": "float"}
     if kind is Kind.DOUBLE:
@@ -38,7 +78,11 @@ def _type_schema(t: TypeDecl, components: dict[str, Any]) -> dict[str, Any]:
         return _ref(t.enum.name)
     if kind is Kind.MAP:
         assert t.map_value is not None
-        return {"type": "object", "additionalProperties": _type_schema(t.map_value, components)}
+        return {
+            "type": "object",
+            "maxProperties": MAX_MAP_KEYS,
+            "additionalProperties": _type_schema(t.map_value, components),
+        }
     assert t.message is not None
     _message(t.message, components)
     return _ref(t.message.name)
@@ -48,10 +92,14 @@ def _enum(decl: EnumDecl, components: dict[str, Any]) -> None:
     components.setdefault(decl.name, {"type": "string", "enum": list(decl.values), "default": decl.default})
 
 
-def _field(decl: FieldDecl, components: dict[str, Any]) -> dict[str, Any]:
-    schema = _type_schema(decl.type, components)
+def _field(message: MessageDecl, decl: FieldDecl, components: dict[str, Any]) -> dict[str, Any]:
+    limit = _VALIDATED_LENGTHS.get(decl.name, string_limit(decl)) if decl.kind is Kind.STRING else MAX_STRING
+    schema = _type_schema(decl.type, components, limit)
+    bounds = _BOUNDS.get((message.name, decl.name))
+    if bounds is not None:
+        schema = dict(schema, minimum=bounds[0], maximum=bounds[1])
     if decl.repeated:
-        schema = {"type": "array", "items": schema}
+        schema = {"type": "array", "maxItems": MAX_LIST_ENTRIES, "items": schema}
     if decl.output_only:
         schema = (
             dict(schema, readOnly=True) if "$ref" not in schema else {"allOf": [schema], "readOnly": True}
@@ -65,7 +113,8 @@ def _message(decl: MessageDecl, components: dict[str, Any]) -> None:
     components[decl.name] = {"type": "object"}
     components[decl.name] = {
         "type": "object",
-        "properties": {f.json_name: _field(f, components) for f in decl.fields},
+        "additionalProperties": False,
+        "properties": {f.json_name: _field(decl, f, components) for f in decl.fields},
     }
 
 
@@ -98,10 +147,21 @@ def openapi_document() -> dict[str, Any]:
         "type": "object",
         "required": ["modelId"],
         "properties": {
-            "modelId": {"type": "string", "description": "The ID of the model (1-63 of a-z, 0-9, -)."},
+            "modelId": {
+                "type": "string",
+                "pattern": ID_REGEX,
+                "description": "The ID of the model: 1-63 of a-z, 0-9 and '-', starting with a letter, "
+                "not ending with '-'.",
+            },
             "model": _ref("gatewayModel"),
-            "cluster": {"type": "string", "description": "The BYOC cluster resource name, if any."},
+            "cluster": {
+                "type": "string",
+                "maxLength": MAX_STRING,
+                "pattern": NO_NUL,
+                "description": "The BYOC cluster resource name, if any.",
+            },
         },
+        "additionalProperties": False,
     }
     components["googleRpcStatus"] = {
         "type": "object",
@@ -111,8 +171,14 @@ def openapi_document() -> dict[str, Any]:
             "details": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
         },
     }
-    account = _param("account_id", "The Account Id", {"type": "string"}, "path")
-    model_id = _param("model_id", "The Model Id", {"type": "string"}, "path")
+    account = _param("account_id", "The Account Id", {"type": "string", "pattern": ID_REGEX}, "path")
+    any_account = _param(
+        "account_id",
+        "The Account Id, or '-' for every account the caller can read",
+        {"type": "string", "pattern": f"^(-|{ID_PATTERN.pattern})$"},
+        "path",
+    )
+    model_id = _param("model_id", "The Model Id", {"type": "string", "pattern": ID_REGEX}, "path")
     read_mask = _param(
         "readMask",
         'The fields to be returned in the response. If empty or "*", all fields will be returned.',
@@ -126,7 +192,7 @@ def openapi_document() -> dict[str, Any]:
             "pageSize",
             "The maximum number of models to return. The maximum page_size is 200, values above 200 will be "
             "coerced to 200. If unspecified, the default is 50.",
-            {"type": "integer", "format": "int32"},
+            {"type": "integer", "format": "int32", "minimum": 0},
         ),
         _param("pageToken", "A page token, received from a previous ListModels call.", {"type": "string"}),
         _param(
@@ -142,7 +208,7 @@ def openapi_document() -> dict[str, Any]:
             {"type": "string"},
         ),
         read_mask,
-        account,
+        any_account,
     ]
     return {
         "openapi": "3.0.3",

@@ -9,7 +9,7 @@ import orjson
 from fastapi import Request
 from starlette.responses import Response
 
-from modelyard.api.errors import invalid
+from modelyard.api.errors import ApiError, invalid
 
 JSON = "application/json"
 DEFAULT_PAGE_SIZE = 50
@@ -22,6 +22,41 @@ def query_param(request: Request, camel: str, snake: str) -> str | None:
     if value is None:
         value = params.get(snake)
     return value
+
+
+def body_limit(request: Request) -> int:
+    """The most bytes a JSON request body may have (``Settings.max_body_bytes``)."""
+    limit: int = request.app.state.settings.max_body_bytes
+    return limit
+
+
+def _too_large(limit: int, size: int | None) -> ApiError:
+    got = f" ({size:,} bytes)" if size is not None else ""
+    return ApiError(
+        "INVALID_ARGUMENT",
+        f"body: the request body is larger than the limit of {limit:,} bytes{got}",
+        reason="REQUEST_TOO_LARGE",
+        field="body",
+        metadata={"limit": str(limit)},
+        http_status=413,
+    )
+
+
+async def receive_body(request: Request) -> bytes:
+    """The request body, read up to :func:`body_limit` bytes: a larger one (by its ``Content-Length``, or
+    as it arrives) is a 413 INVALID_ARGUMENT naming the limit, and is not read further."""
+    limit = body_limit(request)
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit, int(declared))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit, None)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def read_body(raw: bytes) -> Any:

@@ -22,6 +22,7 @@ import orjson
 from modelyard.importers.records import admin_model
 from modelyard.importers.workers import decoding_pool
 from modelyard.resources.codec import ResourceError
+from modelyard.resources.limits import DEFAULT_MAX_BODY_BYTES
 from modelyard.store.bulk import ROW_NAME, Row
 from modelyard.store.errors import AlreadyExists, CatalogNotEmpty
 from modelyard.store.existing import existing_names
@@ -100,6 +101,16 @@ def decode_batch(account: str, chunk: Chunk) -> DecodedBatch:
     for lineno, line in lines:
         if not line.strip():
             continue
+        size = _record_bytes(line)
+        if size > DEFAULT_MAX_BODY_BYTES:
+            rejected.append(
+                (
+                    lineno,
+                    f"the Model record is {size:,} bytes long; "
+                    f"at most {DEFAULT_MAX_BODY_BYTES:,} are allowed",
+                )
+            )
+            continue
         try:
             model_id, resource = admin_model(orjson.loads(line), account=account)
         except orjson.JSONDecodeError as e:
@@ -115,6 +126,13 @@ def decode_batch(account: str, chunk: Chunk) -> DecodedBatch:
         numbers.append(lineno)
         items.append((model_id, resource))
     return DecodedBatch(len(lines), numbers, Store.prepare_rows(account, items), rejected)
+
+
+def _record_bytes(line: str | bytes) -> int:
+    """The UTF-8 length of a line (encoded only when its characters alone do not settle the limit)."""
+    if isinstance(line, bytes) or len(line) * 4 <= DEFAULT_MAX_BODY_BYTES:
+        return len(line)
+    return len(line.encode())
 
 
 class _RowWriter(Protocol):

@@ -13,6 +13,16 @@ from typing import Any
 
 from modelyard.aip.schema import INT32_RANGE, INT64_RANGE, FieldDecl, Kind, MessageDecl, TypeDecl
 from modelyard.aip.timestamps import format_rfc3339, is_canonical, parse_rfc3339
+from modelyard.resources.limits import (
+    MAX_LIST_ENTRIES,
+    MAX_MAP_KEYS,
+    MAX_STRING,
+    NUL_IN_STRING,
+    string_limit,
+    too_long,
+    too_many_entries,
+    too_many_keys,
+)
 from modelyard.resources.model import MAX_DESCRIPTION, MAX_DISPLAY_NAME, MODEL, is_valid_id
 
 
@@ -85,7 +95,7 @@ def decode_message(
         # through decode_field.
         raw_type = type(raw)
         if (
-            (shape is _STRING and raw_type is str and "\x00" not in raw)
+            (shape is _STRING and raw_type is str and len(raw) <= MAX_STRING and "\x00" not in raw)
             or (shape is _BOOL and raw_type is bool)
             or (shape is _INT32 and raw_type is int and INT32_RANGE[0] <= raw <= INT32_RANGE[1])
         ):
@@ -121,7 +131,12 @@ def decode_message(
                 if partial or text != "0":
                     out[json_name] = text
                 continue
-        if shape is _STRINGS and raw_type is list and all(type(x) is str and "\x00" not in x for x in raw):
+        if (
+            shape is _STRINGS
+            and raw_type is list
+            and len(raw) <= MAX_LIST_ENTRIES
+            and all(type(x) is str and len(x) <= MAX_STRING and "\x00" not in x for x in raw)
+        ):
             if raw or partial:
                 out[json_name] = list(raw)
             continue
@@ -191,20 +206,40 @@ def decode_field(
     if decl.repeated:
         if not isinstance(raw, list):
             raise ResourceError(path, f"expected a JSON array, got {_json_type(raw)}")
+        if len(raw) > MAX_LIST_ENTRIES:
+            raise ResourceError(path, too_many_entries(len(raw)))
+        limit = string_limit(decl)
         return [
-            decode_value(decl.type, item, path=f"{path}[{i}]", allow_output_only=allow_output_only)
+            decode_value(
+                decl.type, item, path=f"{path}[{i}]", allow_output_only=allow_output_only, max_length=limit
+            )
             for i, item in enumerate(raw)
         ]
-    return decode_value(decl.type, raw, path=path, allow_output_only=allow_output_only, partial=partial)
+    return decode_value(
+        decl.type,
+        raw,
+        path=path,
+        allow_output_only=allow_output_only,
+        partial=partial,
+        max_length=string_limit(decl),
+    )
 
 
-def decode_value(t: TypeDecl, raw: Any, *, path: str, allow_output_only: bool, partial: bool = False) -> Any:
+def decode_value(
+    t: TypeDecl,
+    raw: Any,
+    *,
+    path: str,
+    allow_output_only: bool,
+    partial: bool = False,
+    max_length: int = MAX_STRING,
+) -> Any:
+    """Decode one JSON value of type ``t``; a string may be at most ``max_length`` characters long."""
     kind = t.kind
     if kind is Kind.STRING:
         if not isinstance(raw, str):
             raise ResourceError(path, f"expected a string, got {_json_type(raw)}")
-        if "\x00" in raw:
-            raise ResourceError(path, "strings must not contain the NUL character")
+        check_string(raw, path, max_length)
         return raw
     if kind is Kind.BOOL:
         if not isinstance(raw, bool):
@@ -258,10 +293,16 @@ def decode_value(t: TypeDecl, raw: Any, *, path: str, allow_output_only: bool, p
         assert t.map_value is not None
         if not isinstance(raw, dict):
             raise ResourceError(path, f"expected a JSON object, got {_json_type(raw)}")
-        return {
-            str(k): decode_value(t.map_value, v, path=f"{path}.{k}", allow_output_only=allow_output_only)
-            for k, v in raw.items()
-        }
+        if len(raw) > MAX_MAP_KEYS:
+            raise ResourceError(path, too_many_keys(len(raw)))
+        decoded: dict[str, Any] = {}
+        for k, v in raw.items():
+            key = str(k)
+            check_string(key, path, MAX_STRING, what=f"key {key[:40]!r}")
+            decoded[key] = decode_value(
+                t.map_value, v, path=f"{path}.{key}", allow_output_only=allow_output_only
+            )
+        return decoded
     if kind is Kind.MESSAGE:
         assert t.message is not None
         decoded = decode_message(
@@ -273,6 +314,20 @@ def decode_value(t: TypeDecl, raw: Any, *, path: str, allow_output_only: bool, p
     raise ResourceError(path, f"unsupported type {kind.value}")  # pragma: no cover
 
 
+def check_string(value: str, path: str, max_length: int = MAX_STRING, *, what: str = "") -> None:
+    """ResourceError unless ``value`` has no NUL character and at most ``max_length`` characters;
+    ``what`` names the string inside the field (e.g. a map key)."""
+    prefix = f"{what}: " if what else ""
+    if "\x00" in value:
+        raise ResourceError(path, prefix + NUL_IN_STRING)
+    if len(value) > max_length:
+        raise ResourceError(path, prefix + too_long(len(value), max_length))
+
+
+#: An integer as a JSON string: an optional '-' and 1-19 ASCII digits (the range is checked after).
+_DECIMAL = re.compile(r"-?[0-9]{1,19}")
+
+
 def _integer(raw: Any, path: str) -> int:
     if isinstance(raw, bool):
         raise ResourceError(path, "expected an integer, got a boolean")
@@ -282,8 +337,8 @@ def _integer(raw: Any, path: str) -> int:
         if raw.is_integer():
             return int(raw)
         raise ResourceError(path, f"expected an integer, got {raw}")
-    if isinstance(raw, str) and re.fullmatch(r"-?\d{1,20}", raw.strip()):
-        return int(raw.strip())
+    if isinstance(raw, str) and _DECIMAL.fullmatch(raw):
+        return int(raw)
     raise ResourceError(path, f"expected an integer, got {_json_type(raw)}")
 
 

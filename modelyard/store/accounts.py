@@ -51,8 +51,10 @@ class Accounts:
         if count is not None:
             self.statistics.grew(int(count) - models_delta, int(count))
 
-    def model_counts(self) -> dict[str, int]:
-        """Models per account (for metrics)."""
+    def model_counts(self, *, public_only: bool = False) -> dict[str, int]:
+        """Models per account that holds any (for metrics); with ``public_only``, public models per
+        account that holds public ones (accounts with only private models are left out)."""
+        column = accounts.c.public_count if public_only else accounts.c.model_count
         with self.database.engine.connect() as conn:
-            rows = conn.execute(select(accounts.c.account_id, accounts.c.model_count)).all()
-        return {r[0]: int(r[1]) for r in rows if r[1]}
+            rows = conn.execute(select(accounts.c.account_id, column).where(column > 0)).all()
+        return {r[0]: int(r[1]) for r in rows}

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine
 
+from modelyard.store import audit
+
 
 class Database:
     """An engine and the dialect name, chosen once, with the two ways the store uses a connection."""
@@ -47,6 +49,7 @@ class Transaction:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
             if exc_type is None:
+                audit.flush_pending(self.conn)  # the request's audit entry, in the write's transaction
                 self.conn.commit()
             else:
                 self.conn.rollback()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,16 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+#: A ``\u0000`` escape in JSON text: a backslash preceded by an even number of backslashes (so not the
+#: text ``\\u0000``, an escaped backslash followed by ``u0000``).
+NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def json_has_nul(text: Any) -> int:
+    """1 if the JSON text holds a NUL character (escaped), else 0 (SQLite's ``modelyard_has_nul``)."""
+    return int(isinstance(text, str) and "\\u0000" in text and NUL_ESCAPE.search(text) is not None)
+
+
 def _sqlite_lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
@@ -47,6 +58,7 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
             dbapi_conn.create_function("modelyard_lower", 1, _sqlite_lower, deterministic=True)
+            dbapi_conn.create_function("modelyard_has_nul", 1, json_has_nul, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:

@@ -4,6 +4,13 @@ Every ``Store`` method runs inside ``translated`` (``with translated:``, or the 
 decorator): a driver or pool error meaning the database cannot answer now (connection refused or lost, no
 connection within the pool's wait) leaves the store as ``Unavailable``, chained to the driver's error.
 Callers (the API, the CLI) catch these classes and never import psycopg or SQLAlchemy.
+
+A database that answers but lacks modelyard's tables (recreated empty, never migrated) raises
+``SchemaMissing``, an ``Unavailable`` too: the API answers 503, as ``/readyz`` does, instead of a 500.
+
+Idempotent reads marked ``retried_once`` run a second time when their connection turns out to be dead
+(the database restarted or terminated it): SQLAlchemy then invalidates every connection of the pool that
+is older, so the second attempt runs on a fresh connection.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import PoolTimeout
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 
@@ -34,6 +41,10 @@ class CatalogNotEmpty(Exception):
 
 class Unavailable(Exception):
     """The database does not answer (connection refused or lost, no connection within the pool's wait)."""
+
+
+class SchemaMissing(Unavailable):
+    """The database answers but a table of modelyard's schema is missing (run the migrations)."""
 
 
 #: Driver and pool errors that mean the database cannot answer now (as opposed to a bug or bad data).
@@ -65,8 +76,38 @@ class _Translated:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc is not None and isinstance(exc, DRIVER_UNAVAILABLE):
+        if exc is None:
+            return
+        if schema_missing(exc):
+            raise SchemaMissing(first_line(exc)) from exc
+        if isinstance(exc, DRIVER_UNAVAILABLE):
             raise Unavailable(first_line(exc)) from exc
+
+
+def schema_missing(exc: BaseException) -> bool:
+    """Whether ``exc`` says a table does not exist (PostgreSQL's SQLSTATE 42P01, SQLite's "no such
+    table"), from SQLAlchemy or straight from psycopg (the asyncio List path)."""
+    if isinstance(exc, ProgrammingError | OperationalError):
+        exc = exc.orig if exc.orig is not None else exc
+    if isinstance(exc, psycopg.errors.UndefinedTable):
+        return True
+    return type(exc).__name__ == "OperationalError" and str(exc).startswith("no such table")
+
+
+def retried_once(function: F) -> F:
+    """``function`` (a plain, idempotent read) run once more when it failed on a connection the
+    database had closed (a restart, ``pg_terminate_backend``): the retry gets a fresh connection."""
+
+    @functools.wraps(function)
+    def plain(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except DBAPIError as e:
+            if not e.connection_invalidated:
+                raise
+        return function(*args, **kwargs)
+
+    return plain  # type: ignore[return-value]
 
 
 translated = _Translated()
@@ -107,8 +148,11 @@ __all__ = [
     "AlreadyExists",
     "CatalogNotEmpty",
     "NotFound",
+    "SchemaMissing",
     "Unavailable",
     "first_line",
+    "retried_once",
+    "schema_missing",
     "translated",
     "translating",
 ]

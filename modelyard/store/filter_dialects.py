@@ -16,11 +16,15 @@ from sqlalchemy import (
     Float,
     Text,
     bindparam,
+    case,
     cast,
     exists,
     false,
     func,
     literal,
+    not_,
+    null,
+    or_,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -72,6 +76,17 @@ class FilterDialect(ABC):
     def has_element(self, path: list[str], subpath: list[str], zero: Any, value: Any) -> Condition:
         """An element of a repeated field whose ``subpath`` (unset: ``zero``) equals ``value``."""
 
+    @abstractmethod
+    def json_clean(self) -> Condition:
+        """The stored resource's JSON holds no NUL character (``\u0000``). NUL is refused on every write
+        path, but a row stored before that rule would make PostgreSQL's jsonb cast fail and SQLite's JSON
+        functions cut keys short: the JSON restrictions read such a row as NULL, and the compiler adds
+        this condition to their negations, so the row matches none of them."""
+
+    def resource_json(self) -> ColumnElement[Any]:
+        """The ``resource`` column for the JSON functions: NULL unless :meth:`json_clean`."""
+        return case((self.json_clean(), models.c.resource), else_=null())
+
 
 class SqliteFilters(FilterDialect):
     name = "sqlite"
@@ -85,19 +100,25 @@ class SqliteFilters(FilterDialect):
     def contains(self, col: ColumnElement[Any], text: str) -> Condition:
         return func.instr(func.modelyard_lower(col), literal(lower_text(text), Text)) > 0
 
+    def json_clean(self) -> Condition:
+        resource = models.c.resource
+        return or_(
+            func.instr(resource, literal(_NUL_ESCAPE, Text)) == 0, func.modelyard_has_nul(resource) == 0
+        )
+
     def non_empty(self, path: list[str]) -> Condition:
-        return func.json_type(models.c.resource, _sqlite_path(path)).isnot(None)
+        return func.json_type(self.resource_json(), _sqlite_path(path)).isnot(None)
 
     def map_value(self, path: list[str], key: str, kind: Kind) -> ColumnElement[Any]:
-        each = func.json_each(models.c.resource, _sqlite_path(path)).table_valued("key", "value")
+        each = func.json_each(self.resource_json(), _sqlite_path(path)).table_valued("key", "value")
         return select(each.c.value).where(each.c.key == literal(key, Text)).scalar_subquery()
 
     def map_has_key(self, path: list[str], key: str) -> Condition:
-        each = func.json_each(models.c.resource, _sqlite_path(path)).table_valued("key", "value")
+        each = func.json_each(self.resource_json(), _sqlite_path(path)).table_valued("key", "value")
         return exists(select(literal(1)).select_from(each).where(each.c.key == literal(key, Text)))
 
     def has_element(self, path: list[str], subpath: list[str], zero: Any, value: Any) -> Condition:
-        each = func.json_each(models.c.resource, _sqlite_path(path)).table_valued("value")
+        each = func.json_each(self.resource_json(), _sqlite_path(path)).table_valued("value")
         ev: ColumnElement[Any] = each.c.value
         if subpath:
             ev = func.json_extract(ev, _sqlite_path(subpath))
@@ -118,11 +139,19 @@ class PostgresFilters(FilterDialect):
         lowered = func.lower(col.collate("und-x-icu"))
         return lowered.like("%" + _escape_like(lower_text(text)) + "%", escape="\\")
 
+    def json_clean(self) -> Condition:
+        resource = models.c.resource
+        escape = literal(_NUL_ESCAPE, Text)
+        return or_(func.strpos(resource, escape) == 0, not_(resource.regexp_match(_PG_NUL_ESCAPE_RE)))
+
+    def _jsonb(self) -> ColumnElement[Any]:
+        return cast(self.resource_json(), JSONB)
+
     def non_empty(self, path: list[str]) -> Condition:
-        return _resource_jsonb()[path].isnot(None)
+        return self._jsonb()[path].isnot(None)
 
     def map_value(self, path: list[str], key: str, kind: Kind) -> ColumnElement[Any]:
-        text_value = _resource_jsonb()[path].op("->>")(literal(key, Text))
+        text_value = self._jsonb()[path].op("->>")(literal(key, Text))
         if kind in _NUMBER_KINDS:
             return cast(text_value, Float)
         if kind is Kind.BOOL:
@@ -130,10 +159,10 @@ class PostgresFilters(FilterDialect):
         return text_value
 
     def map_has_key(self, path: list[str], key: str) -> Condition:
-        return func.coalesce(func.jsonb_exists(_resource_jsonb()[path], literal(key, Text)), false())
+        return func.coalesce(func.jsonb_exists(self._jsonb()[path], literal(key, Text)), false())
 
     def has_element(self, path: list[str], subpath: list[str], zero: Any, value: Any) -> Condition:
-        elems = func.jsonb_array_elements(_resource_jsonb()[path]).table_valued("value")
+        elems = func.jsonb_array_elements(self._jsonb()[path]).table_valued("value")
         elem: ColumnElement[Any] = elems.c.value
         # ``#>>`` takes a text[] path; the empty path extracts a scalar element as text.
         text_value = elem.op("#>>")(bindparam(None, subpath, type_=ARRAY(Text)))
@@ -153,8 +182,11 @@ def filter_dialect(name: str) -> FilterDialect:
         raise ValueError(f"no filter dialect for the {name!r} database") from None
 
 
-def _resource_jsonb() -> ColumnElement[Any]:
-    return cast(models.c.resource, JSONB)
+#: A NUL character in JSON text (``\u0000``), and the PostgreSQL regular expression that tells it from
+#: an escaped backslash followed by ``u0000`` (the escape's backslash follows an even number of them;
+#: SQLite's ``modelyard_has_nul`` is ``engine.json_has_nul``).
+_NUL_ESCAPE = "\\u0000"
+_PG_NUL_ESCAPE_RE = r"(^|[^\\])(\\\\)*\\u0000"
 
 
 def _sqlite_path(path: list[str]) -> str:

@@ -53,10 +53,10 @@ class FilterCompiler:
             return self._presence(node.field, negate)
         if isinstance(node, q.HasKey):
             cond = self._map_has_key(node.field, node.key)
-            return self._guarded(node.field, not_(cond) if negate else cond)
+            return self._guarded(node.field, self._json_negated(cond) if negate else cond)
         if isinstance(node, q.HasElement):
             cond = self._has_element(node)
-            return self._guarded(node.field, not_(cond) if negate else cond)
+            return self._guarded(node.field, self._json_negated(cond) if negate else cond)
         if isinstance(node, q.Search):
             cond = self._search(node.text)
             return not_(cond) if negate else cond
@@ -81,6 +81,11 @@ class FilterCompiler:
     def _scalar(self, ref: q.FieldRef) -> ColumnElement[Any]:
         key = tuple(f.name for f in ref.fields)
         return models.c[SCALARS_BY_PATH[key].column]
+
+    def _json_negated(self, cond: Condition) -> Condition:
+        """The negation of a restriction read from the stored JSON (never true of a row whose JSON the
+        dialect cannot read: ``FilterDialect.json_clean``)."""
+        return and_(self.dialect.json_clean(), not_(cond))
 
     def _json_path(self, fields: tuple[FieldDecl, ...]) -> list[str]:
         return [f.json_name for f in fields]
@@ -138,19 +143,22 @@ class FilterCompiler:
 
     def _presence(self, ref: q.FieldRef, negate: bool) -> Condition:
         leaf = ref.leaf
+        from_json = True  # a map key, or a list or map, read from the stored JSON
         if isinstance(leaf, q.MapKey):
             cond = self._map_has_key(ref, leaf.key)
         elif leaf.kind is Kind.MESSAGE and not leaf.repeated:
             key = tuple(f.name for f in ref.fields)
-            cond = models.c[PRESENCE_BY_PATH[key].column].is_(true())
+            cond, from_json = models.c[PRESENCE_BY_PATH[key].column].is_(true()), False
         elif leaf.repeated or leaf.kind is Kind.MAP:
             # Canonical JSON omits empty lists and maps: present means non-empty.
             cond = self.dialect.non_empty(self._json_path(ref.fields))
         else:
             col = self._scalar(ref)
             zero = leaf.type.zero
-            cond = col != bindparam(None, zero, type_=col.type)
-        return self._guarded(ref, not_(cond) if negate else cond)
+            cond, from_json = col != bindparam(None, zero, type_=col.type), False
+        if negate:
+            cond = self._json_negated(cond) if from_json else not_(cond)
+        return self._guarded(ref, cond)
 
     def _map_value(self, ref: q.FieldRef) -> ColumnElement[Any]:
         leaf = ref.leaf

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import psycopg
 from sqlalchemy import Select
 
 from modelyard.aip.filtering.query import CheckedFilter
@@ -209,15 +210,23 @@ class Lister:
                 functools.partial(self.list_models, scope, checked, order, after=after, limit=limit),
                 limiter=self._readers,
             )
-        steps = self.steps.run(scope, checked, order, after=after, limit=limit)
+        reader = self._async
         with translated:
-            async with self._async.connection() as conn:
-                step = _advance(steps, None)
-                while not isinstance(step, Page):
-                    sql, values = self._async.compile(*step)
-                    cursor = await conn.execute(sql, values, prepare=prepared(step[0]))
-                    step = _advance(steps, await cursor.fetchall())
-                return step
+            for fresh in (False, True):
+                steps = self.steps.run(scope, checked, order, after=after, limit=limit)
+                async with reader.connection(fresh=fresh) as conn:
+                    try:
+                        step = _advance(steps, None)
+                        while not isinstance(step, Page):
+                            sql, values = reader.compile(*step)
+                            cursor = await conn.execute(sql, values, prepare=prepared(step[0]))
+                            step = _advance(steps, await cursor.fetchall())
+                        return step
+                    except psycopg.OperationalError:
+                        if fresh or not conn.broken:
+                            raise
+                        reader.mark_broken()  # dead pooled connection: once more on a fresh one
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _advance(steps: Generator[Step, Rows, Page], rows: Rows | None) -> Step | Page:

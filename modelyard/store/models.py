@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.aip.timestamps import format_rfc3339, now_nanos, parse_rfc3339
@@ -88,14 +88,18 @@ class Models:
             self.accounts.bump(conn, account_id, 1, 1 if row["public"] else 0)
         return full
 
-    def get(self, name: str) -> tuple[dict[str, Any], bool] | None:
-        """The Model (with ``deployedModelRefs``) and whether it is public, or None."""
+    def get(self, name: str, *, reader: str | None = None) -> tuple[dict[str, Any], bool] | None:
+        """The Model (with ``deployedModelRefs``) and whether it is public, or None. With ``reader`` (an
+        account id), only a model that account may read: its own, or a public one. The visibility test is
+        part of the query, so another account's private model costs what a missing one costs (it is never
+        read, let alone decoded)."""
+        stmt = select(models.c.resource, models.c.deployed_model_refs, models.c.public).where(
+            models.c.name == name
+        )
+        if reader is not None:
+            stmt = stmt.where(or_(models.c.account_id == reader, models.c.public.is_(true())))
         with self.database.engine.connect() as conn:
-            row = conn.execute(
-                select(models.c.resource, models.c.deployed_model_refs, models.c.public).where(
-                    models.c.name == name
-                )
-            ).first()
+            row = conn.execute(stmt).first()
         if row is None:
             return None
         return with_deployed_refs(row.resource, row.deployed_model_refs), bool(row.public)

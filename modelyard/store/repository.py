@@ -23,7 +23,9 @@ from modelyard.store.errors import (
     AlreadyExists,
     CatalogNotEmpty,
     NotFound,
+    SchemaMissing,
     Unavailable,
+    retried_once,
     translating,
 )
 from modelyard.store.keys import ApiKeys, hash_key
@@ -32,6 +34,7 @@ from modelyard.store.models import Models
 from modelyard.store.planner import Scope, scope_condition
 from modelyard.store.secrets import shared_secret
 from modelyard.store.statistics import Statistics
+from modelyard.store.users import Users
 
 
 class Store:
@@ -42,7 +45,8 @@ class Store:
         self.statistics = Statistics(self.database)
         self.database.after_commit = self.statistics.after_commit
         self.accounts = Accounts(self.database, self.statistics)
-        self.keys = ApiKeys(self.database, self.accounts)
+        self.keys = ApiKeys(self.database)
+        self.users = Users(self.database, self.accounts, self.keys)
         self.models = Models(self.database, self.accounts)
         self.batches = BatchWriter(self.database, self.accounts)
         self.lister = Lister(self.database)
@@ -58,13 +62,15 @@ class Store:
     # -- accounts, keys, secrets -----------------------------------------------------------------------
     @translating
     def create_api_key(self, account_id: str, display_name: str = "") -> str:
-        return self.keys.create(account_id, display_name)
+        """A new key of the account's bootstrap ``admin`` user (account and user created if missing)."""
+        return self.users.bootstrap_key(account_id, display_name=display_name)[1]
 
     def cached_account(self, key: str) -> str | None:
         """The account of an API key seen in the last few seconds, without reading the database."""
         return self.keys.cached_account(key)
 
     @translating
+    @retried_once
     def authenticate(self, key: str) -> str | None:
         """The account an API key belongs to (cached for a few seconds), or None."""
         return self.keys.authenticate(key)
@@ -84,9 +90,11 @@ class Store:
         return self.models.create(account_id, model_id, resource, keep_times=keep_times)
 
     @translating
-    def get_model(self, name: str) -> tuple[dict[str, Any], bool] | None:
-        """The Model (with ``deployedModelRefs``) and whether it is public, or None."""
-        return self.models.get(name)
+    @retried_once
+    def get_model(self, name: str, *, reader: str | None = None) -> tuple[dict[str, Any], bool] | None:
+        """The Model (with ``deployedModelRefs``) and whether it is public, or None (also when ``reader``
+        is given and may not read it: see ``Models.get``)."""
+        return self.models.get(name, reader=reader)
 
     @translating
     def update_model(self, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
@@ -133,16 +141,19 @@ class Store:
 
     # -- reads -----------------------------------------------------------------------------------------
     @translating
-    def count_all(self) -> dict[str, int]:
-        """Models per account (for metrics)."""
-        return self.accounts.model_counts()
+    @retried_once
+    def count_all(self, *, public_only: bool = False) -> dict[str, int]:
+        """Models per account (for metrics; ``public_only``: public models, accounts that have some)."""
+        return self.accounts.model_counts(public_only=public_only)
 
     @translating
+    @retried_once
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(select(1)).scalar()
 
     @translating
+    @retried_once
     def schema_revisions(self) -> set[str]:
         """The Alembic revisions the database is at."""
         from alembic.runtime.migration import MigrationContext
@@ -162,6 +173,7 @@ __all__ = [
     "NotFound",
     "Page",
     "Row",
+    "SchemaMissing",
     "Scope",
     "Store",
     "Unavailable",

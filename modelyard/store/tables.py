@@ -24,6 +24,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -126,6 +127,9 @@ accounts = Table(
     # Exact counts of the account's models (and of its public ones), kept by the same transactions.
     Column("model_count", BigInteger, nullable=False, server_default="0"),
     Column("public_count", BigInteger, nullable=False, server_default="0"),
+    # Identity (0003): the Account resource's display name and email.
+    Column("display_name", Text, nullable=False, server_default=""),
+    Column("email", Text, nullable=False, server_default=""),
 )
 
 api_keys = Table(
@@ -137,7 +141,45 @@ api_keys = Table(
     Column("display_name", Text, nullable=False, server_default=""),
     Column("prefix", string_c(16), nullable=False),
     Column("create_time", BigInteger, nullable=False),
+    # Identity (0003): the user the key belongs to, and when it stops working (0: never).
+    Column("user_id", string_c(63), nullable=False),
+    Column("expire_time", BigInteger, nullable=False, server_default="0"),
+    ForeignKeyConstraint(
+        ["account_id", "user_id"], ["users.account_id", "users.user_id"], name="fk_api_keys_user"
+    ),
 )
+Index("ix_api_keys_account_user", api_keys.c.account_id, api_keys.c.user_id)
+
+#: People (and service accounts) of an account, with their role (0003).
+users = Table(
+    "users",
+    metadata,
+    Column("account_id", string_c(63), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("user_id", string_c(63), primary_key=True),
+    Column("role", string_c(32), nullable=False),
+    Column("display_name", Text, nullable=False, server_default=""),
+    Column("email", Text, nullable=False, server_default=""),
+    Column("service_account", Boolean(create_constraint=False), nullable=False, server_default="0"),
+    Column("create_time", BigInteger, nullable=False),
+    Column("update_time", BigInteger, nullable=False),
+)
+
+#: One row per write request, allowed or refused (0003); written in the write's own transaction.
+audit_logs = Table(
+    "audit_logs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", string_c(63), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("principal", Text, nullable=False, server_default=""),
+    Column("api_key_id", Text, nullable=False, server_default=""),
+    Column("method", Text, nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("response_code", Integer, nullable=False),
+    Column("message", Text, nullable=False, server_default=""),
+    Column("request_id", Text, nullable=False, server_default=""),
+)
+Index("ix_audit_logs_account_time", audit_logs.c.account_id, audit_logs.c.time, audit_logs.c.id)
 
 server_secrets = Table(
     "server_secrets",

@@ -97,7 +97,7 @@ def test_fast_paths_agree_with_the_general_decoder(
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("007", "7"), (7, "7"), ("0", None), ("٣", "3"), ("9223372036854775807", "9223372036854775807")],
+    [("007", "7"), (7, "7"), ("0", None), ("9223372036854775807", "9223372036854775807")],
 )
 def test_int64_text_is_canonical(value: object, expected: str | None) -> None:
     out = decode_message(

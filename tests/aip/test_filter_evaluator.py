@@ -1,4 +1,4 @@
-"""Unit tests for the reference filter evaluator (tests/support/filter_evaluator.py).
+"""Unit tests for the reference filter evaluator (modelyard/aip/filtering/evaluator.py).
 
 Each rule of AIP-160 Profile A plus modelyard's decisions gets at least one test: proto3 zero values,
 three-valued logic through unset messages and missing map keys, code-point string order,
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from modelyard.aip.filtering import compile_filter
+from modelyard.aip.filtering.evaluator import Truth, evaluate, evaluate3, model_search_fields
 from modelyard.aip.filtering.query import (
     And,
     FieldRef,
@@ -25,7 +26,6 @@ from modelyard.aip.filtering.query import (
     WildcardKind,
 )
 from modelyard.resources.model import MODEL, MODEL_FILTER_SCHEMA
-from tests.support.filter_evaluator import Truth, evaluate, evaluate3, model_search_fields
 
 ACCT = "accounts/acct-one/models/"
 

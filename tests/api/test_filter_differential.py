@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from modelyard.aip.filtering import compile_filter
+from modelyard.aip.filtering.evaluator import evaluate, model_search_fields
 from modelyard.aip.timestamps import parse_rfc3339
 from modelyard.resources.model import KIND, MODEL_FILTER_SCHEMA
 from tests.support.accounts import Account
 from tests.support.catalog_gen import generate_catalog
-from tests.support.filter_evaluator import evaluate, model_search_fields
 from tests.support.filter_gen import filter_strategy_for
 from tests.support.server import Server
 

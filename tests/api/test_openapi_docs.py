@@ -42,10 +42,23 @@ def test_openapi_document(server: Server) -> None:
     model_props = schemas["gatewayModel"]["properties"]
     assert set(model_props) == {f.json_name for f in MODEL.fields}
     assert model_props["createTime"]["readOnly"] is True
-    assert schemas["gatewayBaseModelDetails"]["properties"]["parameterCount"] == {
-        "type": "string",
-        "format": "int64",
-    }
+    count = schemas["gatewayBaseModelDetails"]["properties"]["parameterCount"]
+    assert count["type"] == "string" and count["format"] == "int64" and count["pattern"].startswith("^")
+    # Issue 15 item 9: the document states what the server enforces.
+    params = {p["name"]: p["schema"] for p in list_op["parameters"]}
+    assert params["pageSize"]["minimum"] == 0
+    assert params["account_id"]["pattern"].startswith("^(-|")
+    get_params = {p["name"]: p["schema"] for p in item["get"]["parameters"]}
+    assert (
+        get_params["model_id"]["pattern"]
+        == get_params["account_id"]["pattern"]
+        == "^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+    )
+    assert model_props["displayName"]["maxLength"] == 63 and model_props["description"]["maxLength"] == 999
+    files = schemas["gatewayBaseModelDetails"]["properties"]["huggingfaceFiles"]
+    assert files["maxItems"] == 10_000 and files["items"]["maxLength"] == 4095
+    assert model_props["defaultSamplingParams"]["maxProperties"] == 1000
+    assert schemas["gatewayModel"]["additionalProperties"] is False
     assert doc["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
 
 

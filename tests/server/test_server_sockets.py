@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import socket
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from modelyard.server import WorkerSocket, per_worker_sockets, reuse_port_socket
 from tests.support.databases import migrated_store, sqlite_url
-from tests.support.server import start_server, stop_server
+from tests.support.server import kill_server, start_server, stop_server
 
 pytestmark = pytest.mark.skipif(not per_worker_sockets(), reason="SO_REUSEPORT balancing is Linux's")
 
@@ -114,3 +116,65 @@ def test_two_workers_listen_separately_and_both_get_connections(tmp_path: Path) 
         assert len(owners) == 2, f"all 16 connections went to one worker ({owners})"
     finally:
         stop_server(proc)
+
+
+#: Put on PYTHONPATH, this makes every process that ``multiprocessing`` spawns (uvicorn's workers) take
+#: 8 s to start, as a busy machine can: longer than uvicorn's default 5 s health ping.
+SLOW_WORKER_START = """
+import sys, time
+if "--multiprocessing-fork" in sys.orig_argv:
+    time.sleep(8)
+"""
+
+
+def test_workers_slow_to_start_are_not_killed_by_the_supervisor(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path, "slow.db")
+    with migrated_store(url):
+        pass
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SLOW_WORKER_START)
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+    proc, base = start_server(
+        url, "--workers", "2", "--log-level", "info", env={"PYTHONPATH": path}, capture=True
+    )
+    try:
+        workers = _children(proc.pid)
+        for _ in range(8):
+            r = httpx.get(base + "/healthz", headers={"Connection": "close"}, timeout=30)
+            assert r.status_code == 200
+        assert set(workers) <= set(_children(proc.pid)), "no worker was replaced"
+    finally:
+        stop_server(proc)
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    assert "died" not in output, output
+
+
+def test_killing_a_server_kills_its_workers(tmp_path: Path) -> None:
+    """The test fixtures SIGKILL a supervisor's whole process group: no worker is left behind."""
+    url = sqlite_url(tmp_path, "kill.db")
+    with migrated_store(url):
+        pass
+    proc, _base = start_server(url, "--workers", "2")
+    workers = _children(proc.pid)
+    assert len(workers) >= 2
+    # A SIGKILLed supervisor cannot remove its metrics directory: the test does.
+    environ = Path(f"/proc/{workers[0]}/environ").read_bytes().split(b"\0")
+    prefix = b"PROMETHEUS_MULTIPROC_DIR="
+    metrics_dirs = [e.removeprefix(prefix).decode() for e in environ if e.startswith(prefix)]
+    kill_server(proc)
+    for leftover in metrics_dirs:
+        shutil.rmtree(leftover, ignore_errors=True)
+    deadline = time.monotonic() + 60  # a hang guard: SIGKILLed orphans are reaped by init
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _running(pid)]
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

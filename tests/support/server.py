@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -47,7 +48,8 @@ def start_server(
     """``modelyard serve --port 0`` as a subprocess; returns it and its base URL once it answers.
 
     The server's output goes to a log file (a pipe nobody drains would block the server once full);
-    with ``capture`` it goes to ``proc.stdout`` instead, for tests that read the server's logs.
+    with ``capture`` it goes to ``proc.stdout`` instead, for tests that read the server's logs. The server
+    leads a process group of its own, so that :func:`kill_server` reaches its workers too.
     """
     cmd = [
         sys.executable, "-m", "modelyard.cli", "serve", "--db", db_url, "--port", "0",
@@ -61,6 +63,7 @@ def start_server(
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, **(env or {})},
+        start_new_session=True,
     )
     deadline = time.monotonic() + 120  # a hang guard: a busy machine starts workers slowly
     lines: list[str] = []
@@ -78,7 +81,7 @@ def start_server(
             if m:
                 base = m.group(1)
     if base is None:
-        proc.kill()
+        kill_server(proc)
         raise RuntimeError("server did not start:\n" + "".join(lines))
     while time.monotonic() < deadline:
         try:
@@ -86,14 +89,22 @@ def start_server(
                 return proc, base
         except httpx.HTTPError:
             time.sleep(0.05)
-    proc.kill()
+    kill_server(proc)
     raise RuntimeError("server never became healthy")
 
 
 def stop_server(proc: subprocess.Popen[Any]) -> None:
+    """SIGINT to the server (a supervisor stops its workers), then SIGKILL to whatever of its process
+    group is left: a supervisor that did not stop in time, or a worker it orphaned."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+    kill_server(proc)
+
+
+def kill_server(proc: subprocess.Popen[Any]) -> None:
+    """SIGKILL to the server's whole process group (supervisor and workers), then reap the server."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)

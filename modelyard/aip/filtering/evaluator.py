@@ -1,8 +1,10 @@
-"""The reference evaluator (a test oracle, not shipped): a checked filter
-(:mod:`modelyard.aip.filtering.query`) applied to one resource in canonical proto3 JSON, in memory.
+"""The reference evaluator: a checked filter (:mod:`modelyard.aip.filtering.query`) applied to one
+resource in canonical proto3 JSON, in memory.
 
 It is written from the specification alone (AIP-160 Profile A plus modelyard's decisions) and serves as
-the oracle that the SQL compiler is tested against. It knows nothing about databases or web frameworks.
+the oracle that the SQL compiler is tested against; it also filters the small collections List serves
+from memory (an account's users and API keys, ``aip/inmemory.py``), so they follow exactly the same
+rules. It knows nothing about databases or web frameworks.
 
 The resource is the canonical JSON form: lowerCamelCase keys, defaults omitted, enums as names, int64 as
 decimal strings, timestamps as RFC 3339 strings, durations as ``"1.5s"`` strings.

@@ -1,0 +1,60 @@
+"""Accounts: ``GET /v1/accounts`` (the accounts the caller belongs to: its key's) and
+``GET /v1/accounts/{account}``, with ``readMask``. Another account is NOT_FOUND, whether it exists or not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from modelyard.aip.fieldmask import apply_read_mask
+from modelyard.api.auth import Action, authenticate_sync, require
+from modelyard.api.identity_common import list_response, not_found, own_account, read_mask
+from modelyard.api.params import json_response
+from modelyard.resources.identity import ACCOUNT, ACCOUNT_FILTER_SCHEMA, account_json
+from modelyard.store.repository import Store
+
+router = APIRouter()
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _account_search(resource: dict[str, Any]) -> Iterator[str]:
+    yield resource.get("name", "").rpartition("/")[2]
+    yield resource.get("displayName", "")
+    yield resource.get("email", "")
+
+
+@router.get("/v1/accounts", include_in_schema=False)
+def list_accounts(request: Request) -> Response:
+    principal = authenticate_sync(request)
+    require(principal, Action.READ_ACCOUNT, principal.account_id)
+    row = _store(request).users.get_account(principal.account_id)
+    name = ACCOUNT.field("name")
+    assert name is not None
+    return list_response(
+        request,
+        collection="accounts",
+        scope=f"accounts:{principal.account_id}",
+        resources=[account_json(row)] if row is not None else [],
+        schema=ACCOUNT_FILTER_SCHEMA,
+        tiebreaker=name,
+        search_fields=_account_search,
+    )
+
+
+@router.get("/v1/accounts/{account_id}", include_in_schema=False)
+def get_account(account_id: str, request: Request) -> Response:
+    principal = authenticate_sync(request)
+    own_account(principal, account_id, "account", f"accounts/{account_id}")
+    require(principal, Action.READ_ACCOUNT, account_id)
+    mask = read_mask(request, ACCOUNT)
+    row = _store(request).users.get_account(account_id)
+    if row is None:
+        raise not_found("account", f"accounts/{account_id}")
+    return json_response(apply_read_mask(account_json(row), mask))

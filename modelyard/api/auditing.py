@@ -1,0 +1,127 @@
+"""The identity middleware: an audit entry for every write request, and a delay for clients that keep
+presenting bad keys.
+
+Every ``POST``/``PATCH``/``PUT``/``DELETE`` under ``/v1/accounts/{account}/`` opens an
+:class:`~modelyard.store.audit.AuditContext` (method, resource, request id); ``api/auth.py`` adds the
+principal and key id once the key is checked, and the store writes the entry in the write's own
+transaction. If the request ends without having written one (refused, invalid, not found), the entry is
+written with the response's code and message in a transaction of its own, before the response's last
+byte leaves, so a client that reads the log after its answer sees the entry.
+
+A ``401`` answer to a key that is not valid counts a failure against the client's address
+(``api/ratelimit.py``); past a burst, the answer is held back for a growing, bounded delay (on the event
+loop: no thread waits).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import anyio
+import anyio.to_thread
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelyard.api.auth import BAD_KEY
+from modelyard.api.ratelimit import BadKeyThrottle
+from modelyard.store import audit
+from modelyard.store.repository import Store
+
+log = logging.getLogger("modelyard")
+
+_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+_PATH = re.compile(r"/v1/(accounts/([^/:]+)(?:/[^:]*)?)(?::([A-Za-z]+))?")
+_VERBS = {"POST": "Create", "PATCH": "Update", "PUT": "Update", "DELETE": "Delete"}
+#: Collections and the singular their methods are named by (``CreateModel``, ``DeleteApiKey``).
+_SINGULAR = {"accounts": "Account", "models": "Model", "users": "User", "apiKeys": "ApiKey", "files": "File"}
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+def note_resource(name: str) -> None:
+    """Name the resource of the current write (e.g. the model a create makes) in its audit entry."""
+    ctx = audit.current.get()
+    if ctx is not None:
+        ctx.resource = name
+
+
+def method_name(http_method: str, resource_path: str, verb: str | None) -> str:
+    """``CreateModel``, ``UpdateUser``, ``DeleteApiKey`` (``POST .../apiKeys:delete``),
+    ``GetUploadEndpoint`` (``POST .../models/m:getUploadEndpoint``)."""
+    segments = resource_path.split("/")
+    # An even number of segments names a collection (accounts/a/models), an odd one a resource.
+    collection = segments[-1] if len(segments) % 2 == 1 else segments[-2]
+    singular = _SINGULAR.get(collection, collection[:1].upper() + collection[1:])
+    if verb:
+        pascal = verb[:1].upper() + verb[1:]
+        return pascal + singular if pascal.isalpha() and pascal[1:].islower() else pascal
+    return _VERBS.get(http_method, http_method.title()) + singular
+
+
+class IdentityMiddleware:
+    def __init__(self, app: ASGIApp, store: Store, throttle: BadKeyThrottle) -> None:
+        self.app = app
+        self.store = store
+        self.throttle = throttle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        ctx = self._context(scope)
+        token = audit.current.set(ctx) if ctx is not None else None
+        status = 0
+        error_body = bytearray()
+        client = scope.get("client")
+        address = client[0] if client else ""
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if status == 401 and scope.get(BAD_KEY):
+                    delay = self.throttle.failure(address)
+                    if delay > 0:
+                        await anyio.sleep(delay)
+            elif message["type"] == "http.response.body" and ctx is not None and not ctx.recorded:
+                if len(error_body) < _ERROR_BODY_LIMIT:
+                    error_body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await self._record(ctx, status, bytes(error_body))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if token is not None:
+                audit.current.reset(token)
+
+    @staticmethod
+    def _context(scope: Scope) -> audit.AuditContext | None:
+        if scope["method"] not in _WRITES:
+            return None
+        match = _PATH.fullmatch(scope["path"])
+        if match is None:
+            return None
+        resource, account, verb = match.group(1).rstrip("/"), match.group(2), match.group(3)
+        request_id = scope.get("modelyard.request_id", b"")
+        return audit.AuditContext(
+            account_id=account,
+            method=method_name(scope["method"], resource, verb),
+            resource=resource,
+            request_id=request_id.decode("ascii") if isinstance(request_id, bytes) else str(request_id),
+        )
+
+    async def _record(self, ctx: audit.AuditContext, status: int, body: bytes) -> None:
+        message = ""
+        try:
+            parsed = orjson.loads(body) if body else None
+            if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+                message = parsed["message"]
+        except orjson.JSONDecodeError:
+            message = body[:200].decode("utf-8", "replace")
+        try:
+            await anyio.to_thread.run_sync(audit.record, self.store.engine, ctx, status or 500, message)
+        except Exception as e:  # the database is gone: the answer still goes out (a 503 if that is why)
+            log.warning("audit: cannot record %s %s: %s", ctx.method, ctx.resource, str(e).splitlines()[0])
+            ctx.recorded = True

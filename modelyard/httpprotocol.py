@@ -1,0 +1,68 @@
+"""uvicorn's HTTP/1.1 protocols, answering requests they cannot parse with a google.rpc error.
+
+uvicorn parses each request before the application sees it, and answers one it cannot parse with a
+plain-text ``400 Invalid HTTP request received.``: a raw NUL, 0xFF or other control byte in the request
+line or a header name, a malformed method or version, or a request target (path and query) longer than
+:data:`MAX_TARGET_BYTES` (httptools refuses longer URLs). These subclasses send the same 400 as
+google.rpc JSON (``INVALID_ARGUMENT``, reason ``MALFORMED_HTTP_REQUEST``, the parser's reason in the
+message), with an ``X-Request-Id``, and close the connection as uvicorn does. The application never sees
+these requests, so they are not in the metrics or the access log (uvicorn logs a warning).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from modelyard.api.errors import ApiError
+from modelyard.api.requestid import request_id_or_new
+
+#: The longest request target (path and query string, as sent) that the server parses.
+MAX_TARGET_BYTES = 65535
+
+_STATUS_LINE = b"HTTP/1.1 400 Bad Request\r\n"
+
+
+def _detail() -> str:
+    """What the parser said about the request being handled (called from uvicorn's ``except`` block)."""
+    exc = sys.exc_info()[1]
+    if exc is None:
+        return "the request line or headers are malformed"
+    cause = exc.__context__ if type(exc).__name__ == "HttpParserCallbackError" else exc
+    if cause is None or type(cause).__module__.split(".")[0] not in ("httptools", "h11"):
+        return "the request line or headers are malformed"
+    text = str(cause).strip() or type(cause).__name__
+    return text[:200]
+
+
+def malformed_request_response(default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The whole HTTP/1.1 response (status line to body) for a request the parser refused."""
+    error = ApiError(
+        "INVALID_ARGUMENT",
+        f"malformed HTTP request: {_detail()} (the request target may be at most {MAX_TARGET_BYTES} "
+        "bytes; the request line and header names may not hold control or non-ASCII bytes)",
+        reason="MALFORMED_HTTP_REQUEST",
+    )
+    response = error.response()
+    body = bytes(response.body)
+    headers = [
+        *default_headers,
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode("ascii")),
+        (b"x-request-id", request_id_or_new(None)),
+        (b"x-should-retry", b"false"),
+        (b"connection", b"close"),
+    ]
+    lines = [name + b": " + value + b"\r\n" for name, value in headers]
+    return b"".join([_STATUS_LINE, *lines, b"\r\n", body])
+
+
+class RpcHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (what its ``auto`` setting picks) with google.rpc 400s."""
+
+    def send_400_response(self, msg: str) -> None:
+        if self.transport.is_closing():
+            return
+        self.transport.write(malformed_request_response(self.server_state.default_headers))
+        self.transport.close()
