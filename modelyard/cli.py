@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -10,20 +12,40 @@ from typing import Annotated
 
 import typer
 
+from modelyard.cli_failures import output_file_failure
+from modelyard.cli_group import ModelyardGroup
 from modelyard.cli_support import AccountOption, DbOption, err, open_store
 from modelyard.files.cli import StorageOption, storage_app
 from modelyard.importers.commands import import_app
 
 app = typer.Typer(
+    cls=ModelyardGroup,
     name="modelyard",
     help="A self-hostable model registry, wire-compatible with the Fireworks Gateway REST Models API.",
     no_args_is_help=True,
-    add_completion=False,
 )
 app.add_typer(import_app, name="import")
 app.add_typer(storage_app, name="storage")
 
 DEFAULT_PORT = 8765
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"modelyard {version('modelyard')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Show the version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
+) -> None:
+    """A self-hostable model registry, wire-compatible with the Fireworks Gateway REST Models API."""
 
 
 @app.command()
@@ -55,33 +77,91 @@ def serve(
     ] = None,
 ) -> None:
     """Run the HTTP API server."""
+    from modelyard.api.ratelimit import RateLimit
+    from modelyard.cli_failures import CommandFailure, port_failure
+    from modelyard.cli_support import database_url
+    from modelyard.server import check_listen
+    from modelyard.settings import Settings
+
+    try:
+        check_listen(host, port)
+    except OSError as e:
+        raise port_failure(e, host, port) from None
+    try:
+        RateLimit.parse(Settings.from_env(rate_limit=rate_limit).rate_limit)
+    except ValueError as e:
+        raise CommandFailure(f"--rate-limit / MODELYARD_RATE_LIMIT: {e}", 2) from None
+    if not demo:
+        _serve(
+            database_url(db),
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            rate_limit=rate_limit,
+            storage=storage,
+            catalog_anonymous=catalog_anonymous,
+        )
+        return
+    # The demo's database lives in a folder of its own, removed however the server stops: Ctrl-C,
+    # SIGTERM (uvicorn re-raises it after shutting down; the handler turns it into SystemExit so that
+    # the folder is removed first) or a failed start.
+    tmp = Path(tempfile.mkdtemp(prefix="modelyard-demo-"))
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        _serve(
+            f"sqlite:///{tmp / 'demo.db'}",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            rate_limit=rate_limit,
+            storage=storage,
+            catalog_anonymous=catalog_anonymous,
+            demo=tmp,
+        )
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _serve(
+    url: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    rate_limit: str | None,
+    storage: str | None,
+    catalog_anonymous: bool | None,
+    demo: Path | None = None,
+) -> None:
     from modelyard.importers.demo import DEMO_ACCOUNT, load_demo
     from modelyard.server import serve as run_server
     from modelyard.settings import Settings
 
-    if demo:
-        tmp = Path(tempfile.mkdtemp(prefix="modelyard-demo-"))
-        db = f"sqlite:///{tmp / 'demo.db'}"
-    settings = Settings.from_env(
-        database_url=db,
-        rate_limit=rate_limit,
-        storage_url=storage,
-        catalog_anonymous=catalog_anonymous,
+    settings = dataclasses.replace(
+        Settings.from_env(
+            database_url=url,
+            rate_limit=rate_limit,
+            storage_url=storage,
+            catalog_anonymous=catalog_anonymous,
+        ),
+        database_url=url,
     )
-    from modelyard.api.ratelimit import RateLimit
-
-    try:
-        RateLimit.parse(settings.rate_limit)
-    except ValueError as e:
-        err.print(f"[red]error:[/red] --rate-limit / MODELYARD_RATE_LIMIT: {e}")
-        raise typer.Exit(2) from None
-    url = settings.resolved_database_url()
-    settings = dataclasses.replace(settings, database_url=url)
     store = open_store(url)
-    if demo:
+    key = ""
+    if demo is not None:
         count = load_demo(store)
-        key = store.create_api_key("demo", "demo key")
-        print(f"Demo catalog: {count} public models under accounts/{DEMO_ACCOUNT} (database {tmp})")
+        key = store.create_api_key(DEMO_ACCOUNT, "demo key")
+        print(f"Demo catalog: {count} public models under accounts/{DEMO_ACCOUNT} (database {demo})")
     safe_url = url.split("@")[-1] if "@" in url else url
     store.engine.dispose()
     from modelyard.storage import open_storage, storage_url
@@ -96,8 +176,8 @@ def serve(
     def ready(bound_port: int) -> None:
         base = f"http://{host}:{bound_port}"
         print(f"modelyard listening on {base} (database {safe_url})")
-        if demo:
-            print("Account: demo")
+        if demo is not None:
+            print(f"Account: {DEMO_ACCOUNT}")
             print(f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/accounts/{DEMO_ACCOUNT}/models")
             print(f"Catalog: {base}/catalog (enter the key on the page to see the account's private models)")
             print(f"API key: {key}")
@@ -115,18 +195,26 @@ def export(
     ] = None,
 ) -> None:
     """Export every model of ACCOUNT as JSON Lines (Model resources in API JSON)."""
+    if output is not None and (failure := output_file_failure(output)) is not None:
+        raise failure
     store = open_store(db)
-    target = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
     count = 0
-    try:
+    if output is None:
         for line in store.export_models(account):
-            target.write(line + b"\n")
+            sys.stdout.buffer.write(line + b"\n")
             count += 1
-    finally:
-        if output:
-            target.close()
-        else:
-            target.flush()
+        sys.stdout.buffer.flush()
+    else:
+        # Written beside the target and renamed at the end: a failed export leaves no half-written file.
+        partial = output.with_name(f".{output.name}.partial")
+        try:
+            with open(partial, "wb") as target:
+                for line in store.export_models(account):
+                    target.write(line + b"\n")
+                    count += 1
+            partial.replace(output)
+        finally:
+            partial.unlink(missing_ok=True)
     err.print(f"Exported {count} models of account {account!r}.")
 
 

@@ -87,6 +87,17 @@ def per_worker_sockets() -> bool:
     return sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
 
 
+def check_listen(host: str, port: int) -> None:
+    """Raise the OSError that binding ``host``:``port`` would raise (a busy port, an address that is not
+    this machine's), before any work is done; port 0 always works."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
 def _reserve(config: uvicorn.Config) -> socket.socket:
     """The supervisor's WorkerSocket for ``config.host``:``config.port`` (port 0: a free port)."""
     host = config.host or "127.0.0.1"

@@ -15,6 +15,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from modelyard.client.config import ConfigError, Settings
 from modelyard.client.http import ApiConnectionError, ApiError
@@ -36,9 +37,10 @@ class ModelOutput(StrEnum):
 
 
 def console() -> Console:
-    console = Console(highlight=False, soft_wrap=False)
+    """The console for results: no markup (model text such as "FLUX.1 [dev]" is shown as it is)."""
+    console = Console(highlight=False, soft_wrap=False, markup=False)
     if not console.is_terminal and not os.environ.get("COLUMNS"):
-        console = Console(highlight=False, soft_wrap=False, width=200)
+        console = Console(highlight=False, soft_wrap=False, markup=False, width=200)
     return console
 
 
@@ -131,7 +133,7 @@ def models_table(models: list[dict[str, Any]], account: str) -> Table:
     for m in models:
         details = m.get("baseModelDetails") or {}
         context = m.get("contextLength")
-        table.add_row(
+        cells = (
             short_name(str(m.get("name", "")), account),
             str(m.get("displayName", "")),
             str(m.get("kind", "")),
@@ -141,6 +143,7 @@ def models_table(models: list[dict[str, Any]], account: str) -> Table:
             flag(m.get("public")),
             flag(m.get("supportsServerless")),
         )
+        table.add_row(*(Text(cell) for cell in cells))  # Text: "FLUX.1 [dev]" is model text, not markup
     return table
 
 
@@ -169,5 +172,5 @@ def print_model(model: dict[str, Any], output: ModelOutput) -> None:
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     for key, value in flatten(model):
-        table.add_row(key, value)
+        table.add_row(Text(key), Text(value))
     console().print(table)

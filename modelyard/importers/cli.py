@@ -6,8 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from modelyard.importers.huggingface import (
     ImportedModel,
@@ -40,7 +42,17 @@ def import_hf(
     if paths:
         targets += list(find_checkpoints(paths))
     if not targets:
-        err_console.print("[red]error:[/red] nothing to import: give checkpoint directories or --scan-cache")
+        if scan_cache:
+            err_console.print(
+                f"[red]error:[/red] nothing to import: the Hugging Face cache {escape(str(cache_dir()))} "
+                "holds no models (set HF_HUB_CACHE or HF_HOME if yours is elsewhere, or give checkpoint "
+                "directories)",
+                highlight=False,
+            )
+        else:
+            err_console.print(
+                "[red]error:[/red] nothing to import: give checkpoint directories or --scan-cache"
+            )
         return 2
     store = store_factory()
     imported: list[ImportedModel] = []
@@ -72,7 +84,9 @@ def import_hf(
                 model.model_id = model_id
                 imported.append(model)
                 for warning in model.warnings:
-                    err_console.print(f"[yellow]warning[/yellow] {target}: {warning}", highlight=False)
+                    err_console.print(
+                        f"[yellow]warning[/yellow] {escape(str(target))}: {escape(warning)}", highlight=False
+                    )
             except NotACheckpoint as e:
                 problems.append((str(e.path), e.reason))
             except (ResourceError, ValueError) as e:
@@ -86,7 +100,7 @@ def import_hf(
         r = m.resource
         details = r.get("baseModelDetails", {})
         count = details.get("parameterCount")
-        table.add_row(
+        cells = (
             m.model_id,
             r.get("kind", ""),
             details.get("modelType", r.get("peftDetails", {}).get("baseModel", "")),
@@ -95,15 +109,23 @@ def import_hf(
             "yes" if r.get("supportsTools") else "",
             "yes" if r.get("supportsImageInput") else "",
         )
+        table.add_row(*(Text(cell) for cell in cells))  # Text: model text is never Rich markup
     console.print(table)
     for where, reason in problems:
-        err_console.print(f"[red]skipped[/red] {where}: {reason}", highlight=False)
+        err_console.print(f"[red]skipped[/red] {escape(where)}: {escape(reason)}", highlight=False)
     err_console.print(f"{len(imported)} imported, {len(problems)} skipped.")
     return 0 if not problems else 1
 
 
 def _scan() -> list[tuple[str, Path]]:
     return scan_cache()
+
+
+def cache_dir() -> Path:
+    """The Hugging Face cache that ``--scan-cache`` reads (``HF_HUB_CACHE``, else ``$HF_HOME/hub``)."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
 
 
 def _unique(model_id: str, used: set[str]) -> str:

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
-from modelyard.cli_support import AccountOption, DbOption, err, open_store, out
+from modelyard.cli_support import AccountOption, DbOption, check_account, err, open_store, out
 
 #: Files with at least this many lines are bulk-loaded when the catalog is empty (unless --no-bulk).
 BULK_LINES = 10_000
@@ -60,8 +61,9 @@ def import_jsonl(
     from modelyard.importers.jsonl import file_chunks, import_lines, numbered_lines
     from modelyard.store.errors import CatalogNotEmpty
 
+    check_account(account)
     if path != "-" and not Path(path).is_file():
-        err.print(f"[red]error:[/red] {path}: no such file")
+        err.print(f"[red]error:[/red] {escape(path)}: no such file")
         raise typer.Exit(2)
     store = open_store(db)
     total = None
@@ -93,14 +95,27 @@ def import_jsonl(
     if report.created or report.replaced:
         store.analyze()
     for lineno, message in report.rejected[:50]:
-        err.print(f"[red]line {lineno}:[/red] {message}", highlight=False)
+        err.print(f"[red]line {lineno}:[/red] {escape(message)}", highlight=False)
     if len(report.rejected) > 50:
         err.print(f"... and {len(report.rejected) - 50} more rejected lines")
+    if report.existing:
+        err.print(existing_summary(report.existing), highlight=False)
     err.print(
         f"Imported {report.created} new and {report.replaced} replaced models into account {account!r}; "
-        f"{len(report.rejected)} lines rejected."
+        f"{len(report.rejected) + len(report.existing)} lines rejected."
     )
     raise typer.Exit(0 if report.ok else 1)
+
+
+def existing_summary(existing: list[tuple[int, str]]) -> str:
+    """One line for the models an import found already there (a re-run of an interrupted import)."""
+    lineno, name = existing[0]
+    if len(existing) == 1:
+        return f"line {lineno}: model {name} already exists (use --upsert)"
+    return (
+        f"{len(existing):,} models already exist (the first: line {lineno}, {name}); "
+        "to replace them, run again with --upsert"
+    )
 
 
 @import_app.command("hf")
@@ -116,9 +131,10 @@ def import_hf_command(
         bool, typer.Option("--scan-cache", help="Every model in the local Hugging Face cache.")
     ] = False,
 ) -> None:
-    """Register local Hugging Face checkpoints (``--scan-cache``: the whole local cache)."""
+    """Register local Hugging Face checkpoints (with --scan-cache: every model in the local cache)."""
     from modelyard.importers.cli import import_hf
 
+    check_account(account)
     code = import_hf(
         list(paths or []),
         account=account,

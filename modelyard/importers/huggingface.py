@@ -155,12 +155,10 @@ def inspect_checkpoint(path: Path, *, model_id: str | None = None) -> ImportedMo
         display_name = display_name[:MAX_DISPLAY_NAME]
         warnings.append(f"display name cut to {MAX_DISPLAY_NAME} characters")
 
-    values: dict[str, Any] = {
-        "displayName": display_name,
-        "state": "READY",
-        "importedFrom": repo_id or str(source.resolve()),
-    }
+    values: dict[str, Any] = {"displayName": display_name, "state": "READY"}
     if repo_id:
+        # Only the repo id: a local path would show the importing machine's folders to every reader.
+        values["importedFrom"] = repo_id
         values["huggingFaceUrl"] = f"https://huggingface.co/{repo_id}"
 
     try:

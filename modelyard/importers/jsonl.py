@@ -12,19 +12,20 @@ import collections
 import contextlib
 import gc
 import itertools
-import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 import orjson
 
 from modelyard.importers.records import admin_model
+from modelyard.importers.workers import decoding_pool
 from modelyard.resources.codec import ResourceError
 from modelyard.resources.limits import DEFAULT_MAX_BODY_BYTES
 from modelyard.store.bulk import ROW_NAME, Row
 from modelyard.store.errors import AlreadyExists, CatalogNotEmpty
+from modelyard.store.existing import existing_names
 from modelyard.store.repository import Store
 
 
@@ -33,10 +34,12 @@ class ImportReport:
     created: int = 0
     replaced: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    #: (line number, model name) of each model that already existed (not replaced: no ``upsert``).
+    existing: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.rejected
+        return not self.rejected and not self.existing
 
 
 @dataclass
@@ -159,33 +162,47 @@ def import_lines(
     report = ImportReport()
     say = status or (lambda _message: None)
 
-    def write(sink: _RowWriter, batch: DecodedBatch) -> None:
+    def write(sink: _RowWriter, batch: DecodedBatch, *, in_bulk_load: bool) -> None:
         try:
             created, replaced = sink.write_rows(account, batch.rows, upsert=upsert)
             report.created += created
             report.replaced += replaced
         except AlreadyExists:
-            # Find the duplicates one by one; everything else still lands.
-            for lineno, row in zip(batch.lines, batch.rows, strict=True):
-                try:
-                    c, r = sink.write_rows(account, [row], upsert=upsert)
-                    report.created += c
-                    report.replaced += r
-                except AlreadyExists:
-                    report.rejected.append((lineno, f"model {row[ROW_NAME]} already exists (use --upsert)"))
+            # Models of the batch already exist (typically: a re-run of an interrupted import). Find them
+            # in one query, set them aside and write the rest in one transaction. Not in a bulk load: the
+            # catalog was empty (only an id repeated in the file can exist, uncommitted), and another
+            # connection would wait for the load's lock on the table.
+            names = [] if in_bulk_load else [row[ROW_NAME] for row in batch.rows]
+            taken = existing_names(store.engine, names) if names else set()
+            keep = [
+                (n, row) for n, row in zip(batch.lines, batch.rows, strict=True) if row[ROW_NAME] not in taken
+            ]
+            report.existing += [
+                (n, row[ROW_NAME])
+                for n, row in zip(batch.lines, batch.rows, strict=True)
+                if row[ROW_NAME] in taken
+            ]
+            try:
+                created, replaced = sink.write_rows(account, [row for _n, row in keep], upsert=upsert)
+                report.created += created
+                report.replaced += replaced
+            except AlreadyExists:
+                # Not committed yet (an id twice in one bulk load) or written meanwhile: one by one.
+                for lineno, row in keep:
+                    try:
+                        c, r = sink.write_rows(account, [row], upsert=upsert)
+                        report.created += c
+                        report.replaced += r
+                    except AlreadyExists:
+                        report.existing.append((lineno, row[ROW_NAME]))
         if progress is not None:
             progress(batch.size)
 
     with contextlib.ExitStack() as stack:
         decoded: Iterator[DecodedBatch]
         if jobs > 1:
-            # Workers fork from a server process that has imported the decoder once (not from this
-            # process and its threads; not a fresh interpreter each, which costs ~0.7 s of CPU).
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["modelyard.importers.jsonl"])
-            pool = stack.enter_context(
-                ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_start)
-            )
+            # importers/workers.py: workers that import the installed package and die with this process
+            pool = stack.enter_context(decoding_pool(jobs))
             decoded = _in_order(pool, account, _batches(lines, batch_size), ahead=2 * jobs)
         else:
             decoded = (decode_batch(account, chunk) for chunk in _batches(lines, batch_size))
@@ -205,12 +222,13 @@ def import_lines(
             report.rejected += batch.rejected
             if pending is not None:
                 pending.result()
-            pending = writer.submit(write, sink, batch)
+            pending = writer.submit(write, sink, batch, in_bulk_load=bulk_load)
         if pending is not None:
             pending.result()
         if bulk_load:
             say(f"loaded {report.created + report.replaced:,} models; building the indexes and committing")
     report.rejected.sort()
+    report.existing.sort()
     return report
 
 
@@ -226,13 +244,6 @@ def _batches(lines: Iterable[tuple[int, str]] | Iterator[FileChunk], size: int) 
             chunk = []
     if chunk:
         yield chunk
-
-
-def _worker_start() -> None:
-    # A batch is thousands of small acyclic objects: the cyclic collector would run every 700
-    # allocations and find nothing (a fifth of a worker's time). It runs once per batch instead.
-    gc.freeze()
-    gc.disable()
 
 
 def _decode_in_worker(account: str, chunk: Chunk) -> DecodedBatch:

@@ -53,7 +53,6 @@ def test_peft_adapter_full_resource(tmp_path: Path) -> None:
         },
         "conversationConfig": {"style": "jinja", "template": TOOLS_TEMPLATE},
         "supportsTools": True,
-        "importedFrom": str(ckpt.path.resolve()),
     }
 
 

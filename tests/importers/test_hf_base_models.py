@@ -56,7 +56,6 @@ def test_llama_full_resource(tmp_path: Path) -> None:
             "modelType": "llama",
         },
         "contextLength": 131072,
-        "importedFrom": str(ckpt.path.resolve()),
     }
     # Canonical JSON round-trips unchanged.
     assert json.loads(json.dumps(imported.resource)) == imported.resource

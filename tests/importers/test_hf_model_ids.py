@@ -89,11 +89,13 @@ def test_long_directory_name(tmp_path: Path) -> None:
     assert imported.warnings == ["display name cut to 63 characters"]
 
 
-def test_relative_path_imported_from_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_path_is_not_imported_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # importedFrom is the Hugging Face repo id when known; a local path (the importing machine's folders,
+    # shown to every reader) is not recorded.
     make_llama(tmp_path / "rel-model")
     monkeypatch.chdir(tmp_path)
     imported = inspect(Path("rel-model"))
-    assert imported.resource["importedFrom"] == str((tmp_path / "rel-model").resolve())
+    assert "importedFrom" not in imported.resource
     assert imported.resource["displayName"] == "rel-model"
     assert "huggingFaceUrl" not in imported.resource
 

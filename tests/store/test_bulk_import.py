@@ -98,7 +98,7 @@ def test_bulk_load_stores_what_a_batch_import_stores(empty_db: str, tmp_path: Pa
         assert "line 11: not valid JSON" in said
         assert "line 21: modelId: model id 'Bad_Id'" in said
         assert "line 251: model accounts/" in said and "already exists (use --upsert)" in said
-        said = said.replace("accounts/bulk/", "accounts/batch/")
+        said = said.replace("accounts/bulk/", "accounts/batch/").replace("account 'bulk'", "account 'batch'")
         reports.append(re.findall(r"line \d+: [^:]+", said) + re.findall(r"Imported \d+ new", said))
     assert reports[0] == reports[1]
     assert len(reports[0]) > 4
