@@ -3,7 +3,8 @@
 * ``POST .../models/{id}:getUploadEndpoint`` ``{"filenameToSize": {...}, "enableResumableUpload"}``
 * ``GET  .../models/{id}:validateUpload?configOnly&skipHfConfigValidation&trustRemoteCode``
 * ``GET  .../models/{id}:getDownloadEndpoint``
-* ``POST .../models/{id}:prepare``: 501 UNIMPLEMENTED with ``x-should-retry: false``.
+* ``POST .../models/{id}:prepare`` is declared in ``api/models.py``'s ``MODEL_METHODS`` without a handler:
+  501 UNIMPLEMENTED with ``x-should-retry: false``.
 
 Thin: authentication, parameters and errors here; the rules live in ``modelyard.files``.
 """
@@ -127,19 +128,6 @@ async def get_download_endpoint(account_id: str, model_id: str, request: Request
     return _json(
         await run_in_threadpool(service.download_endpoint, caller, account_id, model_id, base_url(request))
     )
-
-
-@router.post(MODEL_PATH + ":prepare", include_in_schema=False)
-async def prepare(account_id: str, model_id: str, request: Request) -> Response:
-    await authenticate(request)
-    _ids(account_id, model_id)
-    response = ApiError(
-        "UNIMPLEMENTED",
-        "prepare (converting a model to another precision) is not supported by modelyard",
-        reason="PREPARE_UNSUPPORTED",
-    ).response()
-    response.headers["x-should-retry"] = "false"
-    return response
 
 
 def file_error(exc: FileError) -> ApiError:

@@ -77,9 +77,9 @@ def _check_list_path(params: dict[str, str]) -> None:
 #: getUploadEndpoint, validateUpload and getDownloadEndpoint; prepare stays unimplemented.
 MODEL_METHODS = CustomMethods(MODEL_PATH, _check_model_path)
 MODEL_METHODS.add("prepare", "POST", note="modelyard serves models as uploaded, in one precision")
-MODEL_METHODS.add("getUploadEndpoint", "POST", note="model files are not stored yet")
-MODEL_METHODS.add("validateUpload", "GET", note="model files are not stored yet")
-MODEL_METHODS.add("getDownloadEndpoint", "GET", note="model files are not stored yet")
+MODEL_METHODS.add("getUploadEndpoint", "POST", note="served by api/files.py, installed first")
+MODEL_METHODS.add("validateUpload", "GET", note="served by api/files.py, installed first")
+MODEL_METHODS.add("getDownloadEndpoint", "GET", note="served by api/files.py, installed first")
 #: ``.../models:verb``: no collection methods (every verb is an unknown one).
 MODELS_METHODS = CustomMethods(LIST_PATH, _check_list_path)
 # Before the routes below: their ``{model_id}`` would match ``x:verb`` too.

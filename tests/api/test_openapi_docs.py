@@ -23,10 +23,10 @@ def test_openapi_document(server: Server) -> None:
     item = doc["paths"]["/v1/accounts/{account_id}/models/{model_id}"]
     assert {"get", "patch", "delete"} <= set(item)
     assert "post" in doc["paths"]["/v1/accounts/{account_id}/models"]
-    item = "/v1/accounts/{account_id}/models/{model_id}"
-    assert "post" in doc["paths"][item + ":getUploadEndpoint"]
-    assert "get" in doc["paths"][item + ":validateUpload"]
-    assert "get" in doc["paths"][item + ":getDownloadEndpoint"]
+    model_path = "/v1/accounts/{account_id}/models/{model_id}"
+    assert "post" in doc["paths"][model_path + ":getUploadEndpoint"]
+    assert "get" in doc["paths"][model_path + ":validateUpload"]
+    assert "get" in doc["paths"][model_path + ":getDownloadEndpoint"]
     schemas = doc["components"]["schemas"]
     for name in (
         "gatewayModel",
