@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
 import signal
 import sys
@@ -91,17 +92,18 @@ def serve(
         RateLimit.parse(Settings.from_env(rate_limit=rate_limit).rate_limit)
     except ValueError as e:
         raise CommandFailure(f"--rate-limit / MODELYARD_RATE_LIMIT: {e}", 2) from None
+    run = functools.partial(
+        _serve,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        rate_limit=rate_limit,
+        storage=storage,
+        catalog_anonymous=catalog_anonymous,
+    )
     if not demo:
-        _serve(
-            database_url(db),
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level,
-            rate_limit=rate_limit,
-            storage=storage,
-            catalog_anonymous=catalog_anonymous,
-        )
+        run(database_url(db))
         return
     # The demo's database lives in a folder of its own, removed however the server stops: Ctrl-C,
     # SIGTERM (uvicorn re-raises it after shutting down; the handler turns it into SystemExit so that
@@ -109,17 +111,7 @@ def serve(
     tmp = Path(tempfile.mkdtemp(prefix="modelyard-demo-"))
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        _serve(
-            f"sqlite:///{tmp / 'demo.db'}",
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level,
-            rate_limit=rate_limit,
-            storage=storage,
-            catalog_anonymous=catalog_anonymous,
-            demo=tmp,
-        )
+        run(f"sqlite:///{tmp / 'demo.db'}", demo=tmp)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     finally:

@@ -138,7 +138,7 @@ def test_kill_9_in_the_middle_of_a_put(backend: str, store: Store, tmp_path: Pat
 
 
 def test_two_replicas_serve_one_uploads_urls(backend: str, store: Store, tmp_path: Path) -> None:
-    storage = f"file://{tmp_path / 'shared'}"
+    storage = f"file://{tmp_path / 'replicas-storage'}"
     account = uid("rep")
     key = store.create_api_key(account)
     ck = make_qwen2(tmp_path / "ck")
