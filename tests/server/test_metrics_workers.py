@@ -5,32 +5,18 @@ account that holds only private models unless asked to."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import httpx
 import pytest
 
 from modelyard.server import per_worker_sockets
-from tests.server.test_observability import LIST_ROUTE, labelled, scrape, value
 from tests.support.api import base_model, uid
 from tests.support.databases import migrated_store, sqlite_url
-from tests.support.server import start_server, stop_server
+from tests.support.metrics import LIST_ROUTE, labelled, scrape, value
+from tests.support.server import child_pids, start_server, stop_server
 
 COUNTER = "modelyard_http_requests_total"
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
 
 
 def _cmdline(pid: int) -> bytes:
@@ -50,7 +36,7 @@ def test_a_scrape_counts_the_requests_of_every_worker(tmp_path: Path) -> None:
         key = store.create_api_key("mp", "test")
     proc, base = start_server(url, "--workers", "2")
     try:
-        workers = [pid for pid in _children(proc.pid) if b"--multiprocessing-fork" in _cmdline(pid)]
+        workers = [pid for pid in child_pids(proc.pid) if b"--multiprocessing-fork" in _cmdline(pid)]
         assert len(workers) == 2
         assert all("PROMETHEUS_MULTIPROC_DIR" in _environ(pid) for pid in workers)
         directories = {_environ(pid)["PROMETHEUS_MULTIPROC_DIR"] for pid in workers}

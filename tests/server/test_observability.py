@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from modelyard import __version__
 from modelyard.api.observability import Observability, redact_query
@@ -23,34 +22,13 @@ from modelyard.store.migrate import upgrade
 from modelyard.store.repository import Store
 from tests.support.accounts import Account
 from tests.support.api import base_model, uid
+from tests.support.metrics import LIST_ROUTE, labelled, scrape, value
 from tests.support.server import Server, start_server, stop_server
 
-LIST_ROUTE = "/v1/accounts/{account_id}/models"
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 #: The access log is written at INFO; conftest.start_server runs servers at --log-level warning.
 INFO = ("--log-level", "info")
 RFC3339_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def scrape(base_url: str, *names: str) -> Samples:
-    response = httpx.get(base_url + "/metrics", params={"name[]": list(names)}, timeout=30)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(response.text)
-        for s in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-def labelled(samples: Samples, name: str, label: str) -> dict[str, float]:
-    return {dict(k[1])[label]: v for k, v in samples.items() if k[0] == name}
 
 
 def _url(store: Store) -> str:

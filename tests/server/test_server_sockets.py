@@ -15,7 +15,7 @@ import pytest
 
 from modelyard.server import WorkerSocket, per_worker_sockets, reuse_port_socket
 from tests.support.databases import migrated_store, sqlite_url
-from tests.support.server import kill_server, start_server, stop_server
+from tests.support.server import child_pids, kill_server, start_server, stop_server
 
 pytestmark = pytest.mark.skipif(not per_worker_sockets(), reason="SO_REUSEPORT balancing is Linux's")
 
@@ -59,19 +59,6 @@ def _server_inode(port: int, client_port: int) -> str | None:
     return None
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
 def _owner(inode: str, pids: list[int]) -> int | None:
     for pid in pids:
         for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -103,7 +90,7 @@ def test_two_workers_listen_separately_and_both_get_connections(tmp_path: Path) 
                 c.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
             for c in clients:
                 assert c.recv(4096).startswith(b"HTTP/1.1 200")
-            workers = _children(proc.pid)
+            workers = child_pids(proc.pid)
             owners = set()
             for c in clients:
                 inode = _server_inode(port, c.getsockname()[1])
@@ -139,11 +126,11 @@ def test_workers_slow_to_start_are_not_killed_by_the_supervisor(tmp_path: Path) 
         url, "--workers", "2", "--log-level", "info", env={"PYTHONPATH": path}, capture=True
     )
     try:
-        workers = _children(proc.pid)
+        workers = child_pids(proc.pid)
         for _ in range(8):
             r = httpx.get(base + "/healthz", headers={"Connection": "close"}, timeout=30)
             assert r.status_code == 200
-        assert set(workers) <= set(_children(proc.pid)), "no worker was replaced"
+        assert set(workers) <= set(child_pids(proc.pid)), "no worker was replaced"
     finally:
         stop_server(proc)
     assert proc.stdout is not None
@@ -157,7 +144,7 @@ def test_killing_a_server_kills_its_workers(tmp_path: Path) -> None:
     with migrated_store(url):
         pass
     proc, _base = start_server(url, "--workers", "2")
-    workers = _children(proc.pid)
+    workers = child_pids(proc.pid)
     assert len(workers) >= 2
     # A SIGKILLed supervisor cannot remove its metrics directory: the test does.
     environ = Path(f"/proc/{workers[0]}/environ").read_bytes().split(b"\0")
