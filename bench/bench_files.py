@@ -9,7 +9,12 @@ In one run, on one file system (a temporary directory, or ``--dir``):
 2. upload: ``modelyard serve`` (SQLite, ``file://`` storage in the same directory), getUploadEndpoint,
    then one streaming PUT of the file to its signed URL (httpx, 1 MiB chunks, Content-Length set); the
    server hashes, writes and fsyncs the bytes and renames them into place before it answers;
-3. download: getDownloadEndpoint, then a streaming GET written to a local file and fsync'd;
+3. download: getDownloadEndpoint, then a GET written to a local file and fsync'd, twice: with the
+   transfer client (curl by default; it writes the body 16 KiB at a time, so on a 2-core machine it,
+   not the server, sets the pace), and with a minimal HTTP/1.1 client that moves the body from the
+   socket to the file with ``splice(2)`` (no copy through user space: the cheapest a client can be,
+   which shows how fast the server sends). The first GET of each run reads a blob just written with
+   ``O_DIRECT`` (not in the page cache);
 4. the server's resident memory (VmRSS, sampled every 20 ms) before and during the transfers;
 5. validation: a base model whose ``model.safetensors`` holds ``--tensors`` tensors, uploaded, then the
    time of ``:validateUpload`` through the SDK (headers are read, tensor data never).
@@ -21,15 +26,18 @@ Each transfer runs ``--runs`` times; the best and the median are printed, and ev
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +156,46 @@ def get(http: httpx.Client, url: str, target: Path, client: str) -> None:
         os.fsync(f.fileno())
 
 
+def get_spliced(url: str, target: Path) -> None:
+    """GET ``url`` into ``target`` (fsync'd): the body goes socket -> pipe -> file with ``splice(2)``."""
+    parts = urllib.parse.urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        request = (
+            f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n"
+        )
+        sock.sendall(request.encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            more = sock.recv(4096)
+            if not more:
+                raise RuntimeError("the connection closed inside the response headers")
+            head += more
+        head, _, body_start = head.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        if lines[0].split()[1] != "200":
+            raise RuntimeError(lines[0])
+        length = int(next(h.split(":", 1)[1] for h in lines[1:] if h.lower().startswith("content-length:")))
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        pipe_out, pipe_in = os.pipe()
+        try:
+            fcntl.fcntl(pipe_in, 1031, MIB)  # F_SETPIPE_SZ: 1 MiB per splice
+            os.write(fd, body_start)
+            remaining = length - len(body_start)
+            while remaining:
+                moved = os.splice(sock.fileno(), pipe_in, min(remaining, MIB))
+                if not moved:
+                    raise RuntimeError(f"the body ended {remaining} bytes early")
+                left = moved
+                while left:
+                    left -= os.splice(pipe_out, fd, left)
+                remaining -= moved
+            os.fsync(fd)
+        finally:
+            for descriptor in (pipe_out, pipe_in, fd):
+                os.close(descriptor)
+
+
 def mib_s(size: int, seconds: float) -> float:
     return size / MIB / seconds
 
@@ -190,7 +238,10 @@ def main() -> None:
         }
         try:
             client = Fireworks(api_key=key, base_url=base, account_id="bench", max_retries=0, timeout=600)
-            copies, uploads, downloads = [], [], []
+            copies: list[float] = []
+            uploads: list[float] = []
+            downloads: list[float] = []
+            spliced: list[float] = []
             cpu: dict[str, list[float]] = {
                 "upload": [],
                 "download": [],
@@ -231,16 +282,29 @@ def main() -> None:
                     rss_peak = max(rss_peak, sampler.peak)
                     assert target.stat().st_size == size
                     target.unlink()
+                    with RssSampler(proc.pid) as sampler:
+                        start = time.perf_counter()
+                        get_spliced(get_urls["weights.bin"], target)
+                        spliced.append(time.perf_counter() - start)
+                    rss_peak = max(rss_peak, sampler.peak)
+                    assert target.stat().st_size == size
+                    target.unlink()
                     client.models.delete(model_id)  # frees the blob (the next run stores it again)
                     print(
                         f"run {run + 1}: copy {mib_s(size, copies[-1]):.0f} MiB/s, "
                         f"upload {mib_s(size, uploads[-1]):.0f} MiB/s, "
-                        f"download {mib_s(size, downloads[-1]):.0f} MiB/s; CPU s: server up "
+                        f"download {mib_s(size, downloads[-1]):.0f} MiB/s, "
+                        f"download (splice client) {mib_s(size, spliced[-1]):.0f} MiB/s; CPU s: server up "
                         f"{cpu['upload'][-1]:.2f} down {cpu['download'][-1]:.2f}, client up "
                         f"{cpu['client_upload'][-1]:.2f} down {cpu['client_download'][-1]:.2f}",
                         flush=True,
                     )
-            for name, times in (("local_copy", copies), ("upload", uploads), ("download", downloads)):
+            for name, times in (
+                ("local_copy", copies),
+                ("upload", uploads),
+                ("download", downloads),
+                ("download_splice_client", spliced),
+            ):
                 results[name] = {
                     "best_mib_s": round(mib_s(size, min(times)), 1),
                     "median_mib_s": round(mib_s(size, statistics.median(times)), 1),
@@ -250,6 +314,7 @@ def main() -> None:
             copy_median = statistics.median(copies)
             results["upload_vs_copy"] = round(copy_median / statistics.median(uploads), 3)
             results["download_vs_copy"] = round(copy_median / statistics.median(downloads), 3)
+            results["download_splice_client_vs_copy"] = round(copy_median / statistics.median(spliced), 3)
             results["server_rss_mib"] = {
                 "before": round(rss_before / 1024, 1),
                 "peak_during_transfers": round(rss_peak / 1024, 1),

@@ -14,12 +14,12 @@ No API key: the signature is the credential.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import hashlib
 import os
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,20 +31,28 @@ from starlette.responses import FileResponse, Response
 from modelyard.api.errors import ApiError
 from modelyard.files.service import FileService
 from modelyard.storage.base import FileRef
-from modelyard.storage.local import SHA_PREFIX, LocalStorage, TempBlob
+from modelyard.storage.blobreader import ReadAhead
+from modelyard.storage.blobwriter import BlobWriter
+from modelyard.storage.local import SHA_PREFIX, LocalStorage
 from modelyard.storage.signing import FILES_PREFIX, SignatureError
 from modelyard.store.files import DeclaredFile
 
 router = APIRouter()
 
 FILE_ROUTE = FILES_PREFIX + "/accounts/{account_id}/models/{model_id}/{path:path}"
-#: Bytes gathered before one write+hash in a worker thread.
-WRITE_CHUNK = 4 * 1024 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)")
 
 
-class _BigChunkFileResponse(FileResponse):
+class _BlobResponse(FileResponse):
+    """Starlette's file response (Range, HEAD, ETag) reading through ``ReadAhead``: the next chunks
+    come off the disk while the current one is sent."""
+
     chunk_size = 1024 * 1024
+
+    @contextlib.asynccontextmanager
+    async def _open_file(self) -> AsyncIterator[ReadAhead]:  # type: ignore[override]
+        async with ReadAhead.open(self.path) as reader:
+            yield reader
 
 
 def _local(service: FileService) -> LocalStorage:
@@ -108,7 +116,7 @@ async def put_file(account_id: str, model_id: str, path: str, request: Request) 
     temp = storage.begin_put()
     try:
         await _receive(request, temp, ref)
-        sha = await anyio.to_thread.run_sync(temp.finish)
+        sha = await temp.finish()
         placed = await anyio.to_thread.run_sync(
             service.files.complete_blob, ref, sha, ref.size, lambda: storage.place(temp.path, sha)
         )
@@ -123,40 +131,21 @@ async def put_file(account_id: str, model_id: str, path: str, request: Request) 
     return Response(status_code=200, headers={"ETag": f'"{sha}"', "x-modelyard-sha256": sha})
 
 
-async def _receive(request: Request, temp: TempBlob, ref: FileRef) -> None:
-    """Stream the body into ``temp``: the event loop gathers up to WRITE_CHUNK bytes while a worker thread
-    hashes and writes the previous piece (at most two pieces in memory)."""
-    pending: list[bytes] = []
-    pending_size = received = 0
-    writing: asyncio.Future[None] | None = None
-    loop = asyncio.get_running_loop()
+async def _receive(request: Request, temp: BlobWriter, ref: FileRef) -> None:
+    """Stream the body into ``temp``, refusing a byte more than the declared size."""
     try:
         async for chunk in request.stream():
-            if not chunk:
-                continue
-            received += len(chunk)
-            if received > ref.size:
+            if temp.received + len(chunk) > ref.size:
                 raise _length_error(ref.path, f"more than {ref.size}", ref.size)
-            pending.append(chunk)
-            pending_size += len(chunk)
-            if pending_size >= WRITE_CHUNK:
-                if writing is not None:
-                    await writing
-                writing = loop.run_in_executor(None, temp.write_many, pending)
-                pending, pending_size = [], 0
+            await temp.write(chunk)
     except ClientDisconnect:
         raise ApiError(
             "CANCELLED",
             f"{ref.path}: the client went away mid-upload; nothing was stored",
             reason="CANCELLED",
         ) from None
-    finally:
-        if writing is not None:
-            await asyncio.shield(writing)  # the file is closed (or removed) only after its last write
-    if pending:
-        await anyio.to_thread.run_sync(temp.write_many, pending)
-    if received != ref.size:
-        raise _length_error(ref.path, received, ref.size)
+    if temp.received != ref.size:
+        raise _length_error(ref.path, temp.received, ref.size)
 
 
 async def _resumable_put(
@@ -291,7 +280,7 @@ async def get_file(account_id: str, model_id: str, path: str, request: Request) 
     blob = storage.blob_path(location[len(SHA_PREFIX) :])
     if not blob.exists():
         raise ApiError("NOT_FOUND", f"{path}: its bytes are gone from storage", reason="FILE_NOT_FOUND")
-    return _BigChunkFileResponse(
+    return _BlobResponse(
         blob,
         media_type="application/octet-stream",
         headers={"ETag": f'"{location[len(SHA_PREFIX) :]}"'},
