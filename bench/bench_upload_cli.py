@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from conftest import start_server, stop_server  # noqa: E402
+from tests.support.server import start_server, stop_server  # noqa: E402
 
 from modelyard.store.engine import make_engine  # noqa: E402
 from modelyard.store.migrate import upgrade  # noqa: E402

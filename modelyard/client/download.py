@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +106,55 @@ def _file_digest(path: Path, algorithm: str) -> bytes:
     return h.digest()
 
 
+class _PartFile:
+    """The ``.part`` file being received. A worker thread hashes and writes each batch of blocks while
+    the next batch arrives (``hashlib`` and file writes release the GIL); appending to a partial file
+    hashes what it already holds first, so the digest always covers the whole file and the file is
+    never read back to check it."""
+
+    def __init__(self, path: Path, mode: str, algorithm: str | None) -> None:
+        self._file = open(path, mode)  # noqa: SIM115 - closed by close()
+        self._hash = hashlib.new(algorithm) if algorithm else None
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="download-write")
+        self._pending: Future[None] | None = None
+        if self._hash is not None and mode == "ab":
+            self._pending = self._worker.submit(self._hash_existing, path)
+
+    def write(self, blocks: list[bytes]) -> None:
+        """Queue ``blocks`` (waiting for the previous batch first: at most two in memory)."""
+        if self._pending is not None:
+            self._pending.result()
+        self._pending = self._worker.submit(self._write, blocks)
+
+    def close(self) -> bytes | None:
+        """Finish the writes, fsync and close; returns the digest of the whole file (or None)."""
+        try:
+            if self._pending is not None:
+                self._pending.result()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        finally:
+            self.abort()
+        return self._hash.digest() if self._hash is not None else None
+
+    def abort(self) -> None:
+        """Stop after the batch being written (the part file stays, for a resume)."""
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        self._file.close()
+
+    def _hash_existing(self, path: Path) -> None:
+        assert self._hash is not None
+        with open(path, "rb") as f:
+            while block := f.read(BLOCK):
+                self._hash.update(block)
+
+    def _write(self, blocks: list[bytes]) -> None:
+        for block in blocks:
+            if self._hash is not None:
+                self._hash.update(block)
+            self._file.write(block)
+
+
 class Downloader:
     def __init__(
         self,
@@ -163,13 +213,17 @@ class Downloader:
                     self.result.skipped.append(name)
                 return
         resumed_from = part.stat().st_size if part.is_file() else 0
-        size, digest = self.retry.run(lambda attempt: self._fetch(http, name, url, part, attempt == 1))
+        size, digest, computed = self.retry.run(
+            lambda attempt: self._fetch(http, name, url, part, attempt == 1)
+        )
         have = part.stat().st_size
         if have != size:
             raise TransferError(f"{name}: received {have} bytes, expected {size}")
         verified = False
         if digest is not None:
-            if _file_digest(part, digest.algorithm) != digest.value:
+            if computed is None:  # nothing was received: the part held the whole file already
+                computed = _file_digest(part, digest.algorithm)
+            if computed != digest.value:
                 part.unlink(missing_ok=True)
                 raise TransferError(f"{name}: the {digest.algorithm} of the received bytes does not match")
             verified = True
@@ -203,8 +257,9 @@ class Downloader:
 
     def _fetch(
         self, http: httpx.Client, name: str, url: str, part: Path, first: bool
-    ) -> tuple[int, Digest | None]:
-        """GET the rest of ``name`` into ``part``; returns the file's size and the digest the server sent."""
+    ) -> tuple[int, Digest | None, bytes | None]:
+        """GET the rest of ``name`` into ``part``; returns the file's size, the digest the server sent and
+        the digest of the part file (None when nothing was received)."""
         offset = part.stat().st_size if part.is_file() else 0
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         with http.stream("GET", url, headers=headers) as response:
@@ -213,7 +268,7 @@ class Downloader:
                 total = _total(response.headers.get("Content-Range", "")) or _actual_size(response)
                 if total == offset:  # the part holds the whole file already
                     self._started(name, total, offset, first)
-                    return total, digest_of(response.headers)
+                    return total, digest_of(response.headers), None
                 part.unlink()  # longer than the file: start over
                 raise Transient(f"{name}: the partial file did not match the server's; starting over")
             check_answer(response, f"{name}: download refused")
@@ -231,17 +286,31 @@ class Downloader:
             else:
                 raise TransferError(f"{name}: unexpected answer {status} to a download")
             self._started(name, size, offset, first)
-            with open(part, mode) as out:
-                for block in response.iter_raw(BLOCK):
+            digest = digest_of(response.headers)
+            out = _PartFile(part, mode, digest.algorithm if digest is not None else None)
+            try:
+                batch: list[bytes] = []
+                batched = 0
+                for chunk in response.iter_raw():
                     if self._stop.is_set():
                         raise TransferError(f"{name}: stopped")
-                    out.write(block)
-                    self.progress.advance(name, len(block))
-                    with self._lock:
-                        self.result.bytes_received += len(block)
-                out.flush()
-                os.fsync(out.fileno())
-            return size, digest_of(response.headers)
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if batched >= BLOCK:
+                        self._received(name, out, batch, batched)
+                        batch, batched = [], 0
+                if batch:
+                    self._received(name, out, batch, batched)
+            except BaseException:
+                out.abort()
+                raise
+            return size, digest, out.close()
+
+    def _received(self, name: str, out: _PartFile, batch: list[bytes], size: int) -> None:
+        out.write(batch)
+        self.progress.advance(name, size)
+        with self._lock:
+            self.result.bytes_received += size
 
     def _started(self, name: str, size: int, offset: int, first: bool) -> None:
         if first:
