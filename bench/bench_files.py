@@ -9,6 +9,8 @@ In one run, on one file system (a temporary directory, or ``--dir``):
 2. upload: ``modelyard serve`` (SQLite, ``file://`` storage in the same directory), getUploadEndpoint,
    then one streaming PUT of the file to its signed URL (httpx, 1 MiB chunks, Content-Length set); the
    server hashes, writes and fsyncs the bytes and renames them into place before it answers;
+   The same file is also PUT by a minimal HTTP/1.1 client that sends it with ``sendfile(2)`` (the
+   cheapest client there is: curl spends 0.4-0.5 s of CPU per GiB, on the same two cores as the server);
 3. download: getDownloadEndpoint, then a GET written to a local file and fsync'd, twice: with the
    transfer client (curl by default; it writes the body 16 KiB at a time, so on a 2-core machine it,
    not the server, sets the pace), and with a minimal HTTP/1.1 client that moves the body from the
@@ -156,6 +158,38 @@ def get(http: httpx.Client, url: str, target: Path, client: str) -> None:
         os.fsync(f.fileno())
 
 
+def _response_head(sock: socket.socket) -> tuple[str, list[str], bytes]:
+    """Read a response's status line and headers; returns them and the body bytes read with them."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        more = sock.recv(4096)
+        if not more:
+            raise RuntimeError("the connection closed inside the response headers")
+        head += more
+    head, _, body_start = head.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    return status, lines, body_start
+
+
+def put_sendfile(url: str, source: Path, size: int) -> int:
+    """PUT ``source`` to ``url`` with ``sendfile(2)`` (file to socket in the kernel); returns the status."""
+    parts = urllib.parse.urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    with socket.create_connection((parts.hostname, parts.port)) as sock, open(source, "rb") as f:
+        sock.sendall(
+            f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: {size}\r\n"
+            "Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n".encode()
+        )
+        sent = 0
+        while sent < size:
+            n = os.sendfile(sock.fileno(), f.fileno(), sent, size - sent)
+            if not n:
+                raise RuntimeError(f"{source} ended after {sent} bytes")
+            sent += n
+        status, _, _ = _response_head(sock)
+        return int(status.split()[1])
+
+
 def get_spliced(url: str, target: Path) -> None:
     """GET ``url`` into ``target`` (fsync'd): the body goes socket -> pipe -> file with ``splice(2)``."""
     parts = urllib.parse.urlsplit(url)
@@ -242,6 +276,7 @@ def main() -> None:
             uploads: list[float] = []
             downloads: list[float] = []
             spliced: list[float] = []
+            sendfile_uploads: list[float] = []
             cpu: dict[str, list[float]] = {
                 "upload": [],
                 "download": [],
@@ -268,6 +303,18 @@ def main() -> None:
                         cpu["client_upload"].append(client_cpu() - client0)
                     assert status == 200, status
                     rss_peak = max(rss_peak, sampler.peak)
+                    client.models.create(model_id=f"{model_id}-sendfile", model={"kind": "CUSTOM_MODEL"})
+                    sf_urls = client.models.get_upload_endpoint(
+                        f"{model_id}-sendfile", filename_to_size={"weights.bin": str(size)}
+                    ).filename_to_signed_urls
+                    assert sf_urls is not None
+                    with RssSampler(proc.pid) as sampler:
+                        start = time.perf_counter()
+                        status = put_sendfile(sf_urls["weights.bin"], source, size)
+                        sendfile_uploads.append(time.perf_counter() - start)
+                    assert status == 200, status
+                    rss_peak = max(rss_peak, sampler.peak)
+                    client.models.delete(f"{model_id}-sendfile")  # the blob stays: big-N holds it too
                     client.models.validate_upload(model_id)
                     get_urls = client.models.get_download_endpoint(model_id).filename_to_signed_urls
                     assert get_urls is not None
@@ -293,6 +340,7 @@ def main() -> None:
                     print(
                         f"run {run + 1}: copy {mib_s(size, copies[-1]):.0f} MiB/s, "
                         f"upload {mib_s(size, uploads[-1]):.0f} MiB/s, "
+                        f"upload (sendfile client) {mib_s(size, sendfile_uploads[-1]):.0f} MiB/s, "
                         f"download {mib_s(size, downloads[-1]):.0f} MiB/s, "
                         f"download (splice client) {mib_s(size, spliced[-1]):.0f} MiB/s; CPU s: server up "
                         f"{cpu['upload'][-1]:.2f} down {cpu['download'][-1]:.2f}, client up "
@@ -302,6 +350,7 @@ def main() -> None:
             for name, times in (
                 ("local_copy", copies),
                 ("upload", uploads),
+                ("upload_sendfile_client", sendfile_uploads),
                 ("download", downloads),
                 ("download_splice_client", spliced),
             ):
@@ -313,6 +362,9 @@ def main() -> None:
             results["cpu_seconds_median"] = {k: round(statistics.median(v), 2) for k, v in cpu.items()}
             copy_median = statistics.median(copies)
             results["upload_vs_copy"] = round(copy_median / statistics.median(uploads), 3)
+            results["upload_sendfile_client_vs_copy"] = round(
+                copy_median / statistics.median(sendfile_uploads), 3
+            )
             results["download_vs_copy"] = round(copy_median / statistics.median(downloads), 3)
             results["download_splice_client_vs_copy"] = round(copy_median / statistics.median(spliced), 3)
             results["server_rss_mib"] = {
