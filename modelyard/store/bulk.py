@@ -20,6 +20,7 @@ from modelyard.store.connections import Database
 from modelyard.store.errors import AlreadyExists, CatalogNotEmpty
 from modelyard.store.models import complete
 from modelyard.store.rows import COLUMNS, resource_to_values
+from modelyard.store.search import FTS_TABLE
 from modelyard.store.tables import models
 
 #: The columns of a prepared row (``prepare_rows``), in table order.
@@ -138,8 +139,9 @@ class BulkLoad:
 
 
 def _drop_secondary(conn: Connection, *, postgresql: bool) -> list[str]:
-    """Drop the models table's indexes other than its primary key (and on PostgreSQL its foreign keys);
-    returns the statements that recreate them exactly as the database defined them."""
+    """Drop the models table's indexes other than its primary key (on PostgreSQL also its foreign keys, on
+    SQLite its triggers); returns the statements that recreate them exactly as the database defined them
+    (and on SQLite rebuild the search index from the loaded rows)."""
     if postgresql:
         indexes = conn.execute(
             text(
@@ -159,12 +161,18 @@ def _drop_secondary(conn: Connection, *, postgresql: bool) -> list[str]:
             conn.exec_driver_sql(f"DROP INDEX {name}")
         restore = [f"ALTER TABLE models ADD CONSTRAINT {n} {d}" for n, d in foreign]
         return [d for _, d in indexes] + restore
-    indexes = conn.execute(
+    # On SQLite also the triggers that keep the search index (``search.py``) in sync: the index is rebuilt
+    # from the loaded rows at once, which is cheaper than a trigger per row.
+    objects = conn.execute(
         text(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'models' "
-            "AND sql IS NOT NULL ORDER BY name"
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') "
+            "AND tbl_name = 'models' AND sql IS NOT NULL ORDER BY type, name"
         )
     ).all()
-    for name, _ in indexes:
-        conn.exec_driver_sql(f'DROP INDEX "{name}"')
-    return [d for _, d in indexes]
+    for kind, name, _ in objects:
+        conn.exec_driver_sql(f'DROP {kind.upper()} "{name}"')
+    search = conn.execute(
+        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": FTS_TABLE}
+    ).first()
+    rebuild = [f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"] if search is not None else []
+    return [d for k, _, d in objects if k == "index"] + rebuild + [d for k, _, d in objects if k == "trigger"]

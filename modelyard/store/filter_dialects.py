@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Text,
+    and_,
     bindparam,
     case,
     cast,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     null,
     or_,
@@ -30,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from modelyard.aip.schema import Kind
+from modelyard.store.search import fts_candidates, fts_phrase
 from modelyard.store.tables import models
 
 Condition = ColumnElement[bool]
@@ -59,6 +62,10 @@ class FilterDialect(ABC):
     @abstractmethod
     def contains(self, col: ColumnElement[Any], text: str) -> Condition:
         """Case-insensitive substring test (``lower_text`` on both sides)."""
+
+    def search(self, columns: tuple[ColumnElement[Any], ...], text: str) -> Condition:
+        """Global search: ``text`` is a case-insensitive substring of one of ``columns``."""
+        return or_(*(self.contains(column, text) for column in columns))
 
     @abstractmethod
     def non_empty(self, path: list[str]) -> Condition:
@@ -99,6 +106,15 @@ class SqliteFilters(FilterDialect):
 
     def contains(self, col: ColumnElement[Any], text: str) -> Condition:
         return func.instr(func.modelyard_lower(col), literal(lower_text(text), Text)) > 0
+
+    def search(self, columns: tuple[ColumnElement[Any], ...], text: str) -> Condition:
+        """The exact test, on the rows the FTS5 trigram index finds when it can narrow them down
+        (``search.fts_phrase``): the same rows, without reading every visible one."""
+        exact = super().search(columns, text)
+        phrase = fts_phrase(lower_text(text))
+        if phrase is None:
+            return exact
+        return and_(fts_candidates(literal_column("models.rowid"), phrase), exact)
 
     def json_clean(self) -> Condition:
         resource = models.c.resource

@@ -139,7 +139,7 @@ class FilterCompiler:
         return self._guarded(node.field, not_(cond) if negated else cond)
 
     def _search(self, text: str) -> Condition:
-        return or_(*(self.dialect.contains(column, text) for column in SEARCH_COLUMNS))
+        return self.dialect.search(SEARCH_COLUMNS, text)
 
     def _presence(self, ref: q.FieldRef, negate: bool) -> Condition:
         leaf = ref.leaf
