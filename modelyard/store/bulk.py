@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.store.accounts import Accounts
@@ -32,6 +32,11 @@ Row = tuple[Any, ...]
 
 #: Names per ``IN (...)`` list when replacing or looking up a batch's models.
 _CHUNK = 500
+
+#: SQLite's staging table of a batch (columns without a type: values are converted once, by ``models``).
+_STAGED = "models_staged"
+_QUOTED = ", ".join(f'"{c}"' for c in ROW_COLUMNS)
+_MARKS = ", ".join("?" for _ in ROW_COLUMNS)
 
 
 def prepare_rows(account_id: str, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Row]:
@@ -85,9 +90,17 @@ class BatchWriter:
         return len(rows) - replaced, replaced
 
     def _insert_many(self, conn: Connection, rows: list[Row]) -> None:
-        """Bulk insert: COPY on PostgreSQL (several times faster than INSERT), executemany elsewhere."""
+        """Bulk insert: COPY on PostgreSQL (several times faster than INSERT); on SQLite the rows are staged
+        in a temporary table without indexes and moved in one ``INSERT ... SELECT``. Inserting them one
+        statement at a time would journal every page each row touches once per row (a table with
+        triggers, ``search.py``'s, writes several tables per statement, so SQLite keeps a statement
+        journal) and flush the FTS5 index once per row: 2.5 times slower."""
         if not self.database.postgresql:
-            conn.execute(insert(models), [dict(zip(ROW_COLUMNS, row, strict=True)) for row in rows])
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_STAGED}")
+            conn.exec_driver_sql(f"CREATE TEMP TABLE {_STAGED} ({_QUOTED})")
+            conn.exec_driver_sql(f"INSERT INTO temp.{_STAGED} VALUES ({_MARKS})", [tuple(r) for r in rows])
+            conn.exec_driver_sql(f"INSERT INTO main.models ({_QUOTED}) SELECT {_QUOTED} FROM temp.{_STAGED}")
+            conn.exec_driver_sql(f"DROP TABLE temp.{_STAGED}")
             return
         raw = conn.connection.driver_connection
         assert raw is not None
