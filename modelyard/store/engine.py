@@ -38,11 +38,6 @@ def json_has_nul(text: Any) -> int:
     return int(isinstance(text, str) and "\\u0000" in text and NUL_ESCAPE.search(text) is not None)
 
 
-#: Bytes of a SQLite database file each connection maps into memory (address space, not memory: the pages
-#: are the operating system's file cache, shared by every connection and process).
-SQLITE_MMAP_SIZE = 1 << 30
-
-
 def _sqlite_lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
@@ -61,9 +56,6 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
-            # Read pages through a memory map instead of a read() per page into a 2 MB private cache: index
-            # lookups of scattered rows (a filtered count, the rows the search index finds) cost half.
-            cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_SIZE}")
             cur.close()
             dbapi_conn.create_function("modelyard_lower", 1, _sqlite_lower, deterministic=True)
             dbapi_conn.create_function("modelyard_has_nul", 1, json_has_nul, deterministic=True)
