@@ -5,8 +5,8 @@ of its model id, display name or description. That test reads every visible row,
 trigram index of the three columns:
 
 * SQLite: ``models_search``, an FTS5 table with the ``trigram`` tokenizer over ``models`` (external
-  content: it holds only the index; rows are joined by ``rowid``), kept in sync by the ``models_search_*``
-  triggers and rebuilt after a bulk load (``bulk.py``);
+  content: it holds only the index, without positions; rows are joined by ``rowid``), kept in sync by
+  the ``models_search_*`` triggers and rebuilt after a bulk load (``bulk.py``);
 * PostgreSQL: ``pg_trgm`` GIN indexes on the three lower-cased columns (``ix_models_search_*``), when the
   extension could be created; the planner uses them for the ``LIKE`` of ``PostgresFilters.contains``
   itself, so nothing here is needed at query time.
@@ -43,8 +43,8 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
 
 
 def fts_phrase(word: str) -> str | None:
-    """The FTS5 query (a quoted phrase) whose matches include every row ``word`` finds, or ``None`` when
-    the index cannot narrow the search down.
+    """The FTS5 query (its trigrams, quoted, ANDed) whose matches include every row ``word`` finds, or
+    ``None`` when the index cannot narrow the search down.
 
     The FTS5 trigram tokenizer folds case one code point at a time; the project's ``lower_text`` is
     Python's ``str.lower``. For an ASCII word the two agree, with two exceptions, the only non-ASCII code
@@ -58,7 +58,10 @@ def fts_phrase(word: str) -> str | None:
     core = word[:-1] if word[-1:] in ("i", "I") else word
     if len(core) < MIN_INDEXED:
         return None
-    return '"' + core.replace('"', '""') + '"'
+    # The index keeps no positions (``detail=none``): every trigram of the word, in any order. A column
+    # that holds the word holds them all, so this finds at least the rows the exact test finds.
+    trigrams = dict.fromkeys(core[i : i + MIN_INDEXED] for i in range(len(core) - MIN_INDEXED + 1))
+    return " AND ".join('"' + t.replace('"', '""') + '"' for t in trigrams)
 
 
 def fts_candidates(rowid: ColumnElement[int], phrase: str) -> ColumnElement[bool]:

@@ -164,7 +164,9 @@ def test_fts5_folds_ascii_and_the_kelvin_sign_like_python(sqlite_store: Store) -
         f"a{chr(c)}b" for c in range(0x20, 0x7F)
     ]
     with sqlite_store.engine.begin() as conn:
-        conn.exec_driver_sql("CREATE VIRTUAL TABLE probe USING fts5(t, tokenize='trigram')")
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE probe USING fts5(t, tokenize='trigram', detail=none, columnsize=0)"
+        )
         for t in texts:
             conn.exec_driver_sql("INSERT INTO probe(t) VALUES (?)", (t,))
             lowered = lower_text(t)
@@ -181,9 +183,10 @@ def test_fts5_folds_ascii_and_the_kelvin_sign_like_python(sqlite_store: Store) -
 
 
 def test_which_words_the_index_narrows() -> None:
-    assert fts_phrase("qwen") == '"qwen"'
+    assert fts_phrase("qwen") == '"qwe" AND "wen"'
     assert fts_phrase('a"b') == '"a""b"'
     assert fts_phrase("taki") == '"tak"'
+    assert fts_phrase("aaaa") == '"aaa"'
     assert fts_phrase("tai") is None  # "ta" has no trigram
     for word in ("7b", "", "ab", "stra\u00dfe", "\u0130st"):
         assert fts_phrase(word) is None, word
