@@ -20,7 +20,7 @@ from modelyard.store.connections import Database
 from modelyard.store.errors import AlreadyExists, CatalogNotEmpty
 from modelyard.store.models import complete
 from modelyard.store.rows import COLUMNS, resource_to_values
-from modelyard.store.search import FTS_TABLE
+from modelyard.store.search import FILL, FTS_TABLE
 from modelyard.store.tables import models
 
 #: The columns of a prepared row (``prepare_rows``), in table order.
@@ -187,5 +187,7 @@ def _drop_secondary(conn: Connection, *, postgresql: bool) -> list[str]:
     search = conn.execute(
         text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": FTS_TABLE}
     ).first()
-    rebuild = [f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"] if search is not None else []
+    rebuild = (
+        [f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')", FILL] if search is not None else []
+    )
     return [d for k, _, d in objects if k == "index"] + rebuild + [d for k, _, d in objects if k == "trigger"]

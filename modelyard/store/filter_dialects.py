@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from modelyard.aip.schema import Kind
-from modelyard.store.search import fts_candidates, fts_phrase
+from modelyard.store.search import fts_candidates, lookup
 from modelyard.store.tables import models
 
 Condition = ColumnElement[bool]
@@ -65,7 +65,15 @@ class FilterDialect(ABC):
 
     def search(self, columns: tuple[ColumnElement[Any], ...], text: str) -> Condition:
         """Global search: ``text`` is a case-insensitive substring of one of ``columns``."""
+        return self.exact_search(columns, text)
+
+    def exact_search(self, columns: tuple[ColumnElement[Any], ...], text: str) -> Condition:
+        """Global search tested on each row."""
         return or_(*(self.contains(column, text) for column in columns))
+
+    def search_all(self, columns: tuple[ColumnElement[Any], ...], texts: list[str]) -> Condition:
+        """Several global-search words ANDed (the compiler hands them over together)."""
+        return and_(*(self.search(columns, text) for text in texts))
 
     @abstractmethod
     def non_empty(self, path: list[str]) -> Condition:
@@ -116,13 +124,17 @@ class SqliteFilters(FilterDialect):
         return or_(col.op("GLOB")(literal(_glob_anywhere(word), Text)), and_(special, exact))
 
     def search(self, columns: tuple[ColumnElement[Any], ...], text: str) -> Condition:
-        """The exact test, on the rows the FTS5 trigram index finds when it can narrow them down
-        (``search.fts_phrase``): the same rows, without reading every visible one."""
-        exact = super().search(columns, text)
-        phrase = fts_phrase(lower_text(text))
-        if phrase is None:
+        return self.search_all(columns, [text])
+
+    def search_all(self, columns: tuple[ColumnElement[Any], ...], texts: list[str]) -> Condition:
+        """The exact tests, on the rows the FTS5 trigram index finds for every word it can narrow down
+        (``search.lookup``): the same rows, without reading every visible one. The words go to the index
+        in one query, which intersects their rows before any is read."""
+        exact = and_(*(self.exact_search(columns, text) for text in texts))
+        found = [f for f in (lookup(lower_text(t)) for t in texts) if f is not None]
+        if not found:
             return exact
-        return and_(fts_candidates(literal_column("models.rowid"), phrase), exact)
+        return and_(fts_candidates(literal_column("models.rowid"), found), exact)
 
     def json_clean(self) -> Condition:
         resource = models.c.resource

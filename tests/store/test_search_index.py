@@ -27,7 +27,7 @@ from modelyard.store.filters import compile_query
 from modelyard.store.migrate import alembic_config, upgrade
 from modelyard.store.planner import Scope
 from modelyard.store.repository import Store
-from modelyard.store.search import FTS_TABLE, FTS_TRIGGERS, PG_INDEXES, fts_phrase
+from modelyard.store.search import FILL, FTS_TABLE, FTS_TRIGGERS, PG_INDEXES, Lookup, indexed, lookup
 from tests.support.api import stored
 from tests.support.databases import PG_ADMIN_URL, fresh_pg_database, migrated_store
 
@@ -50,6 +50,7 @@ TEXTS = [
     ("quoted", 'say "hi" there', "commas, and spaces  twice"),
     ("taki-ascii", "TAKI", "plain ascii capital I"),
     ("empty", "", ""),
+    ("two-char", "Zq", "ends in 0b"),
 ]
 
 #: Words searched for: indexable and not (short, non-ASCII, ending in "i"), with metacharacters.
@@ -58,7 +59,7 @@ WORDS = [
     "abicd", "abi", "xiy", "istanbul", "\u0130stanbul", "i\u0307stanbul", "stra\u00dfe", "strasse",
     "\u03c3\u03af\u03c3\u03c5\u03c6\u03bf\u03c2", "\u03c3\u03af\u03c3\u03c5\u03c6\u03bf\u03c3", "a*b", "?c[",
     "[d]", "c[d", "%f_", "g\\h", "100%", "[sic]", '"hi"', "y \"h", "s  t", "o b", "e a", "no such word",
-    "", "a", "i", "ii", "iii", "meta's", "fine-tune",
+    "", "a", "i", "ii", "iii", "meta's", "fine-tune", "0b", "ce", "zq", "ic", "b?", '"h', "q ", " 7", "k5",
 ]  # fmt: skip
 
 
@@ -104,6 +105,14 @@ def _filters() -> Iterator[str]:
         yield quote(word)
         yield f"NOT {quote(word)}"
     yield f"{quote('qwen')} AND {quote('7b')}"
+    # Words ANDed go to the index in one query (indexable or not, with other restrictions, negated).
+    yield f"{quote('7b')} AND {quote('qwen')} AND {quote('a')}"
+    yield f"{quote('qwen')} AND NOT {quote('7b')}"
+    yield f"NOT ({quote('qwen')} AND {quote('7b')})"
+    yield f"({quote('qwen')} AND {quote('7b')}) OR {quote('kelvin')}"
+    yield f"{quote('qw')} AND {quote('zz')}"
+    yield f"{quote('ta')} AND {quote('ki')} AND public"
+    yield quote("stra") + " AND " + quote("\u00dfe")
     yield f"{quote('qwen')} OR {quote('kelvin')}"
     yield f"display_name:{quote('qwen')}"
     yield f"description:{quote('?c[')} OR description:{quote('100%')}"
@@ -125,7 +134,7 @@ def _search_index_broken(store: Store) -> contextlib.AbstractContextManager[None
             yield
         finally:
             with store.engine.begin() as conn:
-                conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+                conn.exec_driver_sql(FILL)
 
     return broken()
 
@@ -158,40 +167,40 @@ def test_only_two_non_ascii_characters_lower_to_ascii() -> None:
 
 
 def test_fts5_folds_ascii_and_the_kelvin_sign_like_python(sqlite_store: Store) -> None:
-    """Every ASCII trigram of Python's lower case of a text is found by the SQLite FTS5 index in use,
-    except where ``İ`` lowers to ``i`` + a combining dot: ``fts_phrase`` drops a final ``i``."""
-    texts = ["ab\u212acd", "ab\u0130cd", "MiXeD CaSe ABC", "x\u212a\u212ay"] + [
+    """Every ASCII word of two or three characters in Python's lower case of a text (at its end too) is
+    found through the SQLite FTS5 index in use, except where ``İ`` lowers to ``i`` + a combining dot:
+    ``lookup`` drops a final ``i``."""
+    texts = ["ab\u212acd", "ab\u0130cd", "MiXeD CaSe ABC", "x\u212a\u212ay", "ends in \u212a"] + [
         f"a{chr(c)}b" for c in range(0x20, 0x7F)
     ]
-    with sqlite_store.engine.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE VIRTUAL TABLE probe USING fts5(t, tokenize='trigram', detail=none, columnsize=0)"
-        )
-        for t in texts:
-            conn.exec_driver_sql("INSERT INTO probe(t) VALUES (?)", (t,))
-            lowered = lower_text(t)
-            for i in range(len(lowered) - 2):
-                word = lowered[i : i + 3]
-                phrase = fts_phrase(word)
-                if not word.isascii() or phrase is None:
-                    continue
-                hits = conn.exec_driver_sql(
-                    "SELECT count(*) FROM probe WHERE probe MATCH ? AND t = ?", (phrase, t)
-                ).scalar()
-                assert hits == 1, (t, word)
-            conn.exec_driver_sql("DELETE FROM probe")
+    items = [(f"t{i}", stored(description=t)) for i, t in enumerate(texts)]
+    sqlite_store.import_batch(ACCOUNT, items, upsert=False)
+    words = {
+        w
+        for t in texts
+        for n in (2, 3)
+        for i in range(len(lower_text(t)) - n + 1)
+        if (w := lower_text(t)[i : i + n]).isascii() and lookup(w) is not None
+    }
+    assert len(words) > 150
+    for word in sorted(words):
+        found = _names(sqlite_store, quote(word))
+        assert found == _expected(sqlite_store, quote(word)) != [], word
 
 
 def test_which_words_the_index_narrows() -> None:
-    assert fts_phrase("qwen") == '"qwe" AND "wen"'
-    assert fts_phrase('a"b') == '"a""b"'
-    assert fts_phrase("taki") == '"tak"'
-    assert fts_phrase("aaaa") == '"aaa"'
-    assert fts_phrase("tai") is None  # "ta" has no trigram
-    for word in ("7b", "", "ab", "stra\u00dfe", "\u0130st"):
-        assert fts_phrase(word) is None, word
+    assert lookup("qwen") == Lookup(match='"qwe" AND "wen"')
+    assert lookup('a"b') == Lookup(match='"a""b"')
+    assert lookup("taki") == Lookup(match='"tak"')
+    assert lookup("aaaa") == Lookup(match='"aaa"')
+    assert lookup("7b") == Lookup(prefix="7b")
+    assert lookup("tai") == Lookup(prefix="ta")
+    for word in ("", "a", "ai", "stra\u00dfe", "\u0130st", "\u00e9t\u00e9"):
+        assert lookup(word) is None, word
+    assert indexed("ab") == "ab\x01\x01"
     assert FTS_TABLE in _sql('"qwen"', "sqlite")
-    assert FTS_TABLE not in _sql('"7b"', "sqlite")
+    assert FTS_TABLE in _sql('"7b"', "sqlite")
+    assert FTS_TABLE not in _sql('"a"', "sqlite")
     assert FTS_TABLE not in _sql('"qwen"', "postgresql")
 
 
@@ -212,7 +221,8 @@ def test_search_finds_exactly_what_the_evaluator_finds(empty_db: str) -> None:
             # The index is read: emptied, indexable words find nothing, the others still find theirs.
             with _search_index_broken(store):
                 assert _names(store, '"qwen"') == []
-                assert _names(store, '"7b"') == _expected(store, '"7b"') != []
+                assert _names(store, '"7b"') == []  # two characters: through the trigram list
+                assert _names(store, '"a"') == _expected(store, '"a"') != []  # one: not indexed
             assert _names(store, '"qwen"') == _expected(store, '"qwen"') != []
         else:
             plan = _pg_plan(store.engine, "qwen")

@@ -8,11 +8,11 @@ Global search (a bare filter word: a case-insensitive substring of the model id,
 description) read every visible row. This adds a trigram index of those three columns (see
 ``modelyard/store/search.py``):
 
-* SQLite: ``models_search``, an FTS5 table with the ``trigram`` tokenizer and ``models`` as its external
-  content (the index only, without positions; a match is a ``models.rowid``), filled from the existing
+* SQLite: ``models_search``, a contentless FTS5 table with the ``trigram`` tokenizer keyed by
+  ``models.rowid`` (without positions), its term list ``models_search_terms``, filled from the existing
   rows and kept in sync by three triggers. A later migration that rebuilds ``models`` (a batch "move and
   copy") drops the triggers with the old table and may renumber rows: it must recreate them and
-  ``'rebuild'`` the index.
+  refill the index (``search.FILL``).
 * PostgreSQL: ``pg_trgm`` GIN indexes on the lower-cased columns, as ``PostgresFilters.contains`` writes
   them. ``pg_trgm`` is a trusted extension (PostgreSQL 13+); where ``CREATE EXTENSION`` is refused the
   indexes are left out and search works as before, unindexed.
@@ -29,16 +29,18 @@ branch_labels = None
 depends_on = None
 
 _COLUMNS = ("model_id", "display_name", "description")
-_NEW = ", ".join(f"new.{c}" for c in _COLUMNS)
-_OLD = ", ".join(f"old.{c}" for c in _COLUMNS)
+# Each column is indexed followed by two char(1): every occurrence of a two-character word then starts a
+# trigram (``modelyard/store/search.py``).
+_NEW = ", ".join(f"new.{c} || char(1, 1)" for c in _COLUMNS)
+_OLD = ", ".join(f"old.{c} || char(1, 1)" for c in _COLUMNS)
 _LIST = ", ".join(_COLUMNS)
 
 _SQLITE_UP = [
-    # detail=none, columnsize=0: only which rows hold a trigram (no positions, no sizes), which is all a
-    # pre-filter needs (``search.fts_phrase`` asks for every trigram of a word); half the index, twice
-    # as fast to fill.
-    f"CREATE VIRTUAL TABLE models_search USING fts5({_LIST}, content='models', tokenize='trigram', "
+    # Contentless (the rows are models'), detail=none, columnsize=0: which rows hold a trigram, nothing
+    # more, which is all a pre-filter needs; half the size of a full index and twice as fast to fill.
+    f"CREATE VIRTUAL TABLE models_search USING fts5({_LIST}, content='', tokenize='trigram', "
     "detail=none, columnsize=0)",
+    "CREATE VIRTUAL TABLE models_search_terms USING fts5vocab(models_search, 'row')",
     f"""CREATE TRIGGER models_search_insert AFTER INSERT ON models BEGIN
   INSERT INTO models_search(rowid, {_LIST}) VALUES (new.rowid, {_NEW});
 END""",
@@ -49,13 +51,16 @@ END""",
   INSERT INTO models_search(models_search, rowid, {_LIST}) VALUES ('delete', old.rowid, {_OLD});
   INSERT INTO models_search(rowid, {_LIST}) VALUES (new.rowid, {_NEW});
 END""",
-    "INSERT INTO models_search(models_search) VALUES ('rebuild')",
+    f"INSERT INTO models_search(rowid, {_LIST}) SELECT rowid, "
+    + ", ".join(f"{c} || char(1, 1)" for c in _COLUMNS)
+    + " FROM models",
 ]
 
 _SQLITE_DOWN = [
     "DROP TRIGGER IF EXISTS models_search_update",
     "DROP TRIGGER IF EXISTS models_search_delete",
     "DROP TRIGGER IF EXISTS models_search_insert",
+    "DROP TABLE IF EXISTS models_search_terms",
     "DROP TABLE IF EXISTS models_search",
 ]
 
