@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Text,
+    and_,
     bindparam,
     case,
     cast,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     null,
     or_,
@@ -30,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from modelyard.aip.schema import Kind
+from modelyard.store.search import fts_candidates, lookup
 from modelyard.store.tables import models
 
 Condition = ColumnElement[bool]
@@ -59,6 +62,18 @@ class FilterDialect(ABC):
     @abstractmethod
     def contains(self, col: ColumnElement[Any], text: str) -> Condition:
         """Case-insensitive substring test (``lower_text`` on both sides)."""
+
+    def search(self, columns: tuple[ColumnElement[Any], ...], text: str) -> Condition:
+        """Global search: ``text`` is a case-insensitive substring of one of ``columns``."""
+        return self.exact_search(columns, text)
+
+    def exact_search(self, columns: tuple[ColumnElement[Any], ...], text: str) -> Condition:
+        """Global search tested on each row."""
+        return or_(*(self.contains(column, text) for column in columns))
+
+    def search_all(self, columns: tuple[ColumnElement[Any], ...], texts: list[str]) -> Condition:
+        """Several global-search words ANDed (the compiler hands them over together)."""
+        return and_(*(self.search(columns, text) for text in texts))
 
     @abstractmethod
     def non_empty(self, path: list[str]) -> Condition:
@@ -98,7 +113,28 @@ class SqliteFilters(FilterDialect):
         return func.substr(col, -len(text)) == literal(text, Text)
 
     def contains(self, col: ColumnElement[Any], text: str) -> Condition:
-        return func.instr(func.modelyard_lower(col), literal(lower_text(text), Text)) > 0
+        word = lower_text(text)
+        exact = func.instr(func.modelyard_lower(col), literal(word, Text)) > 0
+        if not word.isascii():
+            return exact
+        # The same answer without calling Python for (nearly) every row: an ASCII word is found by
+        # ``modelyard_lower`` exactly where a case-blind GLOB finds it, unless the text holds one of the
+        # two non-ASCII characters whose lower case has an ASCII letter (``ASCII_LOWERING``).
+        special = or_(*(func.instr(col, literal(c, Text)) > 0 for c in ASCII_LOWERING))
+        return or_(col.op("GLOB")(literal(_glob_anywhere(word), Text)), and_(special, exact))
+
+    def search(self, columns: tuple[ColumnElement[Any], ...], text: str) -> Condition:
+        return self.search_all(columns, [text])
+
+    def search_all(self, columns: tuple[ColumnElement[Any], ...], texts: list[str]) -> Condition:
+        """The exact tests, on the rows the FTS5 trigram index finds for every word it can narrow down
+        (``search.lookup``): the same rows, without reading every visible one. The words go to the index
+        in one query, which intersects their rows before any is read."""
+        exact = and_(*(self.exact_search(columns, text) for text in texts))
+        found = [f for f in (lookup(lower_text(t)) for t in texts) if f is not None]
+        if not found:
+            return exact
+        return and_(fts_candidates(literal_column("models.rowid"), found), exact)
 
     def json_clean(self) -> Condition:
         resource = models.c.resource
@@ -205,6 +241,27 @@ def _sqlite_json_scalar(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     return value
+
+
+#: The non-ASCII characters whose lower case (``lower_text``) holds an ASCII character: KELVIN SIGN
+#: (``k``) and LATIN CAPITAL LETTER I WITH DOT ABOVE (``i`` and a combining dot). Checked over every code
+#: point by ``tests/store/test_search_index.py``.
+ASCII_LOWERING = ("\u212a", "\u0130")
+
+
+def _glob_anywhere(word: str) -> str:
+    """A GLOB pattern matching text that holds ``word`` (ASCII, lower case) in any ASCII letter case. GLOB
+    is always case-sensitive (neither ``PRAGMA case_sensitive_like`` nor ICU changes it): each letter
+    becomes a class of its two cases, and ``*``, ``?`` and ``[`` match themselves inside a class."""
+    parts = []
+    for c in word:
+        if "a" <= c <= "z":
+            parts.append(f"[{c}{c.upper()}]")
+        elif c in "*?[":
+            parts.append(f"[{c}]")
+        else:
+            parts.append(c)
+    return "*" + "".join(parts) + "*"
 
 
 def _escape_like(text: str) -> str:

@@ -39,8 +39,13 @@ class FilterCompiler:
         if isinstance(node, q.Not):
             return self.compile(node.operand, not negate)
         if isinstance(node, q.And | q.Or):
-            parts = [self.compile(op, negate) for op in node.operands]
             conj = isinstance(node, q.And) != negate
+            words = [op.text for op in node.operands if isinstance(op, q.Search)]
+            if conj and not negate and len(words) > 1:
+                # Search words ANDed go to the dialect together (one lookup of a search index).
+                rest = [self.compile(op) for op in node.operands if not isinstance(op, q.Search)]
+                return and_(self.dialect.search_all(SEARCH_COLUMNS, words), *rest)
+            parts = [self.compile(op, negate) for op in node.operands]
             return and_(*parts) if conj else or_(*parts)
         if isinstance(node, q.Compare):
             return self._compare(node, negate)
@@ -139,7 +144,7 @@ class FilterCompiler:
         return self._guarded(node.field, not_(cond) if negated else cond)
 
     def _search(self, text: str) -> Condition:
-        return or_(*(self.dialect.contains(column, text) for column in SEARCH_COLUMNS))
+        return self.dialect.search(SEARCH_COLUMNS, text)
 
     def _presence(self, ref: q.FieldRef, negate: bool) -> Condition:
         leaf = ref.leaf

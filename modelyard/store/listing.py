@@ -26,6 +26,7 @@ from modelyard.store.aio import AsyncReader, prepared
 from modelyard.store.connections import Database
 from modelyard.store.errors import translated
 from modelyard.store.planner import Plan, Planner, Scope
+from modelyard.store.tables import SCALARS_BY_PATH
 
 #: Attempts at reading a page at the version of cached bounds before reading it without them.
 _BOUNDED_ATTEMPTS = 3
@@ -168,6 +169,37 @@ class Lister:
             else None
         )
         self._readers: anyio.CapacityLimiter | None = None
+
+    def bound_column(self, scope: Scope, checked: CheckedFilter, order: OrderBy) -> str | None:
+        """The column whose bounds a List of this shape caches with its total ("" when it caches none),
+        or None when it needs no count (no filter: the total is kept in ``accounts``)."""
+        plan = self.steps.planner.plan(scope.kind, checked, order, False)
+        if plan.exact:
+            return None
+        if plan.bounded is None:
+            return ""
+        return SCALARS_BY_PATH[tuple(f.name for f in order.fields[0].path)].column
+
+    def prime(
+        self,
+        scope: Scope,
+        checked: CheckedFilter,
+        order: OrderBy,
+        version: int,
+        total: int,
+        bounds: tuple[Any, Any] | None,
+    ) -> None:
+        """Cache a List's total (and the bounds of ``bound_column``) counted elsewhere at ``version``, e.g.
+        in the catalog's facet pass: the next page of that shape at that version reads no count."""
+        plan = self.steps.planner.plan(scope.kind, checked, order, False)
+        if plan.exact:
+            return
+        key = (scope.key, checked.text, order.fields[0].name if plan.bounded is not None else "")
+        row: tuple[Any, ...] = (total, version)
+        if plan.bounded is not None:
+            assert bounds is not None
+            row = (total, version, *bounds)
+        self.steps.counts.put(key, plan, row)
 
     async def aclose(self) -> None:
         """Close the asyncio pool (at application shutdown, on its event loop)."""

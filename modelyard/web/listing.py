@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from modelyard.aip.errors import AipError
+from modelyard.aip.filtering.query import CheckedFilter
 from modelyard.aip.ordering import OrderBy
 from modelyard.aip.pagetoken import PageTokenCodec, digest
 from modelyard.store.facets import FacetCounter
@@ -90,6 +91,7 @@ def build_list(
         view.notice = "That page link no longer fits this view (it expired or the data changed): first page."
     backwards = cursor is not None and cursor["d"] == "p"
     start = int(cursor["s"]) if cursor is not None else 0
+    counts = _count(store, counter, scope, query, checked, order)
     page = store.list_models(
         scope,
         checked,
@@ -117,10 +119,31 @@ def build_list(
         if has_prev:
             token = _encode(codec, binding, "p", _keyset(models[0], order), start)
             view.prev_url = query.page_url(token)
-    options = query.option_texts()
-    counts = counter.count(scope, compile_text(query.base_text), [compile_text(t) for _, _, t in options])
-    view.facets = _facet_views(query, {(p, v): c for (p, v, _), c in zip(options, counts, strict=True)})
+    view.facets = _facet_views(query, counts)
     return view
+
+
+def _count(
+    store: Store,
+    counter: FacetCounter,
+    scope: Scope,
+    query: CatalogQuery,
+    checked: CheckedFilter,
+    order: OrderBy,
+) -> dict[tuple[str, str], int]:
+    """The facet counts of a view; when the pass can also count the view itself (its total and the bounds
+    of its order), List is handed them and reads no count of its own."""
+    options = query.option_texts()
+    base = compile_text(query.base_text)
+    texts = [compile_text(t) for _, _, t in options]
+    bound = store.lister.bound_column(scope, checked, order)
+    if bound is None or (bound and bound not in counter.bound_columns()):
+        tally = counter.tally(scope, base, texts)
+    else:
+        tally = counter.tally(scope, base, texts, compile_text(query.facet_text()), bound)
+        if tally.version is not None and tally.total is not None:
+            store.lister.prime(scope, checked, order, tally.version, tally.total, tally.bounds)
+    return {(p, v): c for (p, v, _), c in zip(options, tally.options, strict=True)}
 
 
 def _facet_views(query: CatalogQuery, counts: dict[tuple[str, str], int] | None) -> list[FacetView]:

@@ -31,7 +31,7 @@ def recreate_empty(url: str) -> None:
             conn.execute("PRAGMA foreign_keys=OFF")
             tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
             for table in tables:
-                conn.execute(f'DROP TABLE "{table}"')
+                conn.execute(f'DROP TABLE IF EXISTS "{table}"')  # FTS5 drops its shadow tables itself
         return
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:

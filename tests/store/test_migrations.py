@@ -11,6 +11,7 @@ from sqlalchemy import MetaData, Table, insert, select, text
 from modelyard.store.engine import make_engine
 from modelyard.store.migrate import MIGRATIONS, alembic_config, upgrade
 from modelyard.store.rows import resource_to_row
+from modelyard.store.search import include_name
 from modelyard.store.tables import accounts, metadata
 from tests.support.server import Server
 
@@ -19,7 +20,7 @@ def test_migrated_schema_matches_metadata(server: Server) -> None:
     engine = make_engine(server.db_url)
     upgrade(engine)  # idempotent: a second run is a no-op
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn)
+        ctx = MigrationContext.configure(conn, opts={"include_name": include_name})
         diff = compare_metadata(ctx, metadata)
         head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
         assert ctx.get_current_revision() == head
