@@ -37,11 +37,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.server import start_server, stop_server  # noqa: E402
-
 from modelyard.store.engine import make_engine  # noqa: E402
 from modelyard.store.migrate import upgrade  # noqa: E402
 from modelyard.store.repository import Store  # noqa: E402
+from tests.support.server import start_server, stop_server  # noqa: E402
 
 MIB = 1 << 20
 CONFIG = {
