@@ -199,17 +199,10 @@ def get_spliced(url: str, target: Path) -> None:
             f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n"
         )
         sock.sendall(request.encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            more = sock.recv(4096)
-            if not more:
-                raise RuntimeError("the connection closed inside the response headers")
-            head += more
-        head, _, body_start = head.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        if lines[0].split()[1] != "200":
-            raise RuntimeError(lines[0])
-        length = int(next(h.split(":", 1)[1] for h in lines[1:] if h.lower().startswith("content-length:")))
+        status, lines, body_start = _response_head(sock)
+        if status.split()[1] != "200":
+            raise RuntimeError(status)
+        length = int(next(h.split(":", 1)[1] for h in lines if h.lower().startswith("content-length:")))
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         pipe_out, pipe_in = os.pipe()
         try:
