@@ -29,9 +29,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 #: Bytes per slab (a multiple of every block size ``O_DIRECT`` asks for alignment to).
-SLAB_SIZE = 4 * 1024 * 1024
-#: Slabs per file in flight: one filling, the others being hashed and written.
-DEPTH = 3
+SLAB_SIZE = 8 * 1024 * 1024
+#: Slabs per file in flight: one filling, the others being hashed and written. 32 MiB in all per upload;
+#: measured (1 GiB PUTs, 2 cores): 8 MiB x 4 ~1,000 MiB/s, 4 MiB x 3 800-850, 8 MiB x 3 820-860.
+DEPTH = 4
 _ALIGN = 4096
 _O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 
