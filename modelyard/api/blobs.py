@@ -250,11 +250,8 @@ def _flush(f: BinaryIO) -> None:
 
 
 def _sha256_of(path: os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(4 * 1024 * 1024):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 @router.post(FILE_ROUTE, include_in_schema=False)

@@ -98,12 +98,9 @@ def digest_of(headers: httpx.Headers) -> Digest | None:
     return None
 
 
-def _file_digest(path: Path, algorithm: str) -> bytes:
-    h = hashlib.new(algorithm)
+def _file_digest(path: Path, algorithm: str) -> hashlib._Hash:
     with open(path, "rb") as f:
-        while block := f.read(BLOCK):
-            h.update(block)
-    return h.digest()
+        return hashlib.file_digest(f, algorithm)
 
 
 class _PartFile:
@@ -143,10 +140,9 @@ class _PartFile:
         self._file.close()
 
     def _hash_existing(self, path: Path) -> None:
+        """Start the digest from the bytes the part file holds (the first job: writes wait for it)."""
         assert self._hash is not None
-        with open(path, "rb") as f:
-            while block := f.read(BLOCK):
-                self._hash.update(block)
+        self._hash = _file_digest(path, self._hash.name)
 
     def _write(self, blocks: list[bytes]) -> None:
         for block in blocks:
@@ -222,7 +218,7 @@ class Downloader:
         verified = False
         if digest is not None:
             if computed is None:  # nothing was received: the part held the whole file already
-                computed = _file_digest(part, digest.algorithm)
+                computed = _file_digest(part, digest.algorithm).digest()
             if computed != digest.value:
                 part.unlink(missing_ok=True)
                 raise TransferError(f"{name}: the {digest.algorithm} of the received bytes does not match")
