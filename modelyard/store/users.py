@@ -92,16 +92,21 @@ class Users:
             stmt = stmt.with_for_update()
         return sum(1 for r in conn.execute(stmt) if r[0] != without)
 
+    def _locked_user(self, conn: Connection, account_id: str, user_id: str) -> Any:
+        """The user's row, locked for the rest of the transaction on PostgreSQL. Raises NoSuchUser."""
+        stmt = select(users).where(users.c.account_id == account_id, users.c.user_id == user_id)
+        if self.database.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).first()
+        if row is None:
+            raise NoSuchUser(user_id)
+        return row
+
     def update_user(self, account_id: str, user_id: str, change: Callable[[Any], dict[str, Any]]) -> Any:
         """Read-modify-write a user under a lock: ``change`` gets the current row and returns the columns to
         set (it may raise to refuse). Raises NoSuchUser, LastAdmin."""
         with self.database.write() as conn:
-            stmt = select(users).where(users.c.account_id == account_id, users.c.user_id == user_id)
-            if self.database.dialect == "postgresql":
-                stmt = stmt.with_for_update()
-            row = conn.execute(stmt).first()
-            if row is None:
-                raise NoSuchUser(user_id)
+            row = self._locked_user(conn, account_id, user_id)
             values = change(row)
             if (
                 row.role == "admin"
@@ -125,12 +130,7 @@ class Users:
     def delete_user(self, account_id: str, user_id: str) -> None:
         """Remove a user and their keys. Raises NoSuchUser, LastAdmin."""
         with self.database.write() as conn:
-            stmt = select(users).where(users.c.account_id == account_id, users.c.user_id == user_id)
-            if self.database.dialect == "postgresql":
-                stmt = stmt.with_for_update()
-            row = conn.execute(stmt).first()
-            if row is None:
-                raise NoSuchUser(user_id)
+            row = self._locked_user(conn, account_id, user_id)
             if row.role == "admin" and not self._admins_left(
                 conn, account_id, self.database.dialect, without=user_id
             ):
