@@ -13,6 +13,9 @@ The httptools protocol also keeps a request body as the list of the pieces the p
 for the application: a piece the application takes alone is passed on as it is, and several are joined
 once. A file PUT of 1 GiB is copied twice less (measured: the event loop's share of a 1 GiB upload
 went from 1.0 to 0.7 s).
+
+On plain-TCP connections it offers the ASGI ``http.response.pathsend`` extension: a whole-file
+``FileResponse`` is sent with ``sendfile(2)`` (:mod:`modelyard.pathsend`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from modelyard.api.errors import ApiError
 from modelyard.api.requestid import request_id_or_new
+from modelyard.pathsend import EXTENSION, PathsendCycle, supported
 
 #: The longest request target (path and query string, as sent) that the server parses.
 MAX_TARGET_BYTES = 65535
@@ -87,7 +91,18 @@ class BodyPieces:
 
 class RpcHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol (what its ``auto`` setting picks) with google.rpc 400s, keeping a
-    request body as pieces (see the module doc)."""
+    request body as pieces, and with ``http.response.pathsend`` (see the module doc)."""
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if supported(self.scheme):
+            self.scope["extensions"] = {EXTENSION: {}}  # type: ignore[typeddict-unknown-key]
+
+    def on_headers_complete(self) -> None:
+        previous = self.cycle
+        super().on_headers_complete()
+        if self.cycle is not previous and EXTENSION in self.scope.get("extensions", {}):
+            self.cycle.__class__ = PathsendCycle  # the same object; only ``send`` differs
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle

@@ -88,6 +88,8 @@ class IdentityMiddleware:
                     error_body.extend(message.get("body", b""))
                 if not message.get("more_body", False):
                     await self._record(ctx, status, bytes(error_body))
+            elif message["type"] == "http.response.pathsend" and ctx is not None and not ctx.recorded:
+                await self._record(ctx, status, b"")  # a file is the whole body: no error text in it
             await send(message)
 
         try:

@@ -59,6 +59,10 @@ class HeadAsGet:
             await send(message)
 
         inner: dict[str, Any] = {**scope, "method": "GET"}
+        # A file response would hand the server its path to send (the server sees HEAD and sends no
+        # body, but the bytes counted and logged would be a GET's): no zero-copy for a HEAD.
+        extensions = {k: v for k, v in scope.get("extensions", {}).items() if k != "http.response.pathsend"}
+        inner["extensions"] = extensions
         try:
             await self.app(inner, receive, send_without_body)
         finally:

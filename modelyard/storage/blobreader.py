@@ -27,7 +27,8 @@ READ_THREADS = 16
 _limiters: dict[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = {}
 
 
-def _limiter() -> anyio.CapacityLimiter:
+def read_limiter() -> anyio.CapacityLimiter:
+    """The worker threads of this event loop's file reads (downloads)."""
     loop = asyncio.get_running_loop()
     limiter = _limiters.get(loop)
     if limiter is None:
@@ -87,7 +88,7 @@ class ReadAhead:
 
     def _start(self, offset: int, size: int) -> asyncio.Task[bytes]:
         return asyncio.ensure_future(
-            anyio.to_thread.run_sync(os.pread, self._fd, size, offset, limiter=_limiter())
+            anyio.to_thread.run_sync(os.pread, self._fd, size, offset, limiter=read_limiter())
         )
 
     async def _drop(self) -> None:
