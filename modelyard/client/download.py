@@ -44,6 +44,8 @@ _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 _CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+)$")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 PART_SUFFIX = ".part"
+#: Buffers per writev (Linux takes 1024).
+_IOV_MAX = 1024
 
 
 @dataclass(frozen=True)
@@ -104,51 +106,75 @@ def _file_digest(path: Path, algorithm: str) -> hashlib._Hash:
 
 
 class _PartFile:
-    """The ``.part`` file being received. A worker thread hashes and writes each batch of blocks while
-    the next batch arrives (``hashlib`` and file writes release the GIL); appending to a partial file
-    hashes what it already holds first, so the digest always covers the whole file and the file is
-    never read back to check it."""
+    """The ``.part`` file being received. Each batch of blocks is hashed on one worker thread and written
+    (one ``writev``) on another while the next batch arrives (``hashlib`` and writes release the GIL, so
+    receiving, hashing and writing overlap); appending to a partial file hashes what it already holds
+    first, so the digest always covers the whole file and the file is never read back to check it.
+    Measured on 2 cores, 1 GiB: SHA-256 0.6 s, page-cache writes 0.7-1.0 s, so one thread doing both
+    capped the download near 400 MB/s."""
 
     def __init__(self, path: Path, mode: str, algorithm: str | None) -> None:
-        self._file = open(path, mode)  # noqa: SIM115 - closed by close()
+        self._fd = os.open(
+            path,
+            os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if mode == "ab" else os.O_TRUNC),
+            0o666,
+        )
         self._hash = hashlib.new(algorithm) if algorithm else None
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="download-write")
-        self._pending: Future[None] | None = None
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="download-write")
+        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="download-hash")
+        self._pending: list[Future[None]] = []
         if self._hash is not None and mode == "ab":
-            self._pending = self._worker.submit(self._hash_existing, path)
+            existing = self._hasher.submit(self._hash_existing, path)
+            self._pending.append(self._writer.submit(existing.result))  # no append before it was read
 
     def write(self, blocks: list[bytes]) -> None:
         """Queue ``blocks`` (waiting for the previous batch first: at most two in memory)."""
-        if self._pending is not None:
-            self._pending.result()
-        self._pending = self._worker.submit(self._write, blocks)
+        self._settle()
+        self._pending.append(self._writer.submit(self._write, blocks))
+        if self._hash is not None:
+            self._pending.append(self._hasher.submit(self._update, blocks))
 
     def close(self) -> bytes | None:
         """Finish the writes, fsync and close; returns the digest of the whole file (or None)."""
         try:
-            if self._pending is not None:
-                self._pending.result()
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            self._settle()
+            os.fsync(self._fd)
         finally:
             self.abort()
         return self._hash.digest() if self._hash is not None else None
 
     def abort(self) -> None:
         """Stop after the batch being written (the part file stays, for a resume)."""
-        self._worker.shutdown(wait=True, cancel_futures=True)
-        self._file.close()
+        self._writer.shutdown(wait=True, cancel_futures=True)
+        self._hasher.shutdown(wait=True, cancel_futures=True)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _settle(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     def _hash_existing(self, path: Path) -> None:
-        """Start the digest from the bytes the part file holds (the first job: writes wait for it)."""
+        """Start the digest from the bytes the part file holds (the first job: hashing waits for it)."""
         assert self._hash is not None
         self._hash = _file_digest(path, self._hash.name)
 
-    def _write(self, blocks: list[bytes]) -> None:
+    def _update(self, blocks: list[bytes]) -> None:
+        assert self._hash is not None
         for block in blocks:
-            if self._hash is not None:
-                self._hash.update(block)
-            self._file.write(block)
+            self._hash.update(block)
+
+    def _write(self, blocks: list[bytes]) -> None:
+        views = [memoryview(b) for b in blocks]
+        while views:
+            written = os.writev(self._fd, views[:_IOV_MAX])
+            while views and written >= len(views[0]):
+                written -= len(views[0])
+                views.pop(0)
+            if written:
+                views[0] = views[0][written:]
 
 
 class Downloader:
