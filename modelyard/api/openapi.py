@@ -193,7 +193,7 @@ def openapi_document() -> dict[str, Any]:
             "pageSize",
             "The maximum number of models to return. The maximum page_size is 200, values above 200 will be "
             "coerced to 200. If unspecified, the default is 50.",
-            {"type": "integer", "format": "int32", "minimum": 0},
+            {"type": "integer", "format": "int32", "minimum": 0, "maximum": INT32_RANGE[1]},
         ),
         _param("pageToken", "A page token, received from a previous ListModels call.", {"type": "string"}),
         _param(

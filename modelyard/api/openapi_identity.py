@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelyard.aip.schema import INT32_RANGE
 from modelyard.api.openapi import _json, _message, _param, _ref
 from modelyard.resources.identity import ACCOUNT, API_KEY, AUDIT_LOG, USER
 
@@ -36,7 +37,11 @@ def add_identity(doc: dict[str, Any]) -> dict[str, Any]:
     text = {"type": "string"}
     read_mask = _param("readMask", "The fields to return (all when empty or '*').", text)
     paging = [
-        _param("pageSize", "At most 200; default 50.", {"type": "integer", "format": "int32"}),
+        _param(
+            "pageSize",
+            "At most 200 (larger values are coerced); default 50.",
+            {"type": "integer", "format": "int32", "minimum": 0, "maximum": INT32_RANGE[1]},
+        ),
         _param("pageToken", "A nextPageToken from the previous page.", text),
     ]
     listing = [

@@ -9,6 +9,7 @@ import orjson
 from fastapi import Request
 from starlette.responses import Response
 
+from modelyard.aip.schema import INT32_RANGE
 from modelyard.api.errors import ApiError, invalid
 
 JSON = "application/json"
@@ -75,7 +76,7 @@ def json_response(payload: Any, status: int = 200) -> Response:
 
 
 def page_size(raw: str | None) -> int:
-    """``pageSize``: absent or 0 is the default (50), above 200 is 200, anything else not an integer >= 0
+    """``pageSize``: absent or 0 is the default (50), above 200 is 200, anything else not an int32 >= 0
     is an INVALID_ARGUMENT."""
     if raw is None or raw == "":
         return DEFAULT_PAGE_SIZE
@@ -90,6 +91,13 @@ def page_size(raw: str | None) -> int:
     if size < 0:
         raise invalid(
             f"pageSize: must not be negative (got {size})",
+            field="pageSize",
+            reason="INVALID_PAGE_SIZE",
+            pageSize=raw,
+        )
+    if size > INT32_RANGE[1]:  # page_size is an int32: a larger number is not coerced, it is refused
+        raise invalid(
+            f"pageSize: {raw} is out of range (an int32, at most {INT32_RANGE[1]}; above 200 means 200)",
             field="pageSize",
             reason="INVALID_PAGE_SIZE",
             pageSize=raw,

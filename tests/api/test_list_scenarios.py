@@ -49,7 +49,7 @@ def test_scenario_2_and_3_page_size_default_and_maximum(server: Server, account:
         assert names(body["models"]) == expected[:50], params
         assert body["nextPageToken"]
         assert body["totalSize"] == 205
-    for size in (201, 1001, 2**31, 10**30):
+    for size in (201, 1001, 2**31 - 1):  # larger is not an int32: refused (the bad page size test)
         body = page(account, {"pageSize": size})
         assert names(body["models"]) == expected[:200], size
         assert body["nextPageToken"]
@@ -66,7 +66,9 @@ def test_a_timestamp_in_year_zero_is_400_not_500(account: Account, literal: str)
     assert "0000-" in body["message"], body
 
 
-@pytest.mark.parametrize("value", ["-1", "-200", "abc", "1.5", "1e3", "0x10", "ten", "nan", "1_0", "٣"])
+@pytest.mark.parametrize(
+    "value", ["-1", "-200", "abc", "1.5", "1e3", "0x10", "ten", "nan", "1_0", "٣", "2147483648", "9" * 21]
+)
 @pytest.mark.parametrize("param", ["pageSize", "page_size"])
 def test_scenario_4_bad_page_size_is_400_naming_page_size(account: Account, param: str, value: str) -> None:
     body = assert_error(account.client.get(account.url(), params={param: value}), 400, INVALID_ARGUMENT)
