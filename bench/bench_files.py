@@ -12,11 +12,12 @@ In one run, on one file system (a temporary directory, or ``--dir``):
    The same file is also PUT by a minimal HTTP/1.1 client that sends it with ``sendfile(2)`` (the
    cheapest client there is: curl spends 0.4-0.5 s of CPU per GiB, on the same two cores as the server);
 3. download: getDownloadEndpoint, then a GET written to a local file and fsync'd, twice: with the
-   transfer client (curl by default; it writes the body 16 KiB at a time, so on a 2-core machine it,
-   not the server, sets the pace), and with a minimal HTTP/1.1 client that moves the body from the
-   socket to the file with ``splice(2)`` (no copy through user space: the cheapest a client can be,
-   which shows how fast the server sends). The first GET of each run reads a blob just written with
-   ``O_DIRECT`` (not in the page cache);
+   transfer client (curl by default; it receives 100 KiB and writes 8 KiB at a time, about 125,000
+   ``write`` calls and 1.4-2.7 s of its own CPU per GiB, so on a 2-core machine it, not the server, sets
+   the pace), and with a minimal HTTP/1.1 client that moves the body from the socket to the file with
+   ``splice(2)`` (no copy through user space: the cheapest a client can be, which shows how fast the
+   server sends). The server sends a whole file with ``sendfile(2)`` (``modelyard/pathsend.py``). The
+   first GET of each run reads a blob just written with ``O_DIRECT`` (not in the page cache);
 4. the server's resident memory (VmRSS, sampled every 20 ms) before and during the transfers;
 5. validation: a base model whose ``model.safetensors`` holds ``--tensors`` tensors, uploaded, then the
    time of ``:validateUpload`` through the SDK (headers are read, tensor data never).
