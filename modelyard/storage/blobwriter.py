@@ -6,21 +6,15 @@ the file. Both release the GIL, so on a machine with two cores hashing, writing 
 each executor keeps its slabs in order. At most ``depth`` slabs exist: when all are busy, ``write``
 waits for the oldest, which is the back-pressure that stops a fast client from filling memory.
 
-Where the file system takes it the file is opened with ``O_DIRECT``: the bytes go from the slab to the
-device without a page-cache copy. On this project's 2-core test machine a buffered 1 GiB write took
-0.7-2.9 s (page-cache allocation and write-back), an ``O_DIRECT`` one 0.8 s steadily, and it leaves the
-cache to the files being read. Only the last slab can hold a length that is not a multiple of the
-block size; before writing that tail the flag is cleared. File systems without ``O_DIRECT`` (tmpfs,
-some network and FUSE file systems) refuse it at ``open`` or at the first write, and get buffered
-writes. ``finish`` fsyncs the file either way (``O_DIRECT`` does not flush the device's cache).
+The file is written with ``O_DIRECT`` where the file system takes it (:mod:`modelyard.directio`): the
+bytes go from the slab to the device without a page-cache copy, steadily, and the cache is left to the
+files being read. ``finish`` fsyncs the file either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import fcntl
 import hashlib
 import mmap
 import os
@@ -28,19 +22,13 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from modelyard.directio import ALIGN, DirectFile
+
 #: Bytes per slab (a multiple of every block size ``O_DIRECT`` asks for alignment to).
 SLAB_SIZE = 8 * 1024 * 1024
 #: Slabs per file in flight: one filling, the others being hashed and written. 32 MiB in all per upload;
 #: measured (1 GiB PUTs, 2 cores): 8 MiB x 4 ~1,000 MiB/s, 4 MiB x 3 800-850, 8 MiB x 3 820-860.
 DEPTH = 4
-_ALIGN = 4096
-_O_DIRECT: int = getattr(os, "O_DIRECT", 0)
-
-
-def _write_all(fd: int, view: memoryview) -> None:
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 class BlobWriter:
@@ -50,23 +38,13 @@ class BlobWriter:
     def __init__(
         self, path: Path, *, slab_size: int = SLAB_SIZE, depth: int = DEPTH, direct: bool = True
     ) -> None:
-        if slab_size % _ALIGN or depth < 2:
+        if slab_size % ALIGN or depth < 2:
             raise ValueError("slab_size must be a multiple of 4096 and depth at least 2")
         self.path = path
         self.received = 0
         self._slab_size = slab_size
         self._depth = depth
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        self._direct = bool(direct and _O_DIRECT)
-        fd = -1
-        if self._direct:
-            try:
-                fd = os.open(path, flags | _O_DIRECT, 0o666)
-            except OSError as e:
-                if e.errno != errno.EINVAL:
-                    raise
-                self._direct = False
-        self._fd = fd if fd >= 0 else os.open(path, flags, 0o666)
+        self._file = DirectFile(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, direct=direct)
         self._hash = hashlib.sha256()
         self._hasher = ThreadPoolExecutor(1, thread_name_prefix="blob-hash")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="blob-write")
@@ -74,8 +52,6 @@ class BlobWriter:
         self._free: list[mmap.mmap] = []
         self._slab = mmap.mmap(-1, slab_size)
         self._fill = 0
-        self._written = 0  # the writer thread's own count
-        self._closed = False
 
     # -- the event loop's side ---------------------------------------------------------------------------
     async def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -104,17 +80,15 @@ class BlobWriter:
         """Stop (waiting at most for the slab being hashed and the one being written) and remove the file;
         a no-op after ``finish`` once the file was renamed away."""
         self._shutdown()
-        if not self._closed:
-            self._closed = True
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
+        with contextlib.suppress(OSError):
+            self._file.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
     def _dispatch(self) -> None:
         slab, length = self._slab, self._fill
         hashed = self._hasher.submit(self._hash.update, memoryview(slab)[:length])
-        written = self._writer.submit(self._write_slab, slab, length)
+        written = self._writer.submit(self._file.write, memoryview(slab)[:length])
         self._busy.append((slab, hashed, written))
         self._fill = 0
 
@@ -132,32 +106,9 @@ class BlobWriter:
         return slab
 
     # -- the writer thread -------------------------------------------------------------------------------
-    def _write_slab(self, slab: mmap.mmap, length: int) -> None:
-        view = memoryview(slab)[:length]
-        if self._direct:
-            aligned = length - length % _ALIGN
-            try:
-                _write_all(self._fd, view[:aligned])
-            except OSError as e:
-                if e.errno != errno.EINVAL or self._written:
-                    raise
-                # Opened with O_DIRECT but refused at the first write: this file system wants buffered.
-                self._buffered()
-                _write_all(self._fd, view[:aligned])
-            view = view[aligned:]
-            if view:
-                self._buffered()
-        _write_all(self._fd, view)
-        self._written += length
-
-    def _buffered(self) -> None:
-        fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~_O_DIRECT)
-        self._direct = False
-
     def _sync_and_close(self) -> None:
-        os.fsync(self._fd)
-        self._closed = True
-        os.close(self._fd)
+        self._file.fsync()
+        self._file.close()
 
     def _shutdown(self) -> None:
         self._hasher.shutdown(wait=True, cancel_futures=True)

@@ -1,15 +1,21 @@
-"""The byte paths of file storage: ``BlobWriter`` (a PUT's body to disk) and ``ReadAhead`` (a blob to a
-download), on a real file system, with small slabs and chunks so that every branch runs."""
+"""The byte paths of file storage: ``BlobWriter`` (a PUT's body to disk), ``ReadAhead`` (a blob to a
+download) and ``DirectFile`` (the O_DIRECT writes under uploads and the CLI's downloads), on a real file
+system, with small slabs and chunks so that every branch runs."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import fcntl
 import hashlib
+import mmap
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from modelyard.directio import ALIGN, DirectFile
 from modelyard.storage import blobreader
 from modelyard.storage.blobreader import ReadAhead
 from modelyard.storage.blobwriter import BlobWriter
@@ -153,3 +159,76 @@ def test_read_ahead_refuses_relative_seeks(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="absolute"):
         asyncio.run(go())
+
+
+# -- DirectFile: O_DIRECT where the file system takes it -------------------------------------------------
+
+
+def _slab(data: bytes) -> memoryview:
+    """``data`` in a page-aligned buffer, as the writers hand it over."""
+    slab = mmap.mmap(-1, max(len(data), 1))
+    slab[: len(data)] = data
+    return memoryview(slab)[: len(data)]
+
+
+def test_direct_file_writes_aligned_slabs_directly_and_the_tail_buffered(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    body, tail = os.urandom(3 * ALIGN), os.urandom(100)
+    out = DirectFile(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    direct_at_open = out.direct
+    out.write(_slab(body))
+    assert out.direct == direct_at_open  # aligned: still direct (when the file system took O_DIRECT)
+    out.write(_slab(tail))
+    assert not out.direct  # an unaligned tail goes through the page cache
+    out.fsync()
+    out.close()
+    out.close()  # twice is harmless
+    assert target.read_bytes() == body + tail
+
+
+@pytest.mark.parametrize("existing", [ALIGN, ALIGN + 7])
+def test_direct_file_appends_after_what_the_file_holds(tmp_path: Path, existing: int) -> None:
+    """A resumed download appends: at an aligned length it may stay direct, at another it is buffered."""
+    target = tmp_path / "f.part"
+    first = os.urandom(existing)
+    target.write_bytes(first)
+    out = DirectFile(target, os.O_WRONLY | os.O_APPEND)
+    if existing % ALIGN:
+        assert not out.direct
+    more = os.urandom(2 * ALIGN)
+    out.write(_slab(more))
+    out.close()
+    assert target.read_bytes() == first + more
+
+
+def test_direct_file_falls_back_when_the_first_write_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some file systems take O_DIRECT at open and refuse it at the first write (EINVAL): buffered then.
+    A refusal after bytes were written is an error, not a silent switch."""
+    real_write = os.write
+    refused: list[int] = []
+
+    def picky(fd: int, data: Any) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & getattr(os, "O_DIRECT", 0):
+            refused.append(fd)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", picky)
+    target = tmp_path / "f"
+    out = DirectFile(target, os.O_WRONLY | os.O_CREAT)
+    data = os.urandom(2 * ALIGN)
+    out.write(_slab(data))
+    out.close()
+    assert target.read_bytes() == data
+    assert bool(refused) == hasattr(os, "O_DIRECT")
+
+
+def test_direct_file_without_o_direct_writes_buffered(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    out = DirectFile(target, os.O_WRONLY | os.O_CREAT, direct=False)
+    assert not out.direct
+    out.write(memoryview(b"abc"))
+    out.close()
+    assert target.read_bytes() == b"abc"
