@@ -186,10 +186,12 @@ async def _resumable_put(
             reason="WRONG_OFFSET",
             metadata={"persisted": str(have)},
         )
-    have = await _append(request, partial, ref, start, end - start + 1)
+    have = await _append(request, storage, partial, ref, start, end - start + 1)
     if have < ref.size:
         return _incomplete(have)
-    sha = await anyio.to_thread.run_sync(_sha256_of, partial)
+    state = storage.hash_states.get(partial, have)
+    storage.hash_states.drop(partial)
+    sha = state.hexdigest() if state is not None else await anyio.to_thread.run_sync(_sha256_of, partial)
     placed = await anyio.to_thread.run_sync(
         service.files.complete_blob, ref, sha, ref.size, lambda: storage.place(partial, sha)
     )
@@ -207,9 +209,16 @@ def _incomplete(have: int) -> Response:
     return Response(status_code=308, headers=headers)
 
 
-async def _append(request: Request, partial: Path, ref: FileRef, start: int, length: int) -> int:
+async def _append(
+    request: Request, storage: LocalStorage, partial: Path, ref: FileRef, start: int, length: int
+) -> int:
     """Stream one chunk onto the partial file (locked, at the expected offset) and fsync it; a short,
-    long or interrupted chunk is cut off again. Returns the bytes stored."""
+    long or interrupted chunk is cut off again. Returns the bytes stored.
+
+    The chunk goes through a ``BlobWriter`` like a whole PUT (aligned slabs, hashed and written on two
+    threads, ``O_DIRECT`` where the file system takes it); when the SHA-256 of the bytes before it is
+    known (``storage/hashstates.py``), the digest goes on from there and the finished file is not read
+    again."""
     f = await anyio.to_thread.run_sync(_open_locked, partial)
     try:
         size = os.fstat(f.fileno()).st_size
@@ -217,22 +226,27 @@ async def _append(request: Request, partial: Path, ref: FileRef, start: int, len
             message = f"{ref.path}: another chunk arrived first; resume from {size}"
             metadata = {"persisted": str(size)}
             raise ApiError("FAILED_PRECONDITION", message, reason="WRONG_OFFSET", metadata=metadata)
+        continues = storage.hash_states.get(partial, start)
+        writer = await anyio.to_thread.run_sync(lambda: BlobWriter(partial, append=True, continues=continues))
         received = 0
         try:
             async for chunk in request.stream():
                 received += len(chunk)
                 if received > length:
                     raise _length_error(ref.path, f"more than {length}", length)
-                await anyio.to_thread.run_sync(f.write, chunk)
+                await writer.write(chunk)
             if received != length:
                 raise _length_error(ref.path, received, length)
-            await anyio.to_thread.run_sync(_flush, f)
+            await writer.finish()
         except BaseException as e:
+            writer.abort()
             f.truncate(start)
             if isinstance(e, ClientDisconnect):
                 raise ApiError("CANCELLED", f"{ref.path}: the client went away; the chunk was not stored",
                                reason="CANCELLED") from None  # fmt: skip
             raise
+        if continues is not None:
+            storage.hash_states.put(partial, start + length, writer.digest)
         return start + length
     finally:
         f.close()
@@ -242,11 +256,6 @@ def _open_locked(path: Path) -> BinaryIO:
     f = open(path, "ab")  # noqa: SIM115 - closed by the caller
     fcntl.flock(f.fileno(), fcntl.LOCK_EX)
     return f
-
-
-def _flush(f: BinaryIO) -> None:
-    f.flush()
-    os.fsync(f.fileno())
 
 
 def _sha256_of(path: os.PathLike[str]) -> str:

@@ -33,10 +33,22 @@ DEPTH = 4
 
 class BlobWriter:
     """One file being received into ``path`` (created, must not exist). Call ``write`` for each chunk,
-    then ``finish`` (fsync, close; returns the SHA-256 hex) or ``abort`` (removes the file)."""
+    then ``finish`` (fsync, close; returns the SHA-256 hex) or ``abort`` (removes the file).
+
+    ``append=True`` adds to an existing file instead (a chunk of a resumable upload): ``abort`` then
+    leaves the file to the caller, who cuts it back. ``continues`` is the SHA-256 of the bytes the file
+    already holds, to go on from (without it the digest covers only what this writer wrote); after
+    ``finish`` :attr:`digest` is the state to continue the next chunk from."""
 
     def __init__(
-        self, path: Path, *, slab_size: int = SLAB_SIZE, depth: int = DEPTH, direct: bool = True
+        self,
+        path: Path,
+        *,
+        slab_size: int = SLAB_SIZE,
+        depth: int = DEPTH,
+        direct: bool = True,
+        append: bool = False,
+        continues: hashlib._Hash | None = None,
     ) -> None:
         if slab_size % ALIGN or depth < 2:
             raise ValueError("slab_size must be a multiple of 4096 and depth at least 2")
@@ -44,8 +56,10 @@ class BlobWriter:
         self.received = 0
         self._slab_size = slab_size
         self._depth = depth
-        self._file = DirectFile(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, direct=direct)
-        self._hash = hashlib.sha256()
+        self._append = append
+        flags = os.O_WRONLY | os.O_APPEND if append else os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        self._file = DirectFile(path, flags, direct=direct)
+        self._hash = continues.copy() if continues is not None else hashlib.sha256()
         self._hasher = ThreadPoolExecutor(1, thread_name_prefix="blob-hash")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="blob-write")
         self._busy: deque[tuple[mmap.mmap, Future[None], Future[None]]] = deque()
@@ -76,14 +90,21 @@ class BlobWriter:
         self._shutdown()
         return self._hash.hexdigest()
 
+    @property
+    def digest(self) -> hashlib._Hash:
+        """The SHA-256 state after ``finish`` (a copy: the file's digest so far)."""
+        return self._hash.copy()
+
     def abort(self) -> None:
-        """Stop (waiting at most for the slab being hashed and the one being written) and remove the file;
-        a no-op after ``finish`` once the file was renamed away."""
+        """Stop (waiting at most for the slab being hashed and the one being written) and remove the file
+        (an appended-to file stays, for the caller to cut back); a no-op after ``finish`` once the file
+        was renamed away."""
         self._shutdown()
         with contextlib.suppress(OSError):
             self._file.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        if not self._append:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
 
     def _dispatch(self) -> None:
         slab, length = self._slab, self._fill

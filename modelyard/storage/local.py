@@ -26,6 +26,7 @@ from pathlib import Path
 
 from modelyard.storage.base import FileRef, ObjectInfo, StorageError
 from modelyard.storage.blobwriter import BlobWriter
+from modelyard.storage.hashstates import HashStates
 from modelyard.storage.signing import SignedRequest, UrlSigner
 
 SHA_PREFIX = "sha256:"
@@ -80,6 +81,7 @@ class LocalStorage:
         self.blobs = root / "blobs" / "sha256"
         self.tmp = root / "tmp"
         self.partial = root / "partial"
+        self.hash_states = HashStates()  # of the resumable uploads this process is receiving
         for directory in (self.blobs, self.tmp, self.partial):
             _makedirs_durably(directory)
 

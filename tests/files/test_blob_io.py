@@ -19,6 +19,7 @@ from modelyard.directio import ALIGN, DirectFile
 from modelyard.storage import blobreader
 from modelyard.storage.blobreader import ReadAhead
 from modelyard.storage.blobwriter import BlobWriter
+from modelyard.storage.hashstates import HashStates
 
 
 @pytest.mark.parametrize("direct", [True, False])
@@ -232,3 +233,47 @@ def test_direct_file_without_o_direct_writes_buffered(tmp_path: Path) -> None:
     out.write(memoryview(b"abc"))
     out.close()
     assert target.read_bytes() == b"abc"
+
+
+# -- HashStates and appending writers: resumable uploads hashed chunk by chunk ------------------------------
+
+
+def test_hash_states_give_the_digest_only_at_its_offset(tmp_path: Path) -> None:
+    states = HashStates(limit=2)
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert states.get(a, 0) is not None and states.get(a, 0).digest() == hashlib.sha256().digest()
+    assert states.get(a, 10) is None
+    digest = hashlib.sha256(b"0123456789")
+    states.put(a, 10, digest)
+    got = states.get(a, 10)
+    assert got is not None and got.digest() == digest.digest()
+    got.update(b"more")  # a copy: the remembered state does not move
+    assert states.get(a, 10).digest() == digest.digest()  # type: ignore[union-attr]
+    assert states.get(a, 11) is None
+    states.put(b, 1, hashlib.sha256(b"x"))
+    states.get(a, 10)  # a is now the most recently used
+    states.put(c, 1, hashlib.sha256(b"y"))  # over the limit: b goes
+    assert states.get(b, 1) is None and states.get(a, 10) is not None and states.get(c, 1) is not None
+    states.drop(a)
+    assert states.get(a, 10) is None
+
+
+def test_an_appending_writer_continues_the_digest_and_leaves_the_file_on_abort(tmp_path: Path) -> None:
+    target = tmp_path / "upload.part"
+    first, second = os.urandom(3 * ALIGN), os.urandom(5000)
+    target.write_bytes(first)
+
+    async def append(data: bytes, finish: bool) -> BlobWriter:
+        writer = BlobWriter(target, slab_size=8192, depth=2, append=True, continues=hashlib.sha256(first))
+        await writer.write(data)
+        if finish:
+            await writer.finish()
+        return writer
+
+    aborted = asyncio.run(append(os.urandom(9000), finish=False))
+    aborted.abort()
+    assert target.exists()  # the caller cuts an appended-to file back; it is not removed
+    os.truncate(target, len(first))
+    writer = asyncio.run(append(second, finish=True))
+    assert target.read_bytes() == first + second
+    assert writer.digest.hexdigest() == hashlib.sha256(first + second).hexdigest()

@@ -171,6 +171,48 @@ def test_two_replicas_serve_one_uploads_urls(backend: str, store: Store, tmp_pat
         stop_server(b)
 
 
+def test_a_resumable_upload_whose_chunks_go_to_two_replicas(
+    backend: str, store: Store, tmp_path: Path
+) -> None:
+    """Each replica hashes the chunks it receives when it knows the digest of the bytes before them; a
+    chunk stored by the other replica breaks the chain, and the completed file is then read once to hash
+    it. Either way the blob is stored under the SHA-256 of the whole file."""
+    storage = f"file://{tmp_path / 'resumable-storage'}"
+    account = uid("rs")
+    key = store.create_api_key(account)
+    data = os.urandom(5 * 256 * 1024 + 1000)
+    chunk = 256 * 1024
+    a, base_a = start_server(backend, "--storage", storage, env=NO_SWEEP)
+    b, base_b = start_server(backend, "--storage", storage, env=NO_SWEEP)
+    try:
+        sdk = Fireworks(api_key=key, base_url=base_a, account_id=account, max_retries=0)
+        model_id = uid("m")
+        sdk.models.create(model_id=model_id, model={"kind": "CUSTOM_MODEL"})
+        endpoint = sdk.models.get_upload_endpoint(
+            model_id, filename_to_size={"w.bin": str(len(data))}, enable_resumable_upload=True
+        )
+        assert endpoint.filename_to_signed_urls is not None
+        url = endpoint.filename_to_signed_urls["w.bin"]
+        # A, A, B, A, A, A: the chain of digests is unbroken on A for two chunks, then broken.
+        hosts = [url, url, _on(base_b, url), url, url, url]
+        offset = 0
+        for host in hosts:
+            end = min(offset + chunk, len(data))
+            headers = {"Content-Range": f"bytes {offset}-{end - 1}/{len(data)}"}
+            response = httpx.put(host, content=data[offset:end], headers=headers, timeout=30)
+            assert response.status_code == (200 if end == len(data) else 308), response.text
+            offset = end
+        assert response.headers["x-modelyard-sha256"] == hashlib.sha256(data).hexdigest()
+        sdk.models.validate_upload(model_id)
+        download = sdk.models.get_download_endpoint(model_id).filename_to_signed_urls
+        assert download is not None
+        assert httpx.get(_on(base_b, download["w.bin"]), timeout=30).content == data
+        sdk.close()
+    finally:
+        stop_server(a)
+        stop_server(b)
+
+
 def test_sweep_of_expired_uploads_and_unreferenced_blobs(backend: str, store: Store, tmp_path: Path) -> None:
     root = tmp_path / "store"
     storage = f"file://{root}"
