@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+import httpcore
 import httpx
 import tenacity
 
@@ -205,8 +206,21 @@ def read_range(path: Path, start: int, end: int, progress: Progress, name: str) 
             progress.advance(name, len(block))
 
 
+#: Bytes httpcore asks the socket for per read (its default is 64 KiB). Measured receiving a 1 GiB download
+#: with httpx on 2 cores: 64 KiB reads cost 0.8-1.4 s of CPU (h11's buffer handling, once per read),
+#: 1 MiB reads 0.35-0.45 s, and the transfer went from 670-1,260 to 2,200-2,800 MiB/s.
+READ_BYTES = 1 << 20
+
+
+def _larger_reads() -> None:
+    """Raise httpcore's per-read size of HTTP/1.1 connections (a class attribute) to READ_BYTES."""
+    if getattr(httpcore.HTTP11Connection, "READ_NUM_BYTES", READ_BYTES) < READ_BYTES:
+        httpcore.HTTP11Connection.READ_NUM_BYTES = READ_BYTES
+
+
 def signed_url_client(transport: httpx.BaseTransport | None = None, jobs: int = 4) -> httpx.Client:
-    """The HTTP client for signed URLs: no API key, no redirects followed, no compression."""
+    """The HTTP client for signed URLs: no API key, no redirects followed, no compression, 1 MiB reads."""
+    _larger_reads()
     return httpx.Client(
         headers={"User-Agent": f"modelyard-cli/{__version__}", "Accept-Encoding": "identity"},
         timeout=TIMEOUT,

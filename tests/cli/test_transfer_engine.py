@@ -10,11 +10,12 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpcore
 import pytest
 
 from modelyard.client.download import Downloader, safe_target
 from modelyard.client.http import ModelyardClient
-from modelyard.client.transfer import RetryPolicy, TransferError
+from modelyard.client.transfer import READ_BYTES, RetryPolicy, TransferError, signed_url_client
 from modelyard.client.upload import BadPath, Uploader, UploadOptions, UploadResult, scan_directory
 from modelyard.client.upload_state import UploadState
 from tests.support.fake_gcs import ACCOUNT, KEY, FakeFireworks, running
@@ -270,3 +271,9 @@ def test_signed_urls_older_than_45_minutes_are_asked_for_again(fake: FakeFirewor
     assert result.skipped == ["a.json"] and result.uploaded == ["b.json"]  # GCS kept a.json
     assert stored(fake, "old") == data
     assert [s.path for s in fake.signed_requests()] == ["/bucket/old/b.json"]
+
+
+def test_the_signed_url_client_reads_a_mebibyte_at_a_time() -> None:
+    """httpcore reads 64 KiB per socket read unless told otherwise; downloads cost half the CPU with 1 MiB."""
+    signed_url_client().close()
+    assert httpcore.HTTP11Connection.READ_NUM_BYTES == READ_BYTES == 1 << 20
