@@ -41,6 +41,7 @@ READ_AHEAD = 16 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 
 logger = logging.getLogger("modelyard.server")
+_FADVISE = hasattr(os, "posix_fadvise")
 
 
 class ShortFile(OSError):
@@ -68,9 +69,10 @@ class _Sender:
         sent = 0
         while sent < count:
             position = offset + sent
-            if position + READ_AHEAD // 2 > self.prefetched:
+            if position + READ_AHEAD // 2 > self.prefetched and _FADVISE:
                 start = max(self.prefetched, position)
-                os.posix_fadvise(self.fd, start, READ_AHEAD, os.POSIX_FADV_WILLNEED)
+                with contextlib.suppress(OSError):  # advice only: a file system may not take it
+                    os.posix_fadvise(self.fd, start, READ_AHEAD, os.POSIX_FADV_WILLNEED)
                 self.prefetched = start + READ_AHEAD
             try:
                 n = os.sendfile(self.out, self.fd, position, count - sent)
