@@ -202,22 +202,21 @@ class ObservabilityMiddleware:
         scope["modelyard.request_id"] = request_id  # for the audit log (api/auditing.py)
         status = 0
         sent = 0
-        length = b""
+        headers: list[tuple[bytes, bytes]] = []
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, sent, length
+            nonlocal status, sent, headers
             kind = message["type"]
             if kind == "http.response.start":
                 status = message["status"]
-                length = next((v for k, v in message.get("headers", ()) if k == b"content-length"), b"")
                 headers = [*message.get("headers", ()), (b"x-request-id", request_id)]
                 if obs.draining:
                     headers.append((b"connection", b"close"))
                 message = {**message, "headers": headers}
             elif kind == "http.response.body":
                 sent += len(message.get("body", b""))
-            elif kind == "http.response.pathsend":  # a whole file, sent by the server (Content-Length)
-                sent += int(length or 0)
+            elif kind == "http.response.pathsend":  # a whole file, sent by the server: its Content-Length
+                sent += int(next((v for k, v in headers if k == b"content-length"), b"0"))
             await send(message)
 
         try:

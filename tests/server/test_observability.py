@@ -144,6 +144,9 @@ def test_json_access_log_has_request_ids_and_no_secrets(sqlite_store: Store) -> 
                 assert r.status_code == status, r.text
             r = client.get("/healthz")
             generated = r.headers["x-request-id"]
+            # A static file goes out with sendfile (http.response.pathsend): no body messages to count.
+            css = client.get("/catalog/static/catalog.css", headers={"X-Request-Id": "rid-file"})
+            assert css.status_code == 200 and css.content
     finally:
         stop_server(proc)
     output = _rest(proc)
@@ -182,6 +185,7 @@ def test_json_access_log_has_request_ids_and_no_secrets(sqlite_store: Store) -> 
     assert by_id["rid-xapikey"]["query"] == "pageSize=5"
     assert by_id["rid-token"]["query"] == "pageSize=2&pageToken=SECRETTO...&page_token=SECRETTO..."
     assert by_id[generated]["route"] == "/healthz"
+    assert by_id["rid-file"]["bytes"] == len(css.content)
 
 
 def test_redact_query() -> None:
