@@ -4,8 +4,8 @@ A resumable upload (the GCS protocol on ``file://`` storage) stores its chunks i
 request each. Hashing a chunk while it is written needs the digest of the bytes before it; ``hashlib``
 states cannot be saved to disk, so they are kept here, in this process, by partial file and offset.
 A chunk that arrives at another replica, after a restart, or after its state was dropped (at most
-:data:`LIMIT` uploads are remembered, the least recently used dropped first) finds none: it is written
-without hashing, and the completed file is read once to hash it, as before this cache existed.
+:data:`LIMIT` uploads are remembered, the least recently used dropped first) finds none: its digest is
+not kept, and the completed file is read once to hash it, as before this cache existed.
 """
 
 from __future__ import annotations
