@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import mmap
 import os
 import re
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +38,7 @@ from modelyard.client.transfer import (
     run_all,
     signed_url_client,
 )
-from modelyard.directio import DirectFile
+from modelyard.directio import DirectFile, SlabWriter
 
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 _CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+)$")
@@ -108,11 +106,12 @@ def _file_digest(path: Path, algorithm: str) -> hashlib._Hash:
 
 
 class _PartFile:
-    """The ``.part`` file being received. The blocks are copied into page-aligned slabs; each full slab is
-    hashed on one worker thread and written (``O_DIRECT`` where the file system takes it, see
-    :mod:`modelyard.directio`) on another while the next one fills. ``hashlib`` and writes release the
-    GIL, so receiving, hashing and writing overlap. Appending to a partial file hashes what it already
-    holds first, so the digest always covers the whole file and the file is never read back to check it.
+    """The ``.part`` file being received, through :class:`modelyard.directio.SlabWriter`: the blocks are
+    copied into two page-aligned slabs; a full slab is hashed on one worker thread and written
+    (``O_DIRECT`` where the file system takes it) on another while the other slab fills. ``hashlib`` and
+    writes release the GIL, so receiving, hashing and writing overlap. Appending to a partial file hashes
+    what it already holds first, so the digest always covers the whole file and the file is never read
+    back to check it.
 
     Measured on 2 cores, 1 GiB (docs/benchmarks.md): SHA-256 0.6 s, page-cache writes 0.3-2.9 s; one
     thread hashing and writing 64 KiB blocks capped one download near 400 MB/s, and four at once spent
@@ -120,69 +119,35 @@ class _PartFile:
 
     def __init__(self, path: Path, mode: str, algorithm: str | None) -> None:
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "ab" else os.O_TRUNC)
-        self._file = DirectFile(path, flags)
-        self._hash = hashlib.new(algorithm) if algorithm else None
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="download-write")
-        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="download-hash")
-        self._slabs = [mmap.mmap(-1, SLAB), mmap.mmap(-1, SLAB)]
-        self._fill = 0
-        self._pending: list[Future[None]] = []
-        if self._hash is not None and mode == "ab":
-            existing = self._hasher.submit(self._hash_existing, path)
-            self._pending.append(self._writer.submit(existing.result))  # no append before it was read
+        digest = hashlib.new(algorithm) if algorithm else None
+        self._slabs = SlabWriter(DirectFile(path, flags), digest, slab_size=SLAB, slabs=2, name="download")
+        if algorithm and mode == "ab":
+            self._slabs.digest_first(lambda: _file_digest(path, algorithm))
 
     def write(self, blocks: list[bytes]) -> None:
-        """Copy ``blocks`` into the slab being filled; a full slab is handed to the threads (after the
-        previous one is done with: two slabs in memory)."""
+        """Copy ``blocks`` into the slabs, waiting when both are busy."""
         for block in blocks:
             view = memoryview(block)
             while view:
-                n = min(len(view), SLAB - self._fill)
-                self._slabs[0][self._fill : self._fill + n] = view[:n]
-                self._fill += n
-                view = view[n:]
-                if self._fill == SLAB:
-                    self._dispatch()
+                view, waits = self._slabs.fill(view)
+                for future in waits:
+                    future.result()
 
     def close(self) -> bytes | None:
         """Write what is left, fsync and close; returns the digest of the whole file (or None)."""
         try:
-            if self._fill:
-                self._dispatch()
-            self._settle()
-            self._file.fsync()
+            for future in self._slabs.flush():
+                future.result()
+            self._slabs.file.fsync()
         finally:
             self.abort()
-        return self._hash.digest() if self._hash is not None else None
+        digest = self._slabs.digest
+        return digest.digest() if digest is not None else None
 
     def abort(self) -> None:
         """Stop after the slab being written (the part file stays, for a resume)."""
-        self._writer.shutdown(wait=True, cancel_futures=True)
-        self._hasher.shutdown(wait=True, cancel_futures=True)
-        self._file.close()
-
-    def _dispatch(self) -> None:
-        self._settle()
-        view = memoryview(self._slabs[0])[: self._fill]
-        self._pending.append(self._writer.submit(self._file.write, view))
-        if self._hash is not None:
-            self._pending.append(self._hasher.submit(self._update, view))
-        self._slabs.reverse()
-        self._fill = 0
-
-    def _settle(self) -> None:
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
-
-    def _hash_existing(self, path: Path) -> None:
-        """Start the digest from the bytes the part file holds (the first job: hashing waits for it)."""
-        assert self._hash is not None
-        self._hash = _file_digest(path, self._hash.name)
-
-    def _update(self, view: memoryview) -> None:
-        assert self._hash is not None  # looked up here: _hash_existing replaces it first
-        self._hash.update(view)
+        self._slabs.shutdown()
+        self._slabs.file.close()
 
 
 class Downloader:
