@@ -12,6 +12,9 @@ The child runs one check at a time (validations of a worker queue for it; each i
 of :mod:`modelyard.files.validate`) under an address-space limit of :data:`MEMORY_LIMIT`: a check that
 needs more gets ``MemoryError`` there, and a child that dies is replaced by a new one. Either way the
 caller gets :class:`CheckFailed` for that file.
+
+``spawn`` imports the parent's main module in the child (as ``__mp_main__``), as uvicorn's own worker
+processes do: a program that embeds the app must keep its start-up under ``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ class CheckFailed(Exception):
 
 def _limit_memory(limit: int) -> None:  # pragma: no cover - runs in the child
     import resource
+    import signal
+
+    # Ctrl-C reaches the whole process group: the server stops the child (or the child sees the server
+    # gone), without a KeyboardInterrupt traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard == resource.RLIM_INFINITY or hard > limit:
