@@ -33,7 +33,8 @@ answered in the same google.rpc form before the application sees the request:
 * **Stalled bodies.** While a request body is incomplete and the server is reading, a connection on
   which no byte arrives for ``body_idle_timeout`` seconds is closed: the application sees the client go
   away (an upload drops its partial file, as for any client that leaves). Time the server spends not
-  reading (its own back-pressure) does not count.
+  reading (its own back-pressure), or before it sends the ``100 Continue`` a client asked for, does not
+  count.
 * **Connections.** A request on a connection past ``max_connections`` open ones in this worker gets
   ``503 UNAVAILABLE`` (reason ``TOO_MANY_CONNECTIONS``, ``Retry-After: 1``) and the connection is closed
   (uvicorn's ``limit_concurrency`` does the same in plain text, and counts differently).
@@ -269,7 +270,8 @@ class RpcHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or self._head is not None:
             return
         now = self.loop.time()
-        if self.flow.read_paused:  # the server is not reading: the client cannot be stalled
+        waiting = self.flow.read_paused or (self.cycle is not None and self.cycle.waiting_for_100_continue)
+        if waiting:  # the server is not reading, or has not yet asked for the body: not the client's stall
             self._body_at = now
         idle = now - self._body_at
         if idle < self.limits.body_idle_timeout:
