@@ -41,13 +41,17 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from modelyard.httpprotocol import RpcHttpToolsProtocol
-from modelyard.settings import METRICS_DIR_ENV, AppFactory, Settings
+from modelyard.settings import METRICS_DIR_ENV, AppFactory, HttpLimits, Settings
 
 #: How long uvicorn's supervisor waits for a worker to answer its health ping before killing it.
 WORKER_HEALTHCHECK_SECONDS = 60
 
 
 class NoDelayConfig(uvicorn.Config):
+    """uvicorn's config, carrying the server's connection limits to its protocol (``http_limits``)."""
+
+    http_limits: HttpLimits = HttpLimits()
+
     def bind_socket(self) -> socket.socket:
         sock = super().bind_socket()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -191,6 +195,8 @@ def serve(
             # Requests the parser refuses get a google.rpc 400, not uvicorn's plain text.
             http=RpcHttpToolsProtocol,
         )
+        # Header size and count, header and body timeouts, connections per worker (httpprotocol.py).
+        config.http_limits = settings.http
         sock = _reserve(config) if workers > 1 and per_worker_sockets() else config.bind_socket()
         if on_ready is not None:
             on_ready(sock.getsockname()[1])

@@ -63,6 +63,8 @@ class Settings:
     #: prometheus_client's multiprocess directory, set by ``modelyard serve --workers N`` (N > 1) for this
     #: server run; empty: each process counts alone.
     metrics_dir: str = ""
+    #: The HTTP server's limits on what a connection may hold (:class:`HttpLimits`).
+    http: HttpLimits = dataclasses.field(default_factory=lambda: HttpLimits())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -80,6 +82,7 @@ class Settings:
             "rate_limit": env.get("MODELYARD_RATE_LIMIT", ""),
             "catalog_anonymous": env.get("MODELYARD_CATALOG_ANONYMOUS", "1").strip().lower() not in _FALSE,
             "metrics_accounts": _metrics_accounts(env.get("MODELYARD_METRICS_ACCOUNTS", "")),
+            "http": HttpLimits.from_env(env),
         }
         names = {f.name for f in dataclasses.fields(cls)}
         for name, value in flags.items():
@@ -134,6 +137,47 @@ def _metrics_accounts(raw: str) -> str:
         log.warning("ignoring MODELYARD_METRICS_ACCOUNTS=%r: not one of %s", raw, ", ".join(METRICS_ACCOUNTS))
         return "off"
     return value
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one connection may cost the HTTP server (``modelyard.httpprotocol``), each from an environment
+    variable; a value that is not a positive number is ignored with a warning."""
+
+    #: Most bytes of a request's header fields, the request line not counted (``MODELYARD_MAX_HEADER_BYTES``,
+    #: default 32 KiB); more is a 431.
+    max_header_bytes: int = 32 * 1024
+    #: Most header fields in a request (``MODELYARD_MAX_HEADERS``, default 100); more is a 431.
+    max_headers: int = 100
+    #: Seconds a client has to send a whole request line and headers once connected or once it starts a
+    #: request (``MODELYARD_HEADER_TIMEOUT``, default 10); then a 408 and the connection is closed.
+    header_timeout: float = 10.0
+    #: Seconds a request body may stall, no byte arriving while the server waits for one
+    #: (``MODELYARD_BODY_IDLE_TIMEOUT``, default 60); then a 408 and the connection is closed (an upload
+    #: in progress is dropped as when the client goes away).
+    body_idle_timeout: float = 60.0
+    #: Most open connections per worker process (``MODELYARD_MAX_CONNECTIONS``, default 1000); a request
+    #: on a connection past it is a 503 UNAVAILABLE and the connection is closed.
+    max_connections: int = 1000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> HttpLimits:
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = "MODELYARD_" + f.name.upper()
+            raw = env.get(name, "").strip()
+            if not raw:
+                continue
+            kind = int if f.type in ("int", int) else float
+            try:
+                value = kind(raw)
+            except ValueError:
+                value = 0
+            if value <= 0:
+                log.warning("ignoring %s=%r: not a positive number", name, raw)
+                continue
+            values[f.name] = value
+        return cls(**values)
 
 
 @dataclass(frozen=True)

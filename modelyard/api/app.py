@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -40,6 +41,7 @@ from modelyard.api.files import file_service, install_files, periodic_sweep
 from modelyard.api.http_edges import HeadAsGet, method_not_allowed, no_such_endpoint
 from modelyard.api.observability import Observability, ObservabilityMiddleware
 from modelyard.api.ratelimit import BadKeyThrottle, RateLimit, TokenBuckets
+from modelyard.files import sandbox
 from modelyard.resources.codec import ResourceError
 from modelyard.settings import Settings
 from modelyard.storage import Storage
@@ -76,6 +78,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with periodic_sweep(app.state.files, settings.gc_interval):
             yield
+        await anyio.to_thread.run_sync(sandbox.shutdown)  # validation's checking process, if started
         await store.aclose()
 
     app = ModelyardApp(

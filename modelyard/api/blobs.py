@@ -32,7 +32,7 @@ from modelyard.api.errors import ApiError
 from modelyard.files.service import FileService
 from modelyard.storage.base import FileRef
 from modelyard.storage.blobreader import ReadAhead
-from modelyard.storage.blobwriter import BlobWriter
+from modelyard.storage.blobwriter import BlobWriter, StorageFull
 from modelyard.storage.local import SHA_PREFIX, LocalStorage
 from modelyard.storage.signing import FILES_PREFIX, SignatureError
 from modelyard.store.files import DeclaredFile
@@ -91,6 +91,19 @@ async def _verified(request: Request, method: str, account_id: str, model_id: st
     return declared
 
 
+def _storage_full(path: str, error: OSError, kept: str = "nothing was stored") -> ApiError:
+    """507 Insufficient Storage (google.rpc ``RESOURCE_EXHAUSTED``) for a write the storage had no room
+    for; the partial data is already removed (or cut back to the chunks stored before)."""
+    return ApiError(
+        "RESOURCE_EXHAUSTED",
+        f"{path}: the server's storage is full ({error.strerror or 'no space left'}); {kept}. Try again "
+        "once an operator has made room",
+        reason="STORAGE_FULL",
+        http_status=507,
+        metadata={"file": path},
+    )
+
+
 def _length_error(path: str, got: int | str, size: int) -> ApiError:
     return ApiError(
         "INVALID_ARGUMENT",
@@ -120,6 +133,8 @@ async def put_file(account_id: str, model_id: str, path: str, request: Request) 
         placed = await anyio.to_thread.run_sync(
             service.files.complete_blob, ref, sha, ref.size, lambda: storage.place(temp.path, sha)
         )
+    except StorageFull as e:
+        raise _storage_full(path, e) from None
     finally:
         temp.abort()  # a no-op once the file was renamed into place
     if not placed:
@@ -241,6 +256,9 @@ async def _append(
         except BaseException as e:
             writer.abort()
             f.truncate(start)
+            if isinstance(e, StorageFull):
+                kept = f"this chunk was not stored, {start} bytes are; resume from {start}"
+                raise _storage_full(ref.path, e, kept) from None
             if isinstance(e, ClientDisconnect):
                 raise ApiError("CANCELLED", f"{ref.path}: the client went away; the chunk was not stored",
                                reason="CANCELLED") from None  # fmt: skip

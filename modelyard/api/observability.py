@@ -210,6 +210,9 @@ class ObservabilityMiddleware:
             if kind == "http.response.start":
                 status = message["status"]
                 headers = [*message.get("headers", ()), (b"x-request-id", request_id)]
+                if not any(name == b"x-content-type-options" for name, _ in headers):
+                    # No response is to be sniffed into HTML (a JSON error echoes the request's path).
+                    headers.append((b"x-content-type-options", b"nosniff"))
                 if obs.draining:
                     headers.append((b"connection", b"close"))
                 message = {**message, "headers": headers}

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelyard.resources.model import ID_PATTERN
+
 _ERROR = {
     "description": "An error (google.rpc.Status)",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/googleRpcStatus"}}},
 }
+_ID = {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"}
 _PATH_PARAMS = [
-    {"name": name, "in": "path", "required": True, "description": text, "schema": {"type": "string"}}
+    {"name": name, "in": "path", "required": True, "description": text, "schema": _ID}
     for name, text in (("account_id", "The Account Id"), ("model_id", "The Model Id"))
 ]
 _URL_MAP = {"type": "object", "additionalProperties": {"type": "string"}}

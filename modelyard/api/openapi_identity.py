@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelyard.aip.schema import INT32_RANGE
-from modelyard.api.openapi import _json, _message, _param, _ref
+from modelyard.api.openapi import ID_REGEX, _json, _message, _param, _ref
 from modelyard.resources.identity import ACCOUNT, API_KEY, AUDIT_LOG, USER
 
 _TAG = "Identity"
@@ -32,8 +32,9 @@ def add_identity(doc: dict[str, Any]) -> dict[str, Any]:
     components["gatewayListApiKeysResponse"] = _list_schema("apiKeys", API_KEY.name)
     components["gatewayListAuditLogsResponse"] = _list_schema("auditLogs", AUDIT_LOG.name)
     error = {"description": "An error (google.rpc.Status)", "content": _json(_ref("googleRpcStatus"))}
-    account = _param("account_id", "The Account Id", {"type": "string"}, "path")
-    user = _param("user_id", "The User Id", {"type": "string"}, "path")
+    # The ids follow the same rule as model ids (a 400 otherwise): say so, as the Models paths do.
+    account = _param("account_id", "The Account Id", {"type": "string", "pattern": ID_REGEX}, "path")
+    user = _param("user_id", "The User Id", {"type": "string", "pattern": ID_REGEX}, "path")
     text = {"type": "string"}
     read_mask = _param("readMask", "The fields to return (all when empty or '*').", text)
     paging = [

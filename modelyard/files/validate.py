@@ -6,30 +6,43 @@ file (8 bytes of length, then the JSON header). Tensor data is never read; its l
 against the header's offsets. The mapping from ``config.json`` / ``adapter_config.json`` to Model fields
 is the Hugging Face importer's (``modelyard.importers.huggingface``), so an uploaded checkpoint and an
 imported one are described alike. ``trustRemoteCode`` never executes anything.
+
+The files are a stranger's, so every read is capped and every check is linear in what it reads: a JSON
+side file is read only when it has at most :data:`MAX_JSON_BYTES`, a safetensors header at most
+:data:`MAX_HEADER_BYTES` (the reference loader allows 100 MB; real headers are well under 1 MiB), a chat
+template at most :data:`MAX_TEMPLATE_BYTES`; JSON is parsed within the bounds of
+:mod:`modelyard.importers.jsonlimits` (no deep nesting, no integer of more than 20 digits in a side file,
+no flood of empty arrays); the parsing and the template scan run in a child process
+(:mod:`modelyard.files.sandbox`) so that they never hold the server's event loop. Each refusal is an
+``INVALID_ARGUMENT`` naming the file. What validation fills into the Model is held to the same limits
+as the API's input (:func:`check_model_limits`): a 5,000-character ``model_type`` or a NUL in it is
+refused, naming ``config.json``.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelyard.files.errors import invalid_file
-from modelyard.importers import hf_config, hf_scan, huggingface, safetensors
+from modelyard.files import sandbox
+from modelyard.files.errors import FileError, invalid_file
+from modelyard.importers import hf_config, hf_scan, huggingface, jsonlimits, safetensors
+from modelyard.resources.codec import ResourceError, decode_message
+from modelyard.resources.model import MODEL
 from modelyard.storage.base import RangeReader
 
 #: Files that make a tokenizer.
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json")
 ADAPTER_WEIGHTS = ("adapter_model.safetensors",)
 
-_DTYPE_BYTES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1,
-    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4,
-    "I64": 8, "U64": 8, "F64": 8,
-}  # fmt: skip
+#: Most bytes of a JSON side file (config, adapter config, tokenizer config, chat template, index).
+MAX_JSON_BYTES = 16 * 1024 * 1024
+#: Most bytes of a safetensors JSON header (the reference loader's limit is 100 MB; a shard of 100,000
+#: tensors has about 12 MB).
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+#: Most bytes (UTF-8) of a chat template, from ``chat_template.jinja`` or a JSON file.
+MAX_TEMPLATE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,64 +60,54 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
 
 
-def _read_json(path: str, reader: RangeReader) -> dict[str, Any]:
-    if reader.size > hf_scan.MAX_JSON_FILE:
-        raise invalid_file(path, f"{reader.size} bytes is more than the {hf_scan.MAX_JSON_FILE}-byte limit")
+def _too_large(path: str, size: int, limit: int, what: str = "") -> FileError:
+    return invalid_file(path, f"{what}{size:,} bytes is more than the {limit:,}-byte limit", "FILE_TOO_LARGE")
+
+
+def _isolated(path: str, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in the checking process; a check that fails there is a refusal of ``path``."""
     try:
-        data = json.loads(reader.read(0, reader.size))
+        return sandbox.run(function, *args)
+    except sandbox.CheckFailed as e:
+        raise invalid_file(path, f"cannot be checked: {e}", "FILE_TOO_COMPLEX") from None
+
+
+def _read_json(path: str, reader: RangeReader) -> dict[str, Any]:
+    if reader.size > MAX_JSON_BYTES:
+        raise _too_large(path, reader.size, MAX_JSON_BYTES)
+    raw = reader.read(0, reader.size)
+    try:
+        data = _isolated(path, jsonlimits.loads, raw, jsonlimits.MAX_INT_DIGITS)
     except ValueError as e:
-        raise invalid_file(path, f"not valid JSON: {e}", "INVALID_JSON_FILE") from None
+        raise invalid_file(path, str(e), "INVALID_JSON_FILE") from None
     if not isinstance(data, dict):
         raise invalid_file(path, "not a JSON object", "INVALID_JSON_FILE")
     return data
 
 
 def check_safetensors(path: str, reader: RangeReader) -> int:
-    """Parse a safetensors header and check it against the file; returns the number of parameters."""
+    """Check a safetensors header against the file (as the reference loader does:
+    :func:`modelyard.importers.safetensors.check_header`); returns the number of parameters."""
     try:
-        header, length = safetensors.parse_safetensors_header(reader.read, path)
-        count = safetensors.header_parameter_count(path, header)
+        raw = safetensors.read_header_bytes(reader.read, path, MAX_HEADER_BYTES)
+        return int(_isolated(path, safetensors.check_header, raw, reader.size, path))
     except safetensors.SafetensorsHeaderError as e:
         message = str(e).removeprefix(f"{path}: ")
         raise invalid_file(path, f"not a valid safetensors file: {message}", "INVALID_SAFETENSORS") from None
-    data_length = reader.size - 8 - length
-    end = 0
-    for tensor, info in header.items():
-        if tensor == "__metadata__":
-            continue
-        offsets = info.get("data_offsets") if isinstance(info, dict) else None
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-            or not 0 <= offsets[0] <= offsets[1]
-        ):
-            raise invalid_file(path, f"tensor {tensor!r} has no valid data_offsets", "INVALID_SAFETENSORS")
-        width = _DTYPE_BYTES.get(str(info.get("dtype")))
-        if width is None:
-            raise invalid_file(path, f"tensor {tensor!r} has unknown dtype {info.get('dtype')!r}",
-                               "INVALID_SAFETENSORS")  # fmt: skip
-        if offsets[1] - offsets[0] != width * math.prod(info["shape"]):
-            raise invalid_file(
-                path,
-                f"tensor {tensor!r} spans {offsets[1] - offsets[0]} bytes but its dtype and shape need "
-                f"{width * math.prod(info['shape'])}",
-                "INVALID_SAFETENSORS",
-            )
-        end = max(end, offsets[1])
-    if end != data_length:
-        raise invalid_file(
-            path,
-            f"the header describes {end} bytes of tensor data but the file holds {data_length} "
-            "(truncated or padded)",
-            "INVALID_SAFETENSORS",
-        )
-    return count
+
+
+def _template_text(path: str, template: str) -> str:
+    size = len(template.encode("utf-8", "surrogatepass"))
+    if size > MAX_TEMPLATE_BYTES:
+        raise _too_large(path, size, MAX_TEMPLATE_BYTES, "its chat template of ")
+    return template
 
 
 def _chat_template(readers: Mapping[str, Callable[[], RangeReader]], warnings: list[str]) -> str | None:
     if hf_scan.CHAT_TEMPLATE_JINJA_FILE in readers:
         reader = readers[hf_scan.CHAT_TEMPLATE_JINJA_FILE]()
+        if reader.size > MAX_TEMPLATE_BYTES:
+            raise _too_large(hf_scan.CHAT_TEMPLATE_JINJA_FILE, reader.size, MAX_TEMPLATE_BYTES)
         try:
             text = reader.read(0, reader.size).decode("utf-8")
         except UnicodeDecodeError:
@@ -115,8 +118,23 @@ def _chat_template(readers: Mapping[str, Callable[[], RangeReader]], warnings: l
         if name in readers:
             template = hf_scan.pick_chat_template(_read_json(name, readers[name]()).get("chat_template"))
             if template is not None:
-                return template
+                return _template_text(name, template)
     return None
+
+
+def _uses_tools(template: str) -> bool:
+    return bool(_isolated("chat template", hf_config.template_uses_tools, template))
+
+
+def check_model_limits(updates: dict[str, Any], source: str) -> None:
+    """Refuse, naming ``source`` (the file the values came from), Model fields that the API's own input
+    limits (:mod:`modelyard.resources.limits`: string lengths, NUL characters, list sizes) would refuse."""
+    try:
+        decode_message(MODEL, updates, path="", allow_output_only=True, partial=True)
+    except ResourceError as e:
+        raise invalid_file(
+            source, f"gives the model a value it cannot hold: {e.field}: {e.message}", "INVALID_MODEL_FILE"
+        ) from None
 
 
 def _weights(paths: list[str], readers: Mapping[str, Callable[[], RangeReader]]) -> list[str]:
@@ -177,7 +195,8 @@ def validate_base_model(
     updates["supportsImageInput"] = bool(values.get("supportsImageInput"))
     template = _chat_template(readers, warnings)
     if template is not None:
-        updates["supportsTools"] = hf_config.template_uses_tools(template)
+        updates["supportsTools"] = _uses_tools(template)
+    check_model_limits(updates, hf_scan.CONFIG_FILE)
     return Outcome(updates, warnings)
 
 
@@ -230,4 +249,5 @@ def validate_adapter(
     declared["r"] = found["r"]
     if targets:
         declared["targetModules"] = targets
+    check_model_limits({"peftDetails": declared}, hf_scan.ADAPTER_CONFIG_FILE)
     return Outcome({"peftDetails": declared}, warnings)

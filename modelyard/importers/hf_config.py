@@ -4,6 +4,7 @@ experts, image input, tool use; and the short texts the importer writes (counts,
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 #: Keys that hold the maximum context length, in order of preference.
@@ -21,8 +22,8 @@ _EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
 _TEXT_CONFIG_KEYS = ("text_config", "llm_config", "language_config")
 #: Keys whose (non-empty) presence means the model takes images.
 _VISION_KEYS = ("vision_config", "vision_tower", "mm_vision_tower", "image_token_index")
-#: Jinja statements, expressions (not comments) in a chat template.
-_JINJA_BLOCK_RE = re.compile(r"\{%.*?%\}|\{\{.*?\}\}", re.DOTALL)
+#: The openers of Jinja statements, expressions and comments, and their closers.
+_JINJA_CLOSERS = {"{%": "%}", "{{": "}}", "{#": "#}"}
 _TOOLS_WORD_RE = re.compile(r"\b(tools|tool_calls|tool_call)\b")
 
 
@@ -73,13 +74,44 @@ def supports_image_input(config: dict[str, Any]) -> bool:
     return False
 
 
+def code_blocks(template: str) -> Iterator[str]:
+    """The text inside the ``{% ... %}`` and ``{{ ... }}`` blocks of a Jinja template, in order; the text
+    of ``{# comments #}`` and literal text between blocks are skipped.
+
+    Linear in the template's length whatever it holds: each opener is found by a regex search from the
+    end of the previous block, and its closer by one ``find``. (A regex of lazy ``.*?`` blocks rescans
+    the rest of the template from every opener that is never closed: 39 KiB of ``{{`` took 8 s.) An
+    opener that is never closed starts no block, and no later opener of its kind can be closed either:
+    the search goes on without that kind.
+    """
+    live = set(_JINJA_CLOSERS)
+    openers = re.compile("|".join(re.escape(o) for o in sorted(live)))
+    position = 0
+    while True:
+        match = openers.search(template, position)
+        if match is None:
+            return
+        opener = match.group()
+        closer_at = template.find(_JINJA_CLOSERS[opener], match.end())
+        if closer_at < 0:
+            live.discard(opener)
+            if not live:
+                return
+            openers = re.compile("|".join(re.escape(o) for o in sorted(live)))
+            position = match.start() + 1
+            continue
+        if opener != "{#":
+            yield template[match.end() : closer_at]
+        position = closer_at + 2
+
+
 def template_uses_tools(template: str) -> bool:
     """Whether a Jinja chat template refers to ``tools`` / ``tool_calls`` / ``tool_call`` in its code.
 
-    Only ``{% ... %}`` and ``{{ ... }}`` blocks are searched, so the words in literal template text
-    (or ``{# comments #}``) do not count.
+    Only ``{% ... %}`` and ``{{ ... }}`` blocks are searched (:func:`code_blocks`), so the words in
+    literal template text or ``{# comments #}`` do not count.
     """
-    return any(_TOOLS_WORD_RE.search(block) for block in _JINJA_BLOCK_RE.findall(template))
+    return any(_TOOLS_WORD_RE.search(block) for block in code_blocks(template))
 
 
 def human_count(n: int) -> str:

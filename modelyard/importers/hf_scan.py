@@ -4,7 +4,6 @@ the weight files and their parameter count, and the chat template."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import unicodedata
@@ -13,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.aip.schema import INT64_RANGE
+from modelyard.importers import jsonlimits
 from modelyard.importers.safetensors import SafetensorsHeaderError, count_safetensors_parameters
 from modelyard.resources.model import is_valid_id
 
 #: Largest JSON side file (config, tokenizer config, index, template) that is read.
 MAX_JSON_FILE = 64 * 1024 * 1024
+#: Largest ``chat_template.jinja`` that is read (real templates have tens of kilobytes).
+MAX_TEMPLATE_FILE = 1024 * 1024
 
 CONFIG_FILE = "config.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
@@ -100,9 +102,10 @@ def read_json(path: Path) -> Any:
     if size > MAX_JSON_FILE:
         raise ValueError(f"{path.name} is {size} bytes, larger than the {MAX_JSON_FILE}-byte limit")
     try:
-        return json.loads(path.read_bytes())
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise ValueError(f"{path.name} is not valid JSON: {exc}") from exc
+        return jsonlimits.loads(path.read_bytes())
+    except ValueError as exc:  # malformed, too deeply nested, a flood of arrays (jsonlimits)
+        reason = str(exc)
+        raise ValueError(f"{path.name} {'is ' if reason.startswith('not ') else ''}{reason}") from exc
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
@@ -187,7 +190,9 @@ def chat_template(directory: Path, warnings: list[str]) -> str | None:
     """The chat template from ``chat_template.jinja``, ``tokenizer_config.json`` or ``chat_template.json``
     (the first that has one)."""
     jinja = directory / CHAT_TEMPLATE_JINJA_FILE
-    if jinja.is_file():
+    if jinja.is_file() and jinja.stat().st_size > MAX_TEMPLATE_FILE:
+        warnings.append(f"ignoring {CHAT_TEMPLATE_JINJA_FILE}: larger than {MAX_TEMPLATE_FILE:,} bytes")
+    elif jinja.is_file():
         try:
             text = jinja.read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:

@@ -7,14 +7,20 @@ back-pressure that stops a fast client from filling memory. The file is written 
 the file system takes it (:mod:`modelyard.directio`): the bytes go from the slab to the device without a
 page-cache copy, steadily, and the cache is left to the files being read. ``finish`` fsyncs the file
 either way.
+
+A file system that is full (``ENOSPC``) or a quota that is exhausted (``EDQUOT``), whether a slab write or
+the final fsync finds it, is :class:`StorageFull` (the signed-URL endpoint answers 507 with its reason);
+the caller then aborts the writer, which removes the file (or, appending, cuts it back).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from modelyard.directio import ALIGN, DirectFile, SlabWriter
@@ -25,6 +31,22 @@ SLAB_SIZE = 8 * 1024 * 1024
 #: three, 24 MiB. Measured (1 GiB PUTs, 2 cores): 8 MiB with depth 4 ~1,000 MiB/s, 4 MiB with depth 3
 #: 800-850, 8 MiB with depth 3 820-860.
 DEPTH = 4
+
+
+class StorageFull(OSError):
+    """The file system holding the blob being written has no room left (or the quota is used up)."""
+
+
+@contextlib.contextmanager
+def _no_room_is_storage_full(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except StorageFull:
+        raise
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull(e.errno, f"no space left on the storage device ({os.strerror(e.errno)})") from e
+        raise
 
 
 class BlobWriter:
@@ -63,16 +85,18 @@ class BlobWriter:
     # -- the event loop's side ---------------------------------------------------------------------------
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
-        while view:
-            view, waits = self._slabs.fill(view)
-            for future in waits:
-                await asyncio.wrap_future(future)
+        with _no_room_is_storage_full(self.path):
+            while view:
+                view, waits = self._slabs.fill(view)
+                for future in waits:
+                    await asyncio.wrap_future(future)
 
     async def finish(self) -> str:
         """Write what is left, wait for every slab, fsync and close; returns the SHA-256 (hex)."""
-        for future in self._slabs.flush():
-            await asyncio.wrap_future(future)
-        await asyncio.wrap_future(self._slabs.run_in_writer(self._sync_and_close))
+        with _no_room_is_storage_full(self.path):
+            for future in self._slabs.flush():
+                await asyncio.wrap_future(future)
+            await asyncio.wrap_future(self._slabs.run_in_writer(self._sync_and_close))
         self._slabs.shutdown()
         return self.digest.hexdigest()
 
