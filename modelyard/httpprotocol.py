@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import sys
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from modelyard.api.errors import ApiError
 from modelyard.api.requestid import request_id_or_new
+from modelyard.errors import RegistryError, rpc_body
 from modelyard.pathsend import EXTENSION, PathsendCycle, supported
 
 #: The longest request target (path and query string, as sent) that the server parses.
@@ -48,14 +49,13 @@ def _detail() -> str:
 
 def malformed_request_response(default_headers: list[tuple[bytes, bytes]]) -> bytes:
     """The whole HTTP/1.1 response (status line to body) for a request the parser refused."""
-    error = ApiError(
+    error = RegistryError(
         "INVALID_ARGUMENT",
         f"malformed HTTP request: {_detail()} (the request target may be at most {MAX_TARGET_BYTES} "
         "bytes; the request line and header names may not hold control or non-ASCII bytes)",
         reason="MALFORMED_HTTP_REQUEST",
     )
-    response = error.response()
-    body = bytes(response.body)
+    body = orjson.dumps(rpc_body(error))
     headers = [
         *default_headers,
         (b"content-type", b"application/json"),

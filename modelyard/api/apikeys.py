@@ -16,19 +16,14 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from modelyard.access import Action
 from modelyard.aip.timestamps import parse_rfc3339
 from modelyard.api.auditing import note_resource
-from modelyard.api.auth import Action, Principal, authenticate_sync, require
 from modelyard.api.errors import invalid
-from modelyard.api.identity_common import (
-    check_id_param,
-    json_object,
-    list_response,
-    not_found,
-    own_account,
-    string_field,
-)
+from modelyard.api.identity_common import json_object, list_response, string_field
 from modelyard.api.params import json_response
+from modelyard.doorway import Permission, admit
+from modelyard.errors import not_found
 from modelyard.resources.identity import (
     API_KEY,
     API_KEY_FILTER_SCHEMA,
@@ -50,13 +45,16 @@ def _store(request: Request) -> Store:
     return store
 
 
-def _authorize(request: Request, account_id: str, user_id: str) -> Principal:
-    principal = authenticate_sync(request)
-    name = user_name(account_id, user_id)
-    own_account(principal, account_id, "user", name)
-    check_id_param(user_id, "user id", "user_id")
-    require(principal, Action.OWN_KEYS if principal.user_id == user_id else Action.MANAGE_KEYS, account_id)
-    return principal
+async def _admit(request: Request, account_id: str, user_id: str, *, body: bool = False) -> bytes:
+    """The preamble: one's own keys (OWN_KEYS) or another user's (MANAGE_KEYS); another account's users
+    are NOT_FOUND. The body, with ``body``."""
+    permission = Permission(
+        lambda p: Action.OWN_KEYS if p.user_id == user_id else Action.MANAGE_KEYS,
+        account_id,
+        not_found("user", user_name(account_id, user_id)),
+    )
+    ids = {"account_id": account_id, "user_id": user_id}
+    return (await admit(request, ids, permission, body=body)).body
 
 
 def _expire_time(raw: Any) -> int:
@@ -80,12 +78,11 @@ def _expire_time(raw: Any) -> int:
 
 @router.post(KEYS, include_in_schema=False)
 async def create_api_key(account_id: str, user_id: str, request: Request) -> Response:
-    raw = await request.body()
+    raw = await _admit(request, account_id, user_id, body=True)
     return await run_in_threadpool(_create, account_id, user_id, request, raw)
 
 
 def _create(account_id: str, user_id: str, request: Request, raw: bytes) -> Response:
-    _authorize(request, account_id, user_id)
     body = json_object(raw, required=False)
     spec = body.get("apiKey", body.get("api_key", {}))
     if not isinstance(spec, dict):
@@ -117,8 +114,12 @@ def _key_search(resource: dict[str, Any]) -> Iterator[str]:
 
 
 @router.get(KEYS, include_in_schema=False)
-def list_api_keys(account_id: str, user_id: str, request: Request) -> Response:
-    _authorize(request, account_id, user_id)
+async def list_api_keys(account_id: str, user_id: str, request: Request) -> Response:
+    await _admit(request, account_id, user_id)
+    return await run_in_threadpool(_list, account_id, user_id, request)
+
+
+def _list(account_id: str, user_id: str, request: Request) -> Response:
     store = _store(request)
     if store.users.get_user(account_id, user_id) is None:
         raise not_found("user", user_name(account_id, user_id))
@@ -128,7 +129,7 @@ def list_api_keys(account_id: str, user_id: str, request: Request) -> Response:
         request,
         collection="apiKeys",
         scope=f"keys:{account_id}/{user_id}",
-        resources=[api_key_json(r, r.email) for r in apikeys.list_keys(store.engine, account_id, user_id)],
+        resources=[api_key_json(r, r.email) for r in store.list_keys(account_id, user_id)],
         schema=API_KEY_FILTER_SCHEMA,
         tiebreaker=key_id,
         search_fields=_key_search,
@@ -138,12 +139,11 @@ def list_api_keys(account_id: str, user_id: str, request: Request) -> Response:
 
 @router.post(KEYS + ":delete", include_in_schema=False)
 async def delete_api_key(account_id: str, user_id: str, request: Request) -> Response:
-    raw = await request.body()
+    raw = await _admit(request, account_id, user_id, body=True)
     return await run_in_threadpool(_delete, account_id, user_id, request, raw)
 
 
 def _delete(account_id: str, user_id: str, request: Request, raw: bytes) -> Response:
-    _authorize(request, account_id, user_id)
     body = json_object(raw)
     key_id = body.get("keyId", body.get("key_id"))
     if not isinstance(key_id, str) or not key_id:

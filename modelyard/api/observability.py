@@ -92,13 +92,8 @@ class Observability:
     def schema_current(self) -> tuple[bool, str]:
         """Whether the database's Alembic revision is the script head: one small query, every time (the
         database may have been recreated since the last check)."""
-        from alembic.script import ScriptDirectory
-
-        from modelyard.store.migrate import alembic_config
-
         if self._script_heads is None:
-            script = ScriptDirectory.from_config(alembic_config(self.store.engine))
-            self._script_heads = set(script.get_heads())
+            self._script_heads = self.store.alembic_heads()
         current = self.store.schema_revisions()
         if current == self._script_heads:
             return True, ""

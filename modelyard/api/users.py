@@ -15,21 +15,21 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from modelyard.access import Action
 from modelyard.aip.fieldmask import apply_read_mask
 from modelyard.api.auditing import note_resource
-from modelyard.api.auth import Action, Principal, authenticate_sync, require
 from modelyard.api.errors import ApiError, invalid
 from modelyard.api.identity_common import (
     check_id_param,
     field,
     json_object,
     list_response,
-    not_found,
-    own_account,
     read_mask,
     string_field,
 )
 from modelyard.api.params import json_response, query_param
+from modelyard.doorway import Admitted, Permission, admit
+from modelyard.errors import not_found
 from modelyard.resources.identity import (
     MAX_DISPLAY_NAME,
     MAX_EMAIL,
@@ -103,14 +103,25 @@ def _default_user_id(email: str) -> str:
 
 @router.post("/v1/accounts/{account_id}/users", include_in_schema=False)
 async def create_user(account_id: str, request: Request) -> Response:
-    raw = await request.body()
-    return await run_in_threadpool(_create_user, account_id, request, raw)
+    admitted = await admit(request, {"account_id": account_id}, _manage(account_id), body=True)
+    return await run_in_threadpool(_create_user, account_id, request, admitted.body)
+
+
+def _manage(account_id: str) -> Permission:
+    """MANAGE_USERS in the account (another account: NOT_FOUND)."""
+    return Permission(Action.MANAGE_USERS, account_id, not_found("account", f"accounts/{account_id}"))
+
+
+def _self_or_admin(account_id: str, user_id: str) -> Permission:
+    """Anyone on themselves, admins on anyone of their account (another account: NOT_FOUND)."""
+    return Permission(
+        lambda p: Action.READ_ACCOUNT if p.user_id == user_id else Action.MANAGE_USERS,
+        account_id,
+        not_found("user", user_name(account_id, user_id)),
+    )
 
 
 def _create_user(account_id: str, request: Request, raw: bytes) -> Response:
-    principal = authenticate_sync(request)
-    own_account(principal, account_id, "account", f"accounts/{account_id}")
-    require(principal, Action.MANAGE_USERS, account_id)
     body = json_object(raw)
     if isinstance(body.get("user"), dict) and set(body) <= {"user", "userId", "user_id"}:
         body = body["user"]  # the AIP-133 wrapped form
@@ -135,18 +146,15 @@ def _create_user(account_id: str, request: Request, raw: bytes) -> Response:
     return json_response(user_json(row))
 
 
-def _self_or_admin(principal: Principal, account_id: str, user_id: str) -> None:
-    if principal.user_id != user_id:
-        require(principal, Action.MANAGE_USERS, account_id)
-
-
 @router.get("/v1/accounts/{account_id}/users/{user_id}", include_in_schema=False)
-def get_user(account_id: str, user_id: str, request: Request) -> Response:
-    principal = authenticate_sync(request)
+async def get_user(account_id: str, user_id: str, request: Request) -> Response:
+    ids = {"account_id": account_id, "user_id": user_id}
+    await admit(request, ids, _self_or_admin(account_id, user_id))
+    return await run_in_threadpool(_get_user, account_id, user_id, request)
+
+
+def _get_user(account_id: str, user_id: str, request: Request) -> Response:
     name = user_name(account_id, user_id)
-    own_account(principal, account_id, "user", name)
-    check_id_param(user_id, "user id", "user_id")
-    _self_or_admin(principal, account_id, user_id)
     mask = read_mask(request, USER)
     row = _store(request).users.get_user(account_id, user_id)
     if row is None:
@@ -155,10 +163,12 @@ def get_user(account_id: str, user_id: str, request: Request) -> Response:
 
 
 @router.get("/v1/accounts/{account_id}/users", include_in_schema=False)
-def list_users(account_id: str, request: Request) -> Response:
-    principal = authenticate_sync(request)
-    own_account(principal, account_id, "account", f"accounts/{account_id}")
-    require(principal, Action.MANAGE_USERS, account_id)
+async def list_users(account_id: str, request: Request) -> Response:
+    await admit(request, {"account_id": account_id}, _manage(account_id))
+    return await run_in_threadpool(_list_users, account_id, request)
+
+
+def _list_users(account_id: str, request: Request) -> Response:
     name_field = USER.field("name")
     assert name_field is not None
     return list_response(
@@ -174,17 +184,15 @@ def list_users(account_id: str, request: Request) -> Response:
 
 @router.patch("/v1/accounts/{account_id}/users/{user_id}", include_in_schema=False)
 async def update_user(account_id: str, user_id: str, request: Request) -> Response:
-    raw = await request.body()
-    return await run_in_threadpool(_update_user, account_id, user_id, request, raw)
+    ids = {"account_id": account_id, "user_id": user_id}
+    admitted = await admit(request, ids, _self_or_admin(account_id, user_id), body=True)
+    return await run_in_threadpool(_update_user, account_id, user_id, request, admitted)
 
 
-def _update_user(account_id: str, user_id: str, request: Request, raw: bytes) -> Response:
-    principal = authenticate_sync(request)
+def _update_user(account_id: str, user_id: str, request: Request, admitted: Admitted) -> Response:
+    principal = admitted.principal
     name = user_name(account_id, user_id)
-    own_account(principal, account_id, "user", name)
-    check_id_param(user_id, "user id", "user_id")
-    _self_or_admin(principal, account_id, user_id)
-    body = json_object(raw)
+    body = json_object(admitted.body)
     mask_text = query_param(request, "updateMask", "update_mask")
     if mask_text and mask_text.strip() not in ("", "*"):
         allowed = {"role", "displayName", "display_name", "email", "serviceAccount", "service_account"}
@@ -224,12 +232,17 @@ def _last_admin(name: str, account_id: str) -> ApiError:
 
 
 @router.delete("/v1/accounts/{account_id}/users/{user_id}", include_in_schema=False)
-def delete_user(account_id: str, user_id: str, request: Request) -> Response:
-    principal = authenticate_sync(request)
+async def delete_user(account_id: str, user_id: str, request: Request) -> Response:
+    ids = {"account_id": account_id, "user_id": user_id}
+    permission = Permission(
+        Action.MANAGE_USERS, account_id, not_found("user", user_name(account_id, user_id))
+    )
+    await admit(request, ids, permission)
+    return await run_in_threadpool(_delete_user, account_id, user_id, request)
+
+
+def _delete_user(account_id: str, user_id: str, request: Request) -> Response:
     name = user_name(account_id, user_id)
-    own_account(principal, account_id, "user", name)
-    check_id_param(user_id, "user id", "user_id")
-    require(principal, Action.MANAGE_USERS, account_id)
     try:
         _store(request).users.delete_user(account_id, user_id)
     except user_store.NoSuchUser:
