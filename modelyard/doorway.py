@@ -137,15 +137,21 @@ class Permission:
     hidden: RegistryError | None = None
 
 
+def check_id_value(value: str, what: str, field: str, reason: str | None = None) -> None:
+    """INVALID_ARGUMENT naming ``field`` (reason ``INVALID_<FIELD>`` unless given) unless ``value``
+    follows the resource id rules; ``what`` names it in the message (``user id``)."""
+    try:
+        check_id(value, what)
+    except ResourceError as e:
+        raise invalid(e.message, field=field, reason=reason or f"INVALID_{field.upper()}") from None
+
+
 def check_ids(ids: Mapping[str, str], *, any_account: bool = False) -> None:
     """INVALID_ARGUMENT naming the first path id that does not follow the resource id rules."""
     for field, value in ids.items():
         if any_account and field == "account_id" and value == ANY_ACCOUNT:
             continue
-        try:
-            check_id(value, field.replace("_", " "))
-        except ResourceError as e:
-            raise invalid(e.message, field=field, reason=f"INVALID_{field.upper()}") from None
+        check_id_value(value, field.replace("_", " "), field)
 
 
 def body_limit(request: Request) -> int:

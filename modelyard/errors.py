@@ -10,7 +10,8 @@ door answers with.
 :func:`known_error` is the one place where the other errors the registry knows how to report become a
 ``RegistryError``: the query language's (``AipError``), a resource's (``ResourceError``), the store's
 (``Unavailable``, ``SchemaMissing``: 503 on every door) and storage's (``StorageError``). Doors render
-``known_error(exc)``; anything it returns None for is an internal error (500, logged with its traceback).
+``known_error(exc)`` (the store's NotFound, AlreadyExists and Refused too: routes never catch and re-wrap
+them); anything it returns None for is an internal error (500, logged with its traceback).
 
 The Fireworks door renders google.rpc JSON (``modelyard.api.errors``); the model-file lifecycle raises
 ``FileError`` (``modelyard.files.errors``), a ``RegistryError`` too.
@@ -23,7 +24,7 @@ from typing import Any
 from modelyard.aip.errors import AipError
 from modelyard.resources.codec import ResourceError
 from modelyard.storage.base import StorageError
-from modelyard.store.errors import SchemaMissing, Unavailable
+from modelyard.store.errors import AlreadyExists, NotFound, Refused, SchemaMissing, Unavailable
 
 #: The ErrorInfo domain of every refusal.
 DOMAIN = "modelyard"
@@ -159,6 +160,18 @@ def known_error(exc: BaseException) -> RegistryError | None:
         return RegistryError(
             "UNAVAILABLE", "the database does not answer; retry later", reason="DATABASE_UNAVAILABLE"
         )
+    if isinstance(exc, NotFound):
+        return not_found(_kind(exc.name), exc.name)
+    if isinstance(exc, AlreadyExists):
+        kind = _kind(exc.name)
+        return RegistryError(
+            "ALREADY_EXISTS",
+            f"{kind} {exc.name} already exists",
+            reason=f"{kind.upper().replace(' ', '_')}_ALREADY_EXISTS",
+            metadata={"name": exc.name},
+        )
+    if isinstance(exc, Refused):
+        return RegistryError("FAILED_PRECONDITION", exc.message, reason=exc.reason)
     if isinstance(exc, ResourceError):
         return RegistryError("INVALID_ARGUMENT", str(exc), reason="INVALID_MODEL", field=exc.field or "body")
     if isinstance(exc, StorageError):
@@ -166,5 +179,16 @@ def known_error(exc: BaseException) -> RegistryError | None:
     return None
 
 
+_KINDS = {"accounts": "account", "models": "model", "users": "user", "apiKeys": "API key"}
+
+
+def _kind(name: str) -> str:
+    """What a resource name names: ``accounts/a/users/u`` -> ``user``."""
+    parts = name.split("/")
+    return _KINDS.get(parts[-2], "resource") if len(parts) >= 2 else "resource"
+
+
 #: Exception types :func:`known_error` reports (for doors that register a handler per type).
-KNOWN_TYPES: tuple[type[Exception], ...] = (RegistryError, AipError, ResourceError, Unavailable, StorageError)
+KNOWN_TYPES: tuple[type[Exception], ...] = (
+    RegistryError, AipError, ResourceError, Unavailable, StorageError, NotFound, AlreadyExists, Refused,
+)  # fmt: skip

@@ -25,9 +25,9 @@ import sys
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from modelyard.api.requestid import request_id_or_new
 from modelyard.errors import RegistryError, rpc_body
 from modelyard.pathsend import EXTENSION, PathsendCycle, supported
+from modelyard.requestid import request_id_or_new
 
 #: The longest request target (path and query string, as sent) that the server parses.
 MAX_TARGET_BYTES = 65535

@@ -32,7 +32,6 @@ from modelyard.resources.identity import (
     user_name,
 )
 from modelyard.store import keys as apikeys
-from modelyard.store import users as user_store
 from modelyard.store.repository import Store
 
 router = APIRouter()
@@ -98,12 +97,9 @@ def _create(account_id: str, user_id: str, request: Request, raw: bytes) -> Resp
     store = _store(request)
     key_id = apikeys.new_key_id()
     note_resource(f"{user_name(account_id, user_id)}/apiKeys/{key_id}")
-    try:
-        values, key = store.users.create_key(
-            account_id, user_id, display_name=display_name, expire_time=expire, key_id=key_id
-        )
-    except user_store.NoSuchUser:
-        raise not_found("user", user_name(account_id, user_id)) from None
+    values, key = store.users.create_key(  # NoSuchUser: 404, from the app's error boundary
+        account_id, user_id, display_name=display_name, expire_time=expire, key_id=key_id
+    )
     row = store.users.get_user(account_id, user_id)
     email = row.email if row is not None else ""
     return json_response(api_key_json(SimpleNamespace(**values), email, plaintext=key))

@@ -2,7 +2,7 @@
 presenting bad keys.
 
 Every ``POST``/``PATCH``/``PUT``/``DELETE`` under ``/v1/accounts/{account}/`` opens an
-:class:`~modelyard.store.audit.AuditContext` (method, resource, request id); ``api/auth.py`` adds the
+:class:`~modelyard.store.audit.AuditContext` (method, resource, request id); ``modelyard.access`` adds the
 principal and key id once the key is checked (``modelyard.access``), and the store writes the entry in
 the write's own transaction. If the request ends without having written one (refused, invalid, not
 found), the entry is written with the response's code and message in a transaction of its own; if one was

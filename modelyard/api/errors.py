@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from modelyard.errors import CODES, DOMAIN, RegistryError, internal_error, invalid, known_error, rpc_body
+from modelyard.errors import CODES, DOMAIN, RegistryError, internal_error, invalid, rpc_body
 
 error_body = rpc_body
 
@@ -43,9 +43,4 @@ def render(error: RegistryError) -> Response:
     )
 
 
-def as_api_error(exc: BaseException) -> RegistryError | None:
-    """The refusal for an exception the registry knows how to report, else None (``known_error``)."""
-    return known_error(exc)
-
-
-__all__ = ["CODES", "DOMAIN", "ApiError", "as_api_error", "error_body", "internal_error", "invalid", "render"]
+__all__ = ["CODES", "DOMAIN", "ApiError", "error_body", "internal_error", "invalid", "render"]

@@ -18,15 +18,6 @@ from modelyard.aip.pagetoken import ListCursor, PageTokenCodec
 from modelyard.aip.schema import FieldDecl, MessageDecl, Schema
 from modelyard.api.errors import invalid
 from modelyard.api.params import json_response, page_size, query_param, read_body
-from modelyard.resources.codec import ResourceError, check_id
-
-
-def check_id_param(value: str, what: str, field: str) -> None:
-    """INVALID_ARGUMENT naming ``field`` unless ``value`` follows the resource id rules."""
-    try:
-        check_id(value, what)
-    except ResourceError as e:
-        raise invalid(e.message, field=field, reason=f"INVALID_{field.upper()}") from None
 
 
 def json_object(raw: bytes, *, required: bool = True) -> dict[str, Any]:

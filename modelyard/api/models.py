@@ -33,8 +33,8 @@ from modelyard.api.params import (
     query_param,
     read_body,
 )
-from modelyard.doorway import Permission, admit, check_ids, request_store
-from modelyard.resources.codec import ResourceError, check_id, decode_message, prune, validate_model
+from modelyard.doorway import Permission, admit, check_id_value, check_ids, request_store
+from modelyard.resources.codec import decode_message, prune, validate_model
 from modelyard.resources.model import (
     GET_ONLY_FIELDS,
     MODEL,
@@ -42,7 +42,6 @@ from modelyard.resources.model import (
     apply_default_kind,
     model_name,
 )
-from modelyard.store.errors import AlreadyExists, NotFound
 from modelyard.store.planner import Scope
 
 router = APIRouter()
@@ -85,10 +84,7 @@ def _codec(request: Request) -> PageTokenCodec:
 
 def _check_model_id(model_id: str, field: str) -> None:
     """``modelId`` of a create request (a body field, not a path id)."""
-    try:
-        check_id(model_id)
-    except ResourceError as e:
-        raise invalid(e.message, field=field, reason="INVALID_MODEL_ID") from None
+    check_id_value(model_id, "model id", field, "INVALID_MODEL_ID")
 
 
 def _read_mask(request: Request) -> FieldMask:
@@ -173,15 +169,7 @@ def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
         model["cluster"] = cluster
     model = prune(model)
     validate_model(model)
-    try:
-        created = request_store(request).create_model(account_id, model_id, model)
-    except AlreadyExists:
-        raise ApiError(
-            "ALREADY_EXISTS",
-            f"model {model_name(account_id, model_id)} already exists",
-            reason="MODEL_ALREADY_EXISTS",
-            metadata={"name": model_name(account_id, model_id)},
-        ) from None
+    created = request_store(request).create_model(account_id, model_id, model)  # AlreadyExists: 409
     return json_response(created)
 
 
@@ -228,11 +216,7 @@ def _update_model(account_id: str, model_id: str, request: Request, raw: bytes) 
         validate_model(new, path="model")
         return new
 
-    name = model_name(account_id, model_id)
-    try:
-        updated = request_store(request).update_model(name, mutate)
-    except NotFound:
-        raise _not_found(name) from None
+    updated = request_store(request).update_model(model_name(account_id, model_id), mutate)  # NotFound: 404
     return json_response(updated)
 
 
@@ -244,11 +228,7 @@ async def delete_model(account_id: str, model_id: str, request: Request) -> Resp
 
 
 def _delete_model(account_id: str, model_id: str, request: Request) -> Response:
-    name = model_name(account_id, model_id)
-    try:
-        request_store(request).delete_model(name)
-    except NotFound:
-        raise _not_found(name) from None
+    request_store(request).delete_model(model_name(account_id, model_id))  # NotFound: 404
     request.app.state.files.model_deleted(account_id, model_id)  # its files (modelyard.files)
     return json_response({})
 

@@ -1,7 +1,7 @@
 """Operator observability: Prometheus metrics, JSON access logs, request ids, and readiness.
 
 What :func:`modelyard.api.app.create_app` adds to every app (modules: ``api/metrics.py``,
-``api/accesslog.py``, ``api/requestid.py``, ``api/health.py``; the state and the middleware are here):
+``api/accesslog.py``, ``modelyard/requestid.py``, ``api/health.py``; the state and the middleware are here):
 
 * ``GET /metrics``: Prometheus text format from a registry of the app's own. Per request:
   ``modelyard_http_requests_total{route,method,status}`` and ``modelyard_http_request_duration_seconds``
@@ -65,7 +65,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.api.accesslog import access_logger, redact_query, write_entry
 from modelyard.api.metrics import Metrics
-from modelyard.api.requestid import request_id_or_new
+from modelyard.requestid import request_id_or_new
 from modelyard.settings import Settings
 from modelyard.store.repository import Store
 

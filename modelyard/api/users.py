@@ -20,7 +20,6 @@ from modelyard.aip.fieldmask import apply_read_mask
 from modelyard.api.auditing import note_resource
 from modelyard.api.errors import ApiError, invalid
 from modelyard.api.identity_common import (
-    check_id_param,
     field,
     json_object,
     list_response,
@@ -28,7 +27,7 @@ from modelyard.api.identity_common import (
     string_field,
 )
 from modelyard.api.params import json_response, query_param
-from modelyard.doorway import Admitted, Permission, admit
+from modelyard.doorway import Admitted, Permission, admit, check_id_value
 from modelyard.errors import not_found
 from modelyard.resources.identity import (
     MAX_DISPLAY_NAME,
@@ -40,7 +39,6 @@ from modelyard.resources.identity import (
     user_json,
     user_name,
 )
-from modelyard.store import users as user_store
 from modelyard.store.repository import Store
 
 router = APIRouter()
@@ -131,18 +129,10 @@ def _create_user(account_id: str, request: Request, raw: bytes) -> Response:
         user_id = _default_user_id(values.get("email", ""))
         if not user_id:
             raise invalid("userId is required (or an email to derive it from)", field="userId")
-    check_id_param(user_id, "user id", "userId")
+    check_id_value(user_id, "user id", "userId")
     name = user_name(account_id, user_id)
     note_resource(name)
-    try:
-        row = _store(request).users.create_user(account_id, user_id, values)
-    except user_store.UserExists:
-        raise ApiError(
-            "ALREADY_EXISTS",
-            f"user {name} already exists",
-            reason="USER_ALREADY_EXISTS",
-            metadata={"name": name},
-        ) from None
+    row = _store(request).users.create_user(account_id, user_id, values)  # UserExists: 409 (the app's)
     return json_response(user_json(row))
 
 
@@ -214,21 +204,9 @@ def _update_user(account_id: str, user_id: str, request: Request, admitted: Admi
             )
         return dict(values)
 
-    try:
-        row = _store(request).users.update_user(account_id, user_id, change)
-    except user_store.NoSuchUser:
-        raise not_found("user", name) from None
-    except user_store.LastAdmin:
-        raise _last_admin(name, account_id) from None
+    # NoSuchUser (404) and LastAdmin (400 FAILED_PRECONDITION) are answered by the app's error boundary.
+    row = _store(request).users.update_user(account_id, user_id, change)
     return json_response(user_json(row))
-
-
-def _last_admin(name: str, account_id: str) -> ApiError:
-    return ApiError(
-        "FAILED_PRECONDITION",
-        f"{name} is the last admin of account {account_id!r}; make another user an admin first",
-        reason="LAST_ADMIN",
-    )
 
 
 @router.delete("/v1/accounts/{account_id}/users/{user_id}", include_in_schema=False)
@@ -242,11 +220,5 @@ async def delete_user(account_id: str, user_id: str, request: Request) -> Respon
 
 
 def _delete_user(account_id: str, user_id: str, request: Request) -> Response:
-    name = user_name(account_id, user_id)
-    try:
-        _store(request).users.delete_user(account_id, user_id)
-    except user_store.NoSuchUser:
-        raise not_found("user", name) from None
-    except user_store.LastAdmin:
-        raise _last_admin(name, account_id) from None
+    _store(request).users.delete_user(account_id, user_id)  # NoSuchUser, LastAdmin: the app's boundary
     return json_response({})
