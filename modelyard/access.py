@@ -93,9 +93,6 @@ class Principal:
         visitor: an account id is never empty, so only public models match)."""
         return self.account_id
 
-    def can(self, action: Action, account_id: str) -> bool:
-        return can(self, action, account_id)
-
     @staticmethod
     def of(owner: KeyOwner) -> Principal:
         return Principal(owner.account_id, owner.user_id, owner.role, owner.key_id, owner.email)

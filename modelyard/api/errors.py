@@ -17,8 +17,6 @@ from starlette.responses import Response
 
 from modelyard.errors import CODES, DOMAIN, RegistryError, internal_error, invalid, rpc_body
 
-error_body = rpc_body
-
 
 class ApiError(RegistryError):
     """A RegistryError raised by the API's routes (any RegistryError renders the same)."""
@@ -43,4 +41,4 @@ def render(error: RegistryError) -> Response:
     )
 
 
-__all__ = ["CODES", "DOMAIN", "ApiError", "error_body", "internal_error", "invalid", "render"]
+__all__ = ["CODES", "DOMAIN", "ApiError", "internal_error", "invalid", "render"]

@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Engine, select
+from sqlalchemy import Engine, select
 
 from modelyard.store import audit
 from modelyard.store.accounts import Accounts
@@ -39,7 +39,7 @@ from modelyard.store.files import FileStore
 from modelyard.store.keys import ApiKeys, KeyOwner, hash_key, list_keys
 from modelyard.store.listing import SQLITE_LIST_THREADS, Lister, Page
 from modelyard.store.models import Models
-from modelyard.store.planner import Scope, scope_condition, visible_to
+from modelyard.store.planner import Scope, scope_condition
 from modelyard.store.secrets import shared_secret
 from modelyard.store.statistics import Statistics
 from modelyard.store.users import Users
@@ -172,11 +172,6 @@ class Store:
     def existing_names(self, names: Sequence[str]) -> set[str]:
         """The committed models among ``names`` (full names)."""
         return existing_names(self.engine, names)
-
-    @staticmethod
-    def visible_to(reader: str) -> ColumnElement[bool]:
-        """The visibility rule in SQL (``modelyard.access``): see ``planner.visible_to``."""
-        return visible_to(reader)
 
     @translating
     def delete_model(self, name: str) -> None:
