@@ -182,9 +182,13 @@ async def admit(
     *,
     body: bool = False,
     any_account: bool = False,
+    anonymous: bool = False,
+    basic: bool = False,
 ) -> Admitted:
-    """The preamble (see the module doc): the caller and, with ``body``, the body it sent."""
-    principal = await authenticate(request)
+    """The preamble (see the module doc): the caller and, with ``body``, the body it sent. ``ids`` are
+    checked against the resource id rules (a door whose names follow other rules checks them itself and
+    passes none); ``anonymous`` and ``basic`` as for :func:`authenticate`."""
+    principal = await authenticate(request, anonymous=anonymous, basic=basic)
     check_ids(ids, any_account=any_account)
     action = permission.action if isinstance(permission.action, Action) else permission.action(principal)
     require(principal, action, permission.account, hidden=permission.hidden)
