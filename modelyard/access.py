@@ -221,6 +221,13 @@ def _admit(owner: KeyOwner | None, limits: Limits, client: str) -> Principal:
     return Principal.of(owner)
 
 
+def _keyless(anonymous: bool) -> Principal:
+    """A request without a key: the anonymous principal where the door allows one, else 401."""
+    if anonymous:
+        return ANONYMOUS
+    raise missing_key()
+
+
 def authenticate(
     store: KeyChecker,
     key: str | None,
@@ -232,9 +239,7 @@ def authenticate(
     """The caller presenting ``key`` (None: no key; :data:`ANONYMOUS` if the door allows it, else 401).
     ``client`` (its address) counts bad keys. Synchronous: call it from a worker thread."""
     if key is None:
-        if anonymous:
-            return ANONYMOUS
-        raise missing_key()
+        return _keyless(anonymous)
     return _admit(store.check_key(key), limits, client)
 
 
@@ -249,9 +254,7 @@ async def aauthenticate(
     """:func:`authenticate` on the event loop: a key checked in the last seconds costs no read and no
     thread."""
     if key is None:
-        if anonymous:
-            return ANONYMOUS
-        raise missing_key()
+        return _keyless(anonymous)
     owner = store.cached_key(key)
     if owner is None:
         owner = await anyio.to_thread.run_sync(store.check_key, key)

@@ -14,17 +14,11 @@ from modelyard.access import Action, require
 from modelyard.aip.fieldmask import apply_read_mask
 from modelyard.api.identity_common import list_response, read_mask
 from modelyard.api.params import json_response
-from modelyard.doorway import Permission, admit, authenticate
+from modelyard.doorway import Permission, admit, authenticate, request_store
 from modelyard.errors import not_found
 from modelyard.resources.identity import ACCOUNT, ACCOUNT_FILTER_SCHEMA, account_json
-from modelyard.store.repository import Store
 
 router = APIRouter()
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 def _account_search(resource: dict[str, Any]) -> Iterator[str]:
@@ -42,7 +36,7 @@ async def list_accounts(request: Request) -> Response:
 
 
 def _list_accounts(account_id: str, request: Request) -> Response:
-    row = _store(request).users.get_account(account_id)
+    row = request_store(request).users.get_account(account_id)
     name = ACCOUNT.field("name")
     assert name is not None
     return list_response(
@@ -65,7 +59,7 @@ async def get_account(account_id: str, request: Request) -> Response:
 
 def _get_account(account_id: str, request: Request) -> Response:
     mask = read_mask(request, ACCOUNT)
-    row = _store(request).users.get_account(account_id)
+    row = request_store(request).users.get_account(account_id)
     if row is None:
         raise not_found("account", f"accounts/{account_id}")
     return json_response(apply_read_mask(account_json(row), mask))

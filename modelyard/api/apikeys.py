@@ -22,7 +22,7 @@ from modelyard.api.auditing import note_resource
 from modelyard.api.errors import invalid
 from modelyard.api.identity_common import json_object, list_response, string_field
 from modelyard.api.params import json_response
-from modelyard.doorway import Permission, admit
+from modelyard.doorway import Permission, admit, request_store
 from modelyard.errors import not_found
 from modelyard.resources.identity import (
     API_KEY,
@@ -32,16 +32,10 @@ from modelyard.resources.identity import (
     user_name,
 )
 from modelyard.store import keys as apikeys
-from modelyard.store.repository import Store
 
 router = APIRouter()
 
 KEYS = "/v1/accounts/{account_id}/users/{user_id}/apiKeys"
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 async def _admit(request: Request, account_id: str, user_id: str, *, body: bool = False) -> bytes:
@@ -94,7 +88,7 @@ def _create(account_id: str, user_id: str, request: Request, raw: bytes) -> Resp
         )
     display_name = string_field(spec, "displayName", "display_name", limit=MAX_DISPLAY_NAME) or ""
     expire = _expire_time(spec.get("expireTime", spec.get("expire_time")))
-    store = _store(request)
+    store = request_store(request)
     key_id = apikeys.new_key_id()
     note_resource(f"{user_name(account_id, user_id)}/apiKeys/{key_id}")
     values, key = store.users.create_key(  # NoSuchUser: 404, from the app's error boundary
@@ -116,7 +110,7 @@ async def list_api_keys(account_id: str, user_id: str, request: Request) -> Resp
 
 
 def _list(account_id: str, user_id: str, request: Request) -> Response:
-    store = _store(request)
+    store = request_store(request)
     if store.users.get_user(account_id, user_id) is None:
         raise not_found("user", user_name(account_id, user_id))
     key_id = API_KEY.field("key_id")
@@ -146,6 +140,6 @@ def _delete(account_id: str, user_id: str, request: Request, raw: bytes) -> Resp
         raise invalid("keyId is required (a string)", field="keyId")
     name = f"{user_name(account_id, user_id)}/apiKeys/{key_id}"
     note_resource(name)
-    if not _store(request).users.delete_key(key_id, account_id=account_id, user_id=user_id):
+    if not request_store(request).users.delete_key(key_id, account_id=account_id, user_id=user_id):
         raise not_found("API key", name)
     return json_response({})

@@ -27,7 +27,7 @@ from modelyard.api.identity_common import (
     string_field,
 )
 from modelyard.api.params import json_response, query_param
-from modelyard.doorway import Admitted, Permission, admit, check_id_value
+from modelyard.doorway import Admitted, Permission, admit, check_id_value, request_store
 from modelyard.errors import not_found
 from modelyard.resources.identity import (
     MAX_DISPLAY_NAME,
@@ -39,18 +39,12 @@ from modelyard.resources.identity import (
     user_json,
     user_name,
 )
-from modelyard.store.repository import Store
 
 router = APIRouter()
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _FIELDS = {"role", "displayName", "display_name", "email", "serviceAccount", "service_account", "name"}
 _OUTPUT_ONLY = {"name", "state", "status", "createTime", "create_time", "updateTime", "update_time"}
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 def _user_search(resource: dict[str, Any]) -> Iterator[str]:
@@ -132,7 +126,7 @@ def _create_user(account_id: str, request: Request, raw: bytes) -> Response:
     check_id_value(user_id, "user id", "userId")
     name = user_name(account_id, user_id)
     note_resource(name)
-    row = _store(request).users.create_user(account_id, user_id, values)  # UserExists: 409 (the app's)
+    row = request_store(request).users.create_user(account_id, user_id, values)  # UserExists: 409 (the app's)
     return json_response(user_json(row))
 
 
@@ -146,7 +140,7 @@ async def get_user(account_id: str, user_id: str, request: Request) -> Response:
 def _get_user(account_id: str, user_id: str, request: Request) -> Response:
     name = user_name(account_id, user_id)
     mask = read_mask(request, USER)
-    row = _store(request).users.get_user(account_id, user_id)
+    row = request_store(request).users.get_user(account_id, user_id)
     if row is None:
         raise not_found("user", name)
     return json_response(apply_read_mask(user_json(row), mask))
@@ -165,7 +159,7 @@ def _list_users(account_id: str, request: Request) -> Response:
         request,
         collection="users",
         scope=f"users:{account_id}",
-        resources=[user_json(r) for r in _store(request).users.list_users(account_id)],
+        resources=[user_json(r) for r in request_store(request).users.list_users(account_id)],
         schema=USER_FILTER_SCHEMA,
         tiebreaker=name_field,
         search_fields=_user_search,
@@ -205,7 +199,7 @@ def _update_user(account_id: str, user_id: str, request: Request, admitted: Admi
         return dict(values)
 
     # NoSuchUser (404) and LastAdmin (400 FAILED_PRECONDITION) are answered by the app's error boundary.
-    row = _store(request).users.update_user(account_id, user_id, change)
+    row = request_store(request).users.update_user(account_id, user_id, change)
     return json_response(user_json(row))
 
 
@@ -220,5 +214,5 @@ async def delete_user(account_id: str, user_id: str, request: Request) -> Respon
 
 
 def _delete_user(account_id: str, user_id: str, request: Request) -> Response:
-    _store(request).users.delete_user(account_id, user_id)  # NoSuchUser, LastAdmin: the app's boundary
+    request_store(request).users.delete_user(account_id, user_id)  # NoSuchUser, LastAdmin: the app's boundary
     return json_response({})
