@@ -155,7 +155,7 @@ def _serve(
         key = store.create_api_key(DEMO_ACCOUNT, "demo key")
         print(f"Demo catalog: {count} public models under accounts/{DEMO_ACCOUNT} (database {demo})")
     safe_url = url.split("@")[-1] if "@" in url else url
-    store.engine.dispose()
+    store.dispose()
     from modelyard.storage import open_storage, storage_url
 
     try:  # checked (and created) here; each worker opens it again from the settings

@@ -54,13 +54,12 @@ def open_store(db: str | None) -> Store:
     unsupported, missing or unreachable database is a :class:`~modelyard.cli_failures.CommandFailure`."""
     # Imported here: the API client commands need none of the database stack.
     from modelyard.store.engine import make_engine
-    from modelyard.store.migrate import upgrade
     from modelyard.store.repository import Store
 
     url = database_url(db)
     try:
         store = Store(make_engine(url))
-        upgrade(store.engine)
+        store.upgrade()
     except Exception as e:
         failure = database_failure(e, url)
         if failure is None:

@@ -46,11 +46,12 @@ import asyncio
 import sys
 from typing import Any
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from modelyard.api.errors import ApiError
-from modelyard.api.requestid import request_id_or_new
+from modelyard.errors import RegistryError, rpc_body
 from modelyard.pathsend import EXTENSION, PathsendCycle, supported
+from modelyard.requestid import request_id_or_new
 from modelyard.settings import HttpLimits
 
 #: The longest request target (path and query string, as sent) that the server parses.
@@ -72,11 +73,11 @@ def _detail() -> str:
 
 
 def error_response(
-    status: int, error: ApiError, default_headers: list[tuple[bytes, bytes]], *extra: tuple[bytes, bytes]
+    status: int, error: RegistryError, default_headers: list[tuple[bytes, bytes]], *extra: tuple[bytes, bytes]
 ) -> bytes:
     """The whole HTTP/1.1 response (status line to body) of ``error`` with HTTP ``status``, closing the
     connection, for a request the application never sees."""
-    body = bytes(error.response().body)
+    body = orjson.dumps(rpc_body(error))
     headers = [
         *default_headers,
         (b"content-type", b"application/json"),
@@ -92,7 +93,7 @@ def error_response(
 
 def malformed_request_response(default_headers: list[tuple[bytes, bytes]]) -> bytes:
     """The response for a request the parser refused."""
-    error = ApiError(
+    error = RegistryError(
         "INVALID_ARGUMENT",
         f"malformed HTTP request: {_detail()} (the request target may be at most {MAX_TARGET_BYTES} "
         "bytes; the request line and header names may not hold control or non-ASCII bytes)",
@@ -102,7 +103,7 @@ def malformed_request_response(default_headers: list[tuple[bytes, bytes]]) -> by
 
 
 def headers_too_large_response(limits: HttpLimits, default_headers: list[tuple[bytes, bytes]]) -> bytes:
-    error = ApiError(
+    error = RegistryError(
         "INVALID_ARGUMENT",
         f"request headers too large: at most {limits.max_headers} header fields of {limits.max_header_bytes} "
         f"bytes in all are read (and a request target of at most {MAX_TARGET_BYTES} bytes)",
@@ -113,7 +114,7 @@ def headers_too_large_response(limits: HttpLimits, default_headers: list[tuple[b
 
 
 def header_timeout_response(limits: HttpLimits, default_headers: list[tuple[bytes, bytes]]) -> bytes:
-    error = ApiError(
+    error = RegistryError(
         "DEADLINE_EXCEEDED",
         f"the request line and headers did not arrive within {limits.header_timeout:g} seconds",
         reason="REQUEST_HEADER_TIMEOUT",
@@ -127,12 +128,12 @@ class _Refused(Exception):
 
 def too_many_connections(limit: int) -> Any:
     """The ASGI app answering a request on a connection past ``limit``."""
-    error = ApiError(
+    error = RegistryError(
         "UNAVAILABLE",
         f"this server has more than {limit} connections open; retry shortly",
         reason="TOO_MANY_CONNECTIONS",
     )
-    body = bytes(error.response().body)
+    body = orjson.dumps(rpc_body(error))
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send(

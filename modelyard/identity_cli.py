@@ -104,10 +104,9 @@ def keys_list(
 ) -> None:
     """List API keys (never their secrets): id, owner, label, prefix, creation and expiry."""
     from modelyard.cli_support import open_store
-    from modelyard.store import keys as apikeys
 
     store = open_store(db)
-    rows = apikeys.list_keys(store.engine, account)
+    rows = store.list_keys(account)
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("KEY ID", "ACCOUNT", "USER", "DISPLAY NAME", "PREFIX", "CREATED", "EXPIRES"):
         table.add_column(column)
@@ -133,10 +132,9 @@ def keys_revoke(
     """Delete an API key. Every server refuses it within 5 seconds."""
     from modelyard.cli_support import open_store
     from modelyard.store import audit
-    from modelyard.store import keys as apikeys
 
     store = open_store(db)
-    owner = next((r for r in apikeys.list_keys(store.engine, None) if r.key_id == key_id), None)
+    owner = next((r for r in store.list_keys(None) if r.key_id == key_id), None)
     if owner is None:
         raise _fail(f"no API key with id {key_id!r}", 1)
     resource = f"{user_name(owner.account_id, owner.user_id)}/apiKeys/{key_id}"

@@ -41,7 +41,28 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from modelyard.httpprotocol import RpcHttpToolsProtocol
-from modelyard.settings import METRICS_DIR_ENV, AppFactory, HttpLimits, Settings
+from modelyard.settings import METRICS_DIR_ENV, HttpLimits, Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class AppFactory:
+    """``uvicorn --factory`` target that carries its settings: pickled into each worker process, it
+    opens the database there and builds the app (the schema is already migrated by the parent)."""
+
+    settings: Settings
+
+    def __call__(self) -> Any:
+        if self.settings.metrics_dir:
+            # prometheus_client picks its value class when first imported (the worker has not yet).
+            os.environ[METRICS_DIR_ENV] = self.settings.metrics_dir
+        # Imported here, after the line above: the app imports prometheus_client (allowed lazy import).
+        from modelyard.api.app import create_app
+        from modelyard.store.engine import make_engine
+        from modelyard.store.repository import Store
+
+        store = Store(make_engine(self.settings.resolved_database_url()))
+        return create_app(store, settings=self.settings)
+
 
 #: How long uvicorn's supervisor waits for a worker to answer its health ping before killing it.
 WORKER_HEALTHCHECK_SECONDS = 60
@@ -175,7 +196,7 @@ def serve(
     on_ready: Any = None,
 ) -> None:
     """Serve ``settings.database_url`` (schema already migrated by the caller). Each worker builds its app
-    with a picklable :class:`~modelyard.settings.AppFactory` holding the settings."""
+    with a picklable :class:`AppFactory` holding the settings."""
     with contextlib.ExitStack() as stack:
         if workers > 1:
             metrics_dir = stack.enter_context(metrics_directory())

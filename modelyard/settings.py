@@ -2,7 +2,8 @@
 environment) and passed to :func:`modelyard.api.app.create_app`.
 
 Nothing below ``create_app`` reads the environment. Worker processes get the settings through
-:class:`AppFactory`, a picklable callable that uvicorn hands to each worker it spawns. Every field is
+``modelyard.server.AppFactory``, a picklable callable that uvicorn hands to each worker it spawns (it
+lives beside the server, not here: settings are read by every layer and import none of them). Every field is
 documented in the README's configuration table; a new feature adds a field here, a line there and (if a
 user sets it) a flag or an environment variable in :meth:`Settings.from_env`.
 """
@@ -14,10 +15,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
+from typing import Any
 
 log = logging.getLogger("modelyard")
 
@@ -178,22 +176,3 @@ class HttpLimits:
                 continue
             values[f.name] = value
         return cls(**values)
-
-
-@dataclass(frozen=True)
-class AppFactory:
-    """``uvicorn --factory`` target that carries its settings: pickled into each worker process, it
-    opens the database there and builds the app (the schema is already migrated by the parent)."""
-
-    settings: Settings
-
-    def __call__(self) -> FastAPI:
-        if self.settings.metrics_dir:
-            # prometheus_client picks its value class when first imported (the worker has not yet).
-            os.environ[METRICS_DIR_ENV] = self.settings.metrics_dir
-        from modelyard.api.app import create_app
-        from modelyard.store.engine import make_engine
-        from modelyard.store.repository import Store
-
-        store = Store(make_engine(self.settings.resolved_database_url()))
-        return create_app(store, settings=self.settings)

@@ -1,9 +1,15 @@
-"""The layout keeps the architecture (docs/architecture.md): no import cycle between modelyard's modules,
-`aip/` free of web frameworks and databases, the API free of database drivers, no module over 500 lines."""
+"""The layout keeps the architecture (docs/architecture.md): no import cycle between modelyard's modules
+and no import from below a door into a door, counting imports inside functions too (an explicit
+allow-list names the lazy imports kept for start-up time); the framework-free layers (``access``,
+``errors``, ``settings``, ``store``, ``storage``, ``files``, ``importers``, ``aip``, ``resources``,
+``client``) import no web framework or server; the API free of database drivers; nobody outside
+``store/`` touches the store's engine; request bodies are read only by the preamble; no module over 500
+lines."""
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,10 +18,32 @@ from tests.support.paths import REPO_ROOT
 PACKAGE = REPO_ROOT / "modelyard"
 MAX_LINES = 500
 #: Third-party packages each layer must not import (module level or not).
+WEB = ("fastapi", "starlette", "uvicorn")
 FORBIDDEN = {
-    "modelyard.aip": ("fastapi", "starlette", "sqlalchemy", "psycopg", "psycopg_pool", "uvicorn"),
-    "modelyard.resources": ("fastapi", "starlette", "sqlalchemy", "psycopg", "psycopg_pool", "uvicorn"),
+    "modelyard.aip": (*WEB, "sqlalchemy", "psycopg", "psycopg_pool"),
+    "modelyard.resources": (*WEB, "sqlalchemy", "psycopg", "psycopg_pool"),
     "modelyard.api": ("sqlalchemy", "psycopg", "psycopg_pool"),
+    "modelyard.access": WEB,
+    "modelyard.errors": WEB,
+    "modelyard.settings": WEB,
+    "modelyard.store": WEB,
+    "modelyard.storage": WEB,
+    "modelyard.files": WEB,
+    "modelyard.importers": WEB,
+    "modelyard.client": WEB,
+}
+#: The doors: each translates its protocol and calls what is below; nothing below imports one.
+DOORS = ("modelyard.api", "modelyard.web", "modelyard.hub", "modelyard.oci")
+#: What hosts the doors (builds the app, runs the server or the command line): may import a door.
+ABOVE_DOORS = ("modelyard.server", "modelyard.cli", "modelyard.cli_support", "modelyard.cli_group",
+               "modelyard.cli_failures", "modelyard.identity_cli")  # fmt: skip
+#: The module that composes the app out of every door (may import each of them).
+COMPOSER = "modelyard.api.app"
+#: Imports inside a function that the import graph does not count: lazy on purpose, for start-up time
+#: or start-up order (importer -> imported).
+LAZY_IMPORTS = {
+    # prometheus_client picks its value class when first imported: the worker sets its directory first.
+    ("modelyard.server", "modelyard.api.app"),
 }
 
 
@@ -55,12 +83,22 @@ def _imports(
 
 
 def _import_graph() -> dict[str, set[str]]:
+    """modelyard's modules and what each imports, at module level or inside a function (bar
+    :data:`LAZY_IMPORTS`)."""
     mods = _modules()
     names = frozenset(mods)
     return {
-        name: {dep for dep in _imports(name, path, True, names) if dep in mods and dep != name}
+        name: {
+            dep
+            for dep in _imports(name, path, False, names)
+            if dep in mods and dep != name and (name, dep) not in LAZY_IMPORTS
+        }
         for name, path in mods.items()
     }
+
+
+def _in(name: str, layers: tuple[str, ...]) -> bool:
+    return any(name == layer or name.startswith(layer + ".") for layer in layers)
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -115,6 +153,64 @@ def test_cycle_finder_finds_a_cycle() -> None:
 
 def test_no_import_cycles() -> None:
     assert _cycles(_import_graph()) == []
+
+
+def test_the_import_graph_sees_imports_inside_functions() -> None:
+    graph = _import_graph()
+    # files/cli.py imports what it runs inside its command function.
+    assert "modelyard.files.gc" in graph["modelyard.files.cli"]
+    assert all((a in graph and b in _modules()) for a, b in LAZY_IMPORTS)
+
+
+def test_nothing_below_a_door_imports_a_door() -> None:
+    upward = sorted(
+        f"{name} imports {dep}"
+        for name, deps in _import_graph().items()
+        if not _in(name, DOORS) and not _in(name, ABOVE_DOORS)
+        for dep in deps
+        if _in(dep, DOORS)
+    )
+    assert upward == []
+
+
+def test_doors_do_not_import_each_other() -> None:
+    crossing = sorted(
+        f"{name} imports {dep}"
+        for name, deps in _import_graph().items()
+        for door in DOORS
+        if _in(name, (door,)) and name != COMPOSER
+        for dep in deps
+        if _in(dep, DOORS) and not _in(dep, (door,))
+    )
+    assert crossing == []
+
+
+def test_only_the_store_touches_its_engine() -> None:
+    """``store.engine`` and ``.engine.`` bypass the store's error boundary: the facade has a method for
+    each need."""
+    pattern = re.compile(r"\.engine\b(?!\s*import)")
+    offenders = []
+    for name, path in _modules().items():
+        if _in(name, ("modelyard.store",)):
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if pattern.search(code) and "sqlalchemy.engine" not in code and "store.engine import" not in code:
+                offenders.append(f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_only_the_preamble_reads_request_bodies() -> None:
+    """Every JSON body goes through ``modelyard.doorway.admit`` (authentication, ids, permission, then the
+    body under ``max_body_bytes``); the raw file uploads of ``api/blobs.py`` stream theirs."""
+    readers = {"modelyard.doorway", "modelyard.api.blobs"}
+    pattern = re.compile(r"\b(?:request|req)\.(?:body|stream|json|form)\(")
+    offenders = [
+        name
+        for name, path in _modules().items()
+        if name not in readers and pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
 
 
 def test_layers_do_not_import_what_they_must_not() -> None:

@@ -7,21 +7,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from modelyard.access import Action, require
 from modelyard.aip.fieldmask import apply_read_mask
-from modelyard.api.auth import Action, authenticate_sync, require
-from modelyard.api.identity_common import list_response, not_found, own_account, read_mask
+from modelyard.api.identity_common import list_response, read_mask
 from modelyard.api.params import json_response
+from modelyard.doorway import Permission, admit, authenticate, request_store
+from modelyard.errors import not_found
 from modelyard.resources.identity import ACCOUNT, ACCOUNT_FILTER_SCHEMA, account_json
-from modelyard.store.repository import Store
 
 router = APIRouter()
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 def _account_search(resource: dict[str, Any]) -> Iterator[str]:
@@ -31,16 +28,21 @@ def _account_search(resource: dict[str, Any]) -> Iterator[str]:
 
 
 @router.get("/v1/accounts", include_in_schema=False)
-def list_accounts(request: Request) -> Response:
-    principal = authenticate_sync(request)
-    require(principal, Action.READ_ACCOUNT, principal.account_id)
-    row = _store(request).users.get_account(principal.account_id)
+async def list_accounts(request: Request) -> Response:
+    principal = await authenticate(request)  # no path ids, no body: the preamble's first step only
+    account_id = principal.account_id
+    require(principal, Action.READ_ACCOUNT, account_id)
+    return await run_in_threadpool(_list_accounts, account_id, request)
+
+
+def _list_accounts(account_id: str, request: Request) -> Response:
+    row = request_store(request).users.get_account(account_id)
     name = ACCOUNT.field("name")
     assert name is not None
     return list_response(
         request,
         collection="accounts",
-        scope=f"accounts:{principal.account_id}",
+        scope=f"accounts:{account_id}",
         resources=[account_json(row)] if row is not None else [],
         schema=ACCOUNT_FILTER_SCHEMA,
         tiebreaker=name,
@@ -49,12 +51,15 @@ def list_accounts(request: Request) -> Response:
 
 
 @router.get("/v1/accounts/{account_id}", include_in_schema=False)
-def get_account(account_id: str, request: Request) -> Response:
-    principal = authenticate_sync(request)
-    own_account(principal, account_id, "account", f"accounts/{account_id}")
-    require(principal, Action.READ_ACCOUNT, account_id)
+async def get_account(account_id: str, request: Request) -> Response:
+    hidden = not_found("account", f"accounts/{account_id}")
+    await admit(request, {"account_id": account_id}, Permission(Action.READ_ACCOUNT, account_id, hidden))
+    return await run_in_threadpool(_get_account, account_id, request)
+
+
+def _get_account(account_id: str, request: Request) -> Response:
     mask = read_mask(request, ACCOUNT)
-    row = _store(request).users.get_account(account_id)
+    row = request_store(request).users.get_account(account_id)
     if row is None:
         raise not_found("account", f"accounts/{account_id}")
     return json_response(apply_read_mask(account_json(row), mask))

@@ -16,19 +16,14 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from modelyard.access import Action
 from modelyard.aip.timestamps import parse_rfc3339
 from modelyard.api.auditing import note_resource
-from modelyard.api.auth import Action, Principal, authenticate_sync, require
 from modelyard.api.errors import invalid
-from modelyard.api.identity_common import (
-    check_id_param,
-    json_object,
-    list_response,
-    not_found,
-    own_account,
-    string_field,
-)
+from modelyard.api.identity_common import json_object, list_response, string_field
 from modelyard.api.params import json_response
+from modelyard.doorway import Permission, admit, request_store
+from modelyard.errors import not_found
 from modelyard.resources.identity import (
     API_KEY,
     API_KEY_FILTER_SCHEMA,
@@ -37,26 +32,22 @@ from modelyard.resources.identity import (
     user_name,
 )
 from modelyard.store import keys as apikeys
-from modelyard.store import users as user_store
-from modelyard.store.repository import Store
 
 router = APIRouter()
 
 KEYS = "/v1/accounts/{account_id}/users/{user_id}/apiKeys"
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-def _authorize(request: Request, account_id: str, user_id: str) -> Principal:
-    principal = authenticate_sync(request)
-    name = user_name(account_id, user_id)
-    own_account(principal, account_id, "user", name)
-    check_id_param(user_id, "user id", "user_id")
-    require(principal, Action.OWN_KEYS if principal.user_id == user_id else Action.MANAGE_KEYS, account_id)
-    return principal
+async def _admit(request: Request, account_id: str, user_id: str, *, body: bool = False) -> bytes:
+    """The preamble: one's own keys (OWN_KEYS) or another user's (MANAGE_KEYS); another account's users
+    are NOT_FOUND. The body, with ``body``."""
+    permission = Permission(
+        lambda p: Action.OWN_KEYS if p.user_id == user_id else Action.MANAGE_KEYS,
+        account_id,
+        not_found("user", user_name(account_id, user_id)),
+    )
+    ids = {"account_id": account_id, "user_id": user_id}
+    return (await admit(request, ids, permission, body=body)).body
 
 
 def _expire_time(raw: Any) -> int:
@@ -80,12 +71,11 @@ def _expire_time(raw: Any) -> int:
 
 @router.post(KEYS, include_in_schema=False)
 async def create_api_key(account_id: str, user_id: str, request: Request) -> Response:
-    raw = await request.body()
+    raw = await _admit(request, account_id, user_id, body=True)
     return await run_in_threadpool(_create, account_id, user_id, request, raw)
 
 
 def _create(account_id: str, user_id: str, request: Request, raw: bytes) -> Response:
-    _authorize(request, account_id, user_id)
     body = json_object(raw, required=False)
     spec = body.get("apiKey", body.get("api_key", {}))
     if not isinstance(spec, dict):
@@ -98,15 +88,12 @@ def _create(account_id: str, user_id: str, request: Request, raw: bytes) -> Resp
         )
     display_name = string_field(spec, "displayName", "display_name", limit=MAX_DISPLAY_NAME) or ""
     expire = _expire_time(spec.get("expireTime", spec.get("expire_time")))
-    store = _store(request)
+    store = request_store(request)
     key_id = apikeys.new_key_id()
     note_resource(f"{user_name(account_id, user_id)}/apiKeys/{key_id}")
-    try:
-        values, key = store.users.create_key(
-            account_id, user_id, display_name=display_name, expire_time=expire, key_id=key_id
-        )
-    except user_store.NoSuchUser:
-        raise not_found("user", user_name(account_id, user_id)) from None
+    values, key = store.users.create_key(  # NoSuchUser: 404, from the app's error boundary
+        account_id, user_id, display_name=display_name, expire_time=expire, key_id=key_id
+    )
     row = store.users.get_user(account_id, user_id)
     email = row.email if row is not None else ""
     return json_response(api_key_json(SimpleNamespace(**values), email, plaintext=key))
@@ -117,9 +104,13 @@ def _key_search(resource: dict[str, Any]) -> Iterator[str]:
 
 
 @router.get(KEYS, include_in_schema=False)
-def list_api_keys(account_id: str, user_id: str, request: Request) -> Response:
-    _authorize(request, account_id, user_id)
-    store = _store(request)
+async def list_api_keys(account_id: str, user_id: str, request: Request) -> Response:
+    await _admit(request, account_id, user_id)
+    return await run_in_threadpool(_list, account_id, user_id, request)
+
+
+def _list(account_id: str, user_id: str, request: Request) -> Response:
+    store = request_store(request)
     if store.users.get_user(account_id, user_id) is None:
         raise not_found("user", user_name(account_id, user_id))
     key_id = API_KEY.field("key_id")
@@ -128,7 +119,7 @@ def list_api_keys(account_id: str, user_id: str, request: Request) -> Response:
         request,
         collection="apiKeys",
         scope=f"keys:{account_id}/{user_id}",
-        resources=[api_key_json(r, r.email) for r in apikeys.list_keys(store.engine, account_id, user_id)],
+        resources=[api_key_json(r, r.email) for r in store.list_keys(account_id, user_id)],
         schema=API_KEY_FILTER_SCHEMA,
         tiebreaker=key_id,
         search_fields=_key_search,
@@ -138,18 +129,17 @@ def list_api_keys(account_id: str, user_id: str, request: Request) -> Response:
 
 @router.post(KEYS + ":delete", include_in_schema=False)
 async def delete_api_key(account_id: str, user_id: str, request: Request) -> Response:
-    raw = await request.body()
+    raw = await _admit(request, account_id, user_id, body=True)
     return await run_in_threadpool(_delete, account_id, user_id, request, raw)
 
 
 def _delete(account_id: str, user_id: str, request: Request, raw: bytes) -> Response:
-    _authorize(request, account_id, user_id)
     body = json_object(raw)
     key_id = body.get("keyId", body.get("key_id"))
     if not isinstance(key_id, str) or not key_id:
         raise invalid("keyId is required (a string)", field="keyId")
     name = f"{user_name(account_id, user_id)}/apiKeys/{key_id}"
     note_resource(name)
-    if not _store(request).users.delete_key(key_id, account_id=account_id, user_id=user_id):
+    if not request_store(request).users.delete_key(key_id, account_id=account_id, user_id=user_id):
         raise not_found("API key", name)
     return json_response({})

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from modelyard import __version__
-from modelyard.aip.errors import AipError
+from modelyard.access import Limits
 from modelyard.aip.pagetoken import PageTokenCodec
 from modelyard.api import accounts as accounts_routes
 from modelyard.api import apikeys as apikeys_routes
@@ -35,18 +35,16 @@ from modelyard.api import models as models_routes
 from modelyard.api import users as users_routes
 from modelyard.api.auditing import IdentityMiddleware
 from modelyard.api.docs import install_docs
-from modelyard.api.errors import ApiError, as_api_error, internal_error
+from modelyard.api.errors import render
 from modelyard.api.fastpath import ListFastPath
 from modelyard.api.files import file_service, install_files, periodic_sweep
 from modelyard.api.http_edges import HeadAsGet, method_not_allowed, no_such_endpoint
 from modelyard.api.observability import Observability, ObservabilityMiddleware
 from modelyard.api.ratelimit import BadKeyThrottle, RateLimit, TokenBuckets
+from modelyard.errors import KNOWN_TYPES, RegistryError, internal_error, known_error
 from modelyard.files import sandbox
-from modelyard.resources.codec import ResourceError
 from modelyard.settings import Settings
 from modelyard.storage import Storage
-from modelyard.store.errors import Unavailable
-from modelyard.store.migrate import upgrade
 from modelyard.store.repository import Store
 from modelyard.web import install_web
 
@@ -57,11 +55,11 @@ class ModelyardApp(FastAPI):
     """FastAPI with modelyard's outer ASGI layers (see the module doc) around Starlette's stack."""
 
     observability: Observability
-    identity: tuple[Store, BadKeyThrottle]
+    store: Store
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = HeadAsGet(ListFastPath(super().build_middleware_stack()), self.router.routes)
-        return ObservabilityMiddleware(IdentityMiddleware(stack, *self.identity), self.observability)
+        return ObservabilityMiddleware(IdentityMiddleware(stack, self.store), self.observability)
 
 
 def create_app(
@@ -72,7 +70,7 @@ def create_app(
     ``storage``, else to the storage the settings name."""
     settings = settings or Settings()
     if migrate:
-        upgrade(store.engine)
+        store.upgrade()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -103,8 +101,11 @@ def create_app(
     for identity_router in (accounts_routes, users_routes, apikeys_routes, auditlogs_routes):
         app.include_router(identity_router.router)
     limit = RateLimit.parse(settings.rate_limit)
-    app.state.rate_limits = TokenBuckets(limit) if limit is not None else None
-    app.identity = (store, BadKeyThrottle())
+    #: The abuse limits every door authenticates under (``modelyard.access.authenticate``).
+    app.state.access_limits = Limits(
+        rate_limits=TokenBuckets(limit) if limit is not None else None, bad_keys=BadKeyThrottle()
+    )
+    app.store = store
     _install_error_handlers(app)
     app.include_router(health.router)
     install_docs(app)
@@ -114,24 +115,27 @@ def create_app(
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    """The door's one error boundary: every refusal the registry knows (``modelyard.errors.known_error``:
+    RegistryError, and the store's, the query language's, storage's errors) rendered as google.rpc JSON."""
+
     async def _known_error(request: Request, exc: Exception) -> Response:
-        error = as_api_error(exc)
+        error = known_error(exc)
         assert error is not None
-        if error.status == "UNAVAILABLE":  # the database does not answer: logged without a traceback
+        if error.status == "UNAVAILABLE":  # the database or storage does not answer: no traceback
             detail = (str(exc) or type(exc).__name__).splitlines()[0]
             log.warning("%s %s: %s", request.method, request.url.path, detail)
-        return error.response()
+        return render(error)
 
     # Handled by Starlette's ExceptionMiddleware, not by the catch-all below, which re-raises after
     # answering (uvicorn then drops the kept-alive connection).
-    for known in (ApiError, AipError, ResourceError, Unavailable):
+    for known in KNOWN_TYPES:
         app.add_exception_handler(known, _known_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": ["body"], "msg": "invalid request"}
         field = ".".join(str(p) for p in first.get("loc", ["body"]))
-        return ApiError("INVALID_ARGUMENT", f"{field}: {first.get('msg')}", field=field).response()
+        return render(RegistryError("INVALID_ARGUMENT", f"{field}: {first.get('msg')}", field=field))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -139,9 +143,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             return no_such_endpoint(request).response()
         if exc.status_code == 405:
             return method_not_allowed(app, request).response()
-        return ApiError("UNKNOWN", str(exc.detail), http_status=exc.status_code).response()
+        return render(RegistryError("UNKNOWN", str(exc.detail), http_status=exc.status_code))
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Response:
         log.exception("internal error on %s %s", request.method, request.url.path)
-        return internal_error().response()
+        return render(internal_error())

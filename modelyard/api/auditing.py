@@ -2,15 +2,17 @@
 presenting bad keys.
 
 Every ``POST``/``PATCH``/``PUT``/``DELETE`` under ``/v1/accounts/{account}/`` opens an
-:class:`~modelyard.store.audit.AuditContext` (method, resource, request id); ``api/auth.py`` adds the
-principal and key id once the key is checked, and the store writes the entry in the write's own
-transaction. If the request ends without having written one (refused, invalid, not found), the entry is
-written with the response's code and message in a transaction of its own, before the response's last
-byte leaves, so a client that reads the log after its answer sees the entry.
+:class:`~modelyard.store.audit.AuditContext` (method, resource, request id); ``modelyard.access`` adds the
+principal and key id once the key is checked (``modelyard.access``), and the store writes the entry in
+the write's own transaction. If the request ends without having written one (refused, invalid, not
+found), the entry is written with the response's code and message in a transaction of its own; if one was
+written but the answer is not a success after all, the entry is corrected to that answer. Either happens
+before the response's last byte leaves, so a client that reads the log after its answer sees the entry
+the client's answer matches.
 
-A ``401`` answer to a key that is not valid counts a failure against the client's address
-(``api/ratelimit.py``); past a burst, the answer is held back for a growing, bounded delay (on the event
-loop: no thread waits).
+A ``401`` answer to a key that is not valid is held back for the delay ``modelyard.access.authenticate``
+decided (``BAD_KEY_DELAY`` in the scope; growing, bounded, per client address), on the event loop: no
+thread waits. Every door mounted in the app gets both.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ import anyio.to_thread
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelyard.api.auth import BAD_KEY
-from modelyard.api.ratelimit import BadKeyThrottle
+from modelyard.doorway import BAD_KEY_DELAY
 from modelyard.store import audit
 from modelyard.store.repository import Store
 
@@ -58,11 +59,15 @@ def method_name(http_method: str, resource_path: str, verb: str | None) -> str:
     return _VERBS.get(http_method, http_method.title()) + singular
 
 
+def _pending(ctx: audit.AuditContext, status: int) -> bool:
+    """Whether the entry still has to be written, or corrected to a refusal (see the module doc)."""
+    return not ctx.recorded or (ctx.entry_id is not None and not 200 <= status < 300)
+
+
 class IdentityMiddleware:
-    def __init__(self, app: ASGIApp, store: Store, throttle: BadKeyThrottle) -> None:
+    def __init__(self, app: ASGIApp, store: Store) -> None:
         self.app = app
         self.store = store
-        self.throttle = throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,23 +77,20 @@ class IdentityMiddleware:
         token = audit.current.set(ctx) if ctx is not None else None
         status = 0
         error_body = bytearray()
-        client = scope.get("client")
-        address = client[0] if client else ""
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if status == 401 and scope.get(BAD_KEY):
-                    delay = self.throttle.failure(address)
-                    if delay > 0:
-                        await anyio.sleep(delay)
-            elif message["type"] == "http.response.body" and ctx is not None and not ctx.recorded:
+                delay = scope.get(BAD_KEY_DELAY, 0.0)
+                if status == 401 and delay > 0:
+                    await anyio.sleep(delay)
+            elif message["type"] == "http.response.body" and ctx is not None and _pending(ctx, status):
                 if len(error_body) < _ERROR_BODY_LIMIT:
                     error_body.extend(message.get("body", b""))
                 if not message.get("more_body", False):
                     await self._record(ctx, status, bytes(error_body))
-            elif message["type"] == "http.response.pathsend" and ctx is not None and not ctx.recorded:
+            elif message["type"] == "http.response.pathsend" and ctx is not None and _pending(ctx, status):
                 await self._record(ctx, status, b"")  # a file is the whole body: no error text in it
             await send(message)
 
@@ -125,7 +127,7 @@ class IdentityMiddleware:
         except orjson.JSONDecodeError:
             message = body[:200].decode("utf-8", "replace")
         try:
-            await anyio.to_thread.run_sync(audit.record, self.store.engine, ctx, status or 500, message)
+            await anyio.to_thread.run_sync(self.store.record_audit, ctx, status or 500, message)
         except Exception as e:  # the database is gone: the answer still goes out (a 503 if that is why)
             log.warning("audit: cannot record %s %s: %s", ctx.method, ctx.resource, str(e).splitlines()[0])
             ctx.recorded = True

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from modelyard.api.errors import as_api_error, internal_error
+from modelyard.api.errors import render
 from modelyard.api.models import LIST_PATH, list_models
+from modelyard.errors import internal_error, known_error
 
 log = logging.getLogger("modelyard")
 
@@ -52,9 +53,9 @@ class ListFastPath:
         try:
             response = await list_models(match.group(1), request)
         except Exception as exc:
-            error = as_api_error(exc)
+            error = known_error(exc)
             if error is None:
                 log.exception("internal error on GET %s", scope["path"])
                 error = internal_error()
-            response = error.response()
+            response = render(error)
         await response(scope, receive, send)

@@ -22,21 +22,14 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from modelyard.api.auth import Action, authenticate, require
-from modelyard.api.errors import ApiError, invalid
-from modelyard.api.params import receive_body
-from modelyard.files.errors import FileError
+from modelyard.access import Action, Principal
+from modelyard.api.errors import invalid
+from modelyard.doorway import Permission, admit
 from modelyard.files.gc import collect
+from modelyard.files.opening import file_service
 from modelyard.files.service import FileService
 from modelyard.files.validate import Flags
-from modelyard.resources.codec import ResourceError, check_id
 from modelyard.settings import Settings
-from modelyard.storage import Storage, open_storage, storage_url
-from modelyard.storage.base import StorageError
-from modelyard.storage.local import LocalStorage
-from modelyard.storage.signing import UrlSigner
-from modelyard.store.files import FileStore
-from modelyard.store.repository import Store
 
 router = APIRouter()
 
@@ -54,21 +47,14 @@ def base_url(request: Request) -> str:
     return settings.public_url or str(request.base_url)
 
 
-def _ids(account_id: str, model_id: str) -> None:
-    for value, what, field in ((account_id, "account id", "account_id"), (model_id, "model id", "model_id")):
-        try:
-            check_id(value, what)
-        except ResourceError as e:
-            raise invalid(e.message, field=field, reason=f"INVALID_{field.upper()}") from None
-
-
-async def _caller(request: Request, account_id: str, action: Action) -> str:
-    """The caller's account, after its role is checked for ``action`` in its own account (other accounts
-    are answered by ``modelyard.files.access``: 403 for writes, 404 for others' private models)."""
-    principal = await authenticate(request)
-    if principal.account_id == account_id:
-        require(principal, action, account_id)
-    return principal.account_id
+async def _admit(
+    request: Request, account_id: str, model_id: str, action: Action, *, body: bool = False
+) -> tuple[Principal, bytes]:
+    """The preamble; which models of another account the caller may see is the file service's (the
+    visibility rule: others' private models are NOT_FOUND)."""
+    ids = {"account_id": account_id, "model_id": model_id}
+    admitted = await admit(request, ids, Permission(action, account_id), body=body)
+    return admitted.principal, admitted.body
 
 
 def _json(payload: Any) -> Response:
@@ -88,9 +74,7 @@ def _bool(request: Request, camel: str, snake: str) -> bool:
 
 @router.post(MODEL_PATH + ":getUploadEndpoint", include_in_schema=False)
 async def get_upload_endpoint(account_id: str, model_id: str, request: Request) -> Response:
-    caller = await _caller(request, account_id, Action.WRITE_FILES)
-    _ids(account_id, model_id)
-    raw = await receive_body(request)
+    caller, raw = await _admit(request, account_id, model_id, Action.WRITE_FILES, body=True)
     try:
         body = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError as e:
@@ -109,8 +93,7 @@ async def get_upload_endpoint(account_id: str, model_id: str, request: Request) 
 
 @router.get(MODEL_PATH + ":validateUpload", include_in_schema=False)
 async def validate_upload(account_id: str, model_id: str, request: Request) -> Response:
-    caller = await _caller(request, account_id, Action.WRITE_FILES)
-    _ids(account_id, model_id)
+    caller, _ = await _admit(request, account_id, model_id, Action.WRITE_FILES)
     flags = Flags(
         config_only=_bool(request, "configOnly", "config_only"),
         skip_hf_config_validation=_bool(request, "skipHfConfigValidation", "skip_hf_config_validation"),
@@ -122,56 +105,23 @@ async def validate_upload(account_id: str, model_id: str, request: Request) -> R
 
 @router.get(MODEL_PATH + ":getDownloadEndpoint", include_in_schema=False)
 async def get_download_endpoint(account_id: str, model_id: str, request: Request) -> Response:
-    caller = await _caller(request, account_id, Action.READ_FILES)
-    _ids(account_id, model_id)
+    caller, _ = await _admit(request, account_id, model_id, Action.READ_FILES)
     service = _service(request)
     return _json(
         await run_in_threadpool(service.download_endpoint, caller, account_id, model_id, base_url(request))
     )
 
 
-def file_error(exc: FileError) -> ApiError:
-    return ApiError(exc.status, exc.message, reason=exc.reason, field=exc.field, metadata=exc.metadata)
-
-
 def install_files(app: FastAPI, service: FileService) -> None:
-    """The file verbs (before the models router, whose ``{model_id}`` would take ``id:verb``), the raw
-    file endpoints of ``file://`` storage and the error mapping."""
+    """The file verbs (before the models router, whose ``{model_id}`` would take ``id:verb``) and the raw
+    file endpoints of ``file://`` storage. Their refusals (``FileError``, ``StorageError``) are rendered
+    by the app's one error boundary (``api/app.py``)."""
     from modelyard.api import blobs
 
     app.state.files = service
     blobs.larger_body_buffer()
     app.include_router(router)
     app.include_router(blobs.router)
-
-    async def _file_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, FileError)
-        return file_error(exc).response()
-
-    async def _storage_error(request: Request, exc: Exception) -> Response:
-        import logging
-
-        logging.getLogger("modelyard").warning("%s %s: storage: %s", request.method, request.url.path, exc)
-        return ApiError(
-            "UNAVAILABLE", f"the model storage failed: {exc}", reason="STORAGE_UNAVAILABLE"
-        ).response()
-
-    app.add_exception_handler(FileError, _file_error)
-    app.add_exception_handler(StorageError, _storage_error)
-
-
-def file_service(
-    store: Store, storage: Storage | None = None, settings: Settings | None = None
-) -> FileService:
-    """The file service of an application: ``storage``, else the one the settings name, else the default
-    beside the database. File storage signs its URLs with a secret held in the database (shared by every
-    replica)."""
-    if storage is None:
-        configured = settings.storage_url if settings is not None else ""
-        storage = open_storage(storage_url(configured, str(store.engine.url)))
-    if isinstance(storage, LocalStorage) and storage.signer is None:
-        storage.signer = UrlSigner(store.secret("file_url_key"))
-    return FileService(store, FileStore(store.engine), storage)
 
 
 @contextlib.asynccontextmanager
@@ -200,3 +150,6 @@ async def periodic_sweep(service: FileService, interval: float) -> AsyncIterator
             yield
         finally:
             group.cancel_scope.cancel()
+
+
+__all__ = ["base_url", "file_service", "install_files", "periodic_sweep", "router"]

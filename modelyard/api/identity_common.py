@@ -1,5 +1,6 @@
-"""What the identity routes (accounts, users, API keys, audit logs) share: id checks, hiding other
-accounts, JSON bodies, read masks and in-memory List paging with the same signed page tokens as Models."""
+"""What the identity routes (accounts, users, API keys, audit logs) share: id checks, JSON bodies, read
+masks and in-memory List paging with the same signed page tokens as Models. Who may do what, and hiding
+other accounts (NOT_FOUND), is ``modelyard.access``'s, applied by ``api/preamble.py``."""
 
 from __future__ import annotations
 
@@ -15,31 +16,8 @@ from modelyard.aip.inmemory import list_page
 from modelyard.aip.ordering import OrderBy, parse_order_by
 from modelyard.aip.pagetoken import ListCursor, PageTokenCodec
 from modelyard.aip.schema import FieldDecl, MessageDecl, Schema
-from modelyard.api.auth import Principal
-from modelyard.api.errors import ApiError, invalid
+from modelyard.api.errors import invalid
 from modelyard.api.params import json_response, page_size, query_param, read_body
-from modelyard.resources.codec import ResourceError, check_id
-
-
-def check_id_param(value: str, what: str, field: str) -> None:
-    """INVALID_ARGUMENT naming ``field`` unless ``value`` follows the resource id rules."""
-    try:
-        check_id(value, what)
-    except ResourceError as e:
-        raise invalid(e.message, field=field, reason=f"INVALID_{field.upper()}") from None
-
-
-def not_found(what: str, name: str) -> ApiError:
-    return ApiError(
-        "NOT_FOUND", f"{what} {name} not found", reason=f"{what.upper().replace(' ', '_')}_NOT_FOUND"
-    )
-
-
-def own_account(principal: Principal, account_id: str, what: str, name: str) -> None:
-    """NOT_FOUND for anything of another account: whether it exists there is not the caller's business."""
-    check_id_param(account_id, "account id", "account_id")
-    if principal.account_id != account_id:
-        raise not_found(what, name)
 
 
 def json_object(raw: bytes, *, required: bool = True) -> dict[str, Any]:

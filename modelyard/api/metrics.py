@@ -78,7 +78,7 @@ class _ScrapeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         pool = self._pool_family()
-        for state, value in _pool_state(self._store.engine.pool):
+        for state, value in self._store.pool_state():
             pool.add_metric([state], value)
         yield pool
         counts = self._model_counts() if self._accounts != "off" else None
@@ -102,19 +102,6 @@ class _ScrapeCollector(Collector):
             except Unavailable as e:  # keep serving the other metrics
                 log.warning("metrics: counting models failed: %s", e)
             return self._models  # stale (or None) after a failure
-
-
-def _pool_state(pool: Any) -> Iterator[tuple[str, float]]:
-    """(state, value) for whichever of QueuePool's checkedout()/size()/overflow() the pool has."""
-    for state, attr in (("checked_out", "checkedout"), ("size", "size"), ("overflow", "overflow")):
-        item = getattr(pool, attr, None)
-        try:
-            value = item() if callable(item) else item
-        except Exception:  # pragma: no cover - a pool implementation we do not know
-            continue
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            # QueuePool.overflow() starts at -size and counts up as connections open.
-            yield state, float(max(value, 0) if state == "overflow" else value)
 
 
 class Metrics:

@@ -15,21 +15,13 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from modelyard.access import Action
 from modelyard.aip import filtering
 from modelyard.aip.fieldmask import FieldMask, apply_read_mask, parse_field_mask
 from modelyard.aip.ordering import OrderBy, parse_order_by
 from modelyard.aip.pagetoken import ListCursor, PageTokenCodec
 from modelyard.aip.updatemask import merge_update
 from modelyard.api.auditing import note_resource
-from modelyard.api.auth import (
-    Action,
-    authenticate,
-    authenticate_sync,
-    caller_account,
-    check_account,
-    request_store,
-    require,
-)
 from modelyard.api.custom_methods import CustomMethods
 from modelyard.api.errors import ApiError, invalid
 from modelyard.api.params import (
@@ -40,9 +32,9 @@ from modelyard.api.params import (
     page_size,
     query_param,
     read_body,
-    receive_body,
 )
-from modelyard.resources.codec import ResourceError, check_id, decode_message, prune, validate_model
+from modelyard.doorway import Permission, admit, check_id_value, check_ids, request_store
+from modelyard.resources.codec import decode_message, prune, validate_model
 from modelyard.resources.model import (
     GET_ONLY_FIELDS,
     MODEL,
@@ -50,7 +42,6 @@ from modelyard.resources.model import (
     apply_default_kind,
     model_name,
 )
-from modelyard.store.errors import AlreadyExists, NotFound
 from modelyard.store.planner import Scope
 
 router = APIRouter()
@@ -65,12 +56,11 @@ MODEL_PATH = "/v1/accounts/{account_id}/models/{model_id}"
 
 
 def _check_model_path(params: dict[str, str]) -> None:
-    check_account(params["account_id"])
-    _check_model_id(params["model_id"])
+    check_ids({"account_id": params["account_id"], "model_id": params["model_id"]})
 
 
 def _check_list_path(params: dict[str, str]) -> None:
-    check_account(params["account_id"], allow_all=True)
+    check_ids({"account_id": params["account_id"]}, any_account=True)
 
 
 #: ``.../models/{model_id}:verb``: the SDK's model methods. The model-files feature adds the handlers of
@@ -92,11 +82,9 @@ def _codec(request: Request) -> PageTokenCodec:
     return codec
 
 
-def _check_model_id(model_id: str, field: str = "model_id") -> None:
-    try:
-        check_id(model_id)
-    except ResourceError as e:
-        raise invalid(e.message, field=field, reason="INVALID_MODEL_ID") from None
+def _check_model_id(model_id: str, field: str) -> None:
+    """``modelId`` of a create request (a body field, not a path id)."""
+    check_id_value(model_id, "model id", field, "INVALID_MODEL_ID")
 
 
 def _read_mask(request: Request) -> FieldMask:
@@ -105,10 +93,11 @@ def _read_mask(request: Request) -> FieldMask:
 
 @router.get(LIST_PATH, include_in_schema=False)
 async def list_models(account_id: str, request: Request) -> Response:
-    principal = await authenticate(request)
-    require(principal, Action.READ_MODELS, principal.account_id)
-    caller = principal.account_id
-    check_account(account_id, allow_all=True)
+    ids = {"account_id": account_id}
+    principal = (
+        await admit(request, ids, Permission(Action.READ_MODELS, account_id), any_account=True)
+    ).principal
+    caller = principal.reader
     size = page_size(query_param(request, "pageSize", "page_size"))
     filter_text = query_param(request, "filter", "filter") or ""
     order_text = query_param(request, "orderBy", "order_by") or ""
@@ -139,14 +128,12 @@ def _not_found(name: str) -> ApiError:
 
 @router.post(LIST_PATH, include_in_schema=False)
 async def create_model(account_id: str, request: Request) -> Response:
-    raw = await receive_body(request)
+    ids = {"account_id": account_id}
+    raw = (await admit(request, ids, Permission(Action.WRITE_MODELS, account_id), body=True)).body
     return await anyio.to_thread.run_sync(_create_model, account_id, request, raw)
 
 
 def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
-    principal = authenticate_sync(request)
-    check_account(account_id)
-    require(principal, Action.WRITE_MODELS, account_id)
     body = read_body(raw)
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object", field="body", reason="INVALID_JSON")
@@ -182,33 +169,22 @@ def _create_model(account_id: str, request: Request, raw: bytes) -> Response:
         model["cluster"] = cluster
     model = prune(model)
     validate_model(model)
-    try:
-        created = request_store(request).create_model(account_id, model_id, model)
-    except AlreadyExists:
-        raise ApiError(
-            "ALREADY_EXISTS",
-            f"model {model_name(account_id, model_id)} already exists",
-            reason="MODEL_ALREADY_EXISTS",
-            metadata={"name": model_name(account_id, model_id)},
-        ) from None
+    created = request_store(request).create_model(account_id, model_id, model)  # AlreadyExists: 409
     return json_response(created)
 
 
 @router.get(MODEL_PATH, include_in_schema=False)
 async def get_model(account_id: str, model_id: str, request: Request) -> Response:
-    return await anyio.to_thread.run_sync(_get_model, account_id, model_id, request)
+    ids = {"account_id": account_id, "model_id": model_id}
+    principal = (await admit(request, ids, Permission(Action.READ_MODELS, account_id))).principal
+    return await anyio.to_thread.run_sync(_get_model, account_id, model_id, request, principal.reader)
 
 
-def _get_model(account_id: str, model_id: str, request: Request) -> Response:
-    principal = authenticate_sync(request)
-    require(principal, Action.READ_MODELS, principal.account_id)
-    caller = principal.account_id
-    check_account(account_id)
-    _check_model_id(model_id)
+def _get_model(account_id: str, model_id: str, request: Request, reader: str) -> Response:
     mask = _read_mask(request)
     name = model_name(account_id, model_id)
     # Visibility is checked in the query: another account's private model is never read (issue 15, 5).
-    found = request_store(request).get_model(name, reader=caller)
+    found = request_store(request).get_model(name, reader=reader)
     if found is None:
         raise _not_found(name)
     return json_response(apply_read_mask(found[0], mask))
@@ -216,15 +192,12 @@ def _get_model(account_id: str, model_id: str, request: Request) -> Response:
 
 @router.patch(MODEL_PATH, include_in_schema=False)
 async def update_model(account_id: str, model_id: str, request: Request) -> Response:
-    raw = await receive_body(request)
+    ids = {"account_id": account_id, "model_id": model_id}
+    raw = (await admit(request, ids, Permission(Action.WRITE_MODELS, account_id), body=True)).body
     return await anyio.to_thread.run_sync(_update_model, account_id, model_id, request, raw)
 
 
 def _update_model(account_id: str, model_id: str, request: Request, raw: bytes) -> Response:
-    principal = authenticate_sync(request)
-    check_account(account_id)
-    _check_model_id(model_id)
-    require(principal, Action.WRITE_MODELS, account_id)
     body = read_body(raw)
     mask_text = query_param(request, "updateMask", "update_mask")
     if mask_text is not None and not mask_text.strip():
@@ -243,31 +216,21 @@ def _update_model(account_id: str, model_id: str, request: Request, raw: bytes) 
         validate_model(new, path="model")
         return new
 
-    name = model_name(account_id, model_id)
-    try:
-        updated = request_store(request).update_model(name, mutate)
-    except NotFound:
-        raise _not_found(name) from None
+    updated = request_store(request).update_model(model_name(account_id, model_id), mutate)  # NotFound: 404
     return json_response(updated)
 
 
 @router.delete(MODEL_PATH, include_in_schema=False)
 async def delete_model(account_id: str, model_id: str, request: Request) -> Response:
+    ids = {"account_id": account_id, "model_id": model_id}
+    await admit(request, ids, Permission(Action.DELETE_MODELS, account_id))
     return await anyio.to_thread.run_sync(_delete_model, account_id, model_id, request)
 
 
 def _delete_model(account_id: str, model_id: str, request: Request) -> Response:
-    principal = authenticate_sync(request)
-    check_account(account_id)
-    _check_model_id(model_id)
-    require(principal, Action.DELETE_MODELS, account_id)
-    name = model_name(account_id, model_id)
-    try:
-        request_store(request).delete_model(name)
-    except NotFound:
-        raise _not_found(name) from None
+    request_store(request).delete_model(model_name(account_id, model_id))  # NotFound: 404
     request.app.state.files.model_deleted(account_id, model_id)  # its files (modelyard.files)
     return json_response({})
 
 
-__all__ = ["DEFAULT_PAGE_SIZE", "GET_ONLY_FIELDS", "MAX_PAGE_SIZE", "caller_account", "router"]
+__all__ = ["DEFAULT_PAGE_SIZE", "GET_ONLY_FIELDS", "MAX_PAGE_SIZE", "router"]

@@ -1,7 +1,7 @@
 """Operator observability: Prometheus metrics, JSON access logs, request ids, and readiness.
 
 What :func:`modelyard.api.app.create_app` adds to every app (modules: ``api/metrics.py``,
-``api/accesslog.py``, ``api/requestid.py``, ``api/health.py``; the state and the middleware are here):
+``api/accesslog.py``, ``modelyard/requestid.py``, ``api/health.py``; the state and the middleware are here):
 
 * ``GET /metrics``: Prometheus text format from a registry of the app's own. Per request:
   ``modelyard_http_requests_total{route,method,status}`` and ``modelyard_http_request_duration_seconds``
@@ -65,7 +65,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.api.accesslog import access_logger, redact_query, write_entry
 from modelyard.api.metrics import Metrics
-from modelyard.api.requestid import request_id_or_new
+from modelyard.requestid import request_id_or_new
 from modelyard.settings import Settings
 from modelyard.store.repository import Store
 
@@ -92,13 +92,8 @@ class Observability:
     def schema_current(self) -> tuple[bool, str]:
         """Whether the database's Alembic revision is the script head: one small query, every time (the
         database may have been recreated since the last check)."""
-        from alembic.script import ScriptDirectory
-
-        from modelyard.store.migrate import alembic_config
-
         if self._script_heads is None:
-            script = ScriptDirectory.from_config(alembic_config(self.store.engine))
-            self._script_heads = set(script.get_heads())
+            self._script_heads = self.store.alembic_heads()
         current = self.store.schema_revisions()
         if current == self._script_heads:
             return True, ""

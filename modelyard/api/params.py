@@ -1,5 +1,6 @@
 """Reading a request and writing a JSON response: query parameters in camelCase or snake_case, JSON
-bodies (an empty or malformed body is an INVALID_ARGUMENT naming ``body``), ``pageSize``."""
+bodies (an empty or malformed body is an INVALID_ARGUMENT naming ``body``; the bytes come from the
+preamble, ``modelyard.doorway.admit``), ``pageSize``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from modelyard.aip.schema import INT32_RANGE
-from modelyard.api.errors import ApiError, invalid
+from modelyard.api.errors import invalid
 
 JSON = "application/json"
 DEFAULT_PAGE_SIZE = 50
@@ -23,41 +24,6 @@ def query_param(request: Request, camel: str, snake: str) -> str | None:
     if value is None:
         value = params.get(snake)
     return value
-
-
-def body_limit(request: Request) -> int:
-    """The most bytes a JSON request body may have (``Settings.max_body_bytes``)."""
-    limit: int = request.app.state.settings.max_body_bytes
-    return limit
-
-
-def _too_large(limit: int, size: int | None) -> ApiError:
-    got = f" ({size:,} bytes)" if size is not None else ""
-    return ApiError(
-        "INVALID_ARGUMENT",
-        f"body: the request body is larger than the limit of {limit:,} bytes{got}",
-        reason="REQUEST_TOO_LARGE",
-        field="body",
-        metadata={"limit": str(limit)},
-        http_status=413,
-    )
-
-
-async def receive_body(request: Request) -> bytes:
-    """The request body, read up to :func:`body_limit` bytes: a larger one (by its ``Content-Length``, or
-    as it arrives) is a 413 INVALID_ARGUMENT naming the limit, and is not read further."""
-    limit = body_limit(request)
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit, int(declared))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit, None)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def read_body(raw: bytes) -> Any:

@@ -15,21 +15,20 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from modelyard.access import Action
 from modelyard.aip.fieldmask import apply_read_mask
 from modelyard.api.auditing import note_resource
-from modelyard.api.auth import Action, Principal, authenticate_sync, require
 from modelyard.api.errors import ApiError, invalid
 from modelyard.api.identity_common import (
-    check_id_param,
     field,
     json_object,
     list_response,
-    not_found,
-    own_account,
     read_mask,
     string_field,
 )
 from modelyard.api.params import json_response, query_param
+from modelyard.doorway import Admitted, Permission, admit, check_id_value, request_store
+from modelyard.errors import not_found
 from modelyard.resources.identity import (
     MAX_DISPLAY_NAME,
     MAX_EMAIL,
@@ -40,19 +39,12 @@ from modelyard.resources.identity import (
     user_json,
     user_name,
 )
-from modelyard.store import users as user_store
-from modelyard.store.repository import Store
 
 router = APIRouter()
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _FIELDS = {"role", "displayName", "display_name", "email", "serviceAccount", "service_account", "name"}
 _OUTPUT_ONLY = {"name", "state", "status", "createTime", "create_time", "updateTime", "update_time"}
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 def _user_search(resource: dict[str, Any]) -> Iterator[str]:
@@ -103,14 +95,25 @@ def _default_user_id(email: str) -> str:
 
 @router.post("/v1/accounts/{account_id}/users", include_in_schema=False)
 async def create_user(account_id: str, request: Request) -> Response:
-    raw = await request.body()
-    return await run_in_threadpool(_create_user, account_id, request, raw)
+    admitted = await admit(request, {"account_id": account_id}, _manage(account_id), body=True)
+    return await run_in_threadpool(_create_user, account_id, request, admitted.body)
+
+
+def _manage(account_id: str) -> Permission:
+    """MANAGE_USERS in the account (another account: NOT_FOUND)."""
+    return Permission(Action.MANAGE_USERS, account_id, not_found("account", f"accounts/{account_id}"))
+
+
+def _self_or_admin(account_id: str, user_id: str) -> Permission:
+    """Anyone on themselves, admins on anyone of their account (another account: NOT_FOUND)."""
+    return Permission(
+        lambda p: Action.READ_ACCOUNT if p.user_id == user_id else Action.MANAGE_USERS,
+        account_id,
+        not_found("user", user_name(account_id, user_id)),
+    )
 
 
 def _create_user(account_id: str, request: Request, raw: bytes) -> Response:
-    principal = authenticate_sync(request)
-    own_account(principal, account_id, "account", f"accounts/{account_id}")
-    require(principal, Action.MANAGE_USERS, account_id)
     body = json_object(raw)
     if isinstance(body.get("user"), dict) and set(body) <= {"user", "userId", "user_id"}:
         body = body["user"]  # the AIP-133 wrapped form
@@ -120,52 +123,43 @@ def _create_user(account_id: str, request: Request, raw: bytes) -> Response:
         user_id = _default_user_id(values.get("email", ""))
         if not user_id:
             raise invalid("userId is required (or an email to derive it from)", field="userId")
-    check_id_param(user_id, "user id", "userId")
+    check_id_value(user_id, "user id", "userId")
     name = user_name(account_id, user_id)
     note_resource(name)
-    try:
-        row = _store(request).users.create_user(account_id, user_id, values)
-    except user_store.UserExists:
-        raise ApiError(
-            "ALREADY_EXISTS",
-            f"user {name} already exists",
-            reason="USER_ALREADY_EXISTS",
-            metadata={"name": name},
-        ) from None
+    row = request_store(request).users.create_user(account_id, user_id, values)  # UserExists: 409 (the app's)
     return json_response(user_json(row))
 
 
-def _self_or_admin(principal: Principal, account_id: str, user_id: str) -> None:
-    if principal.user_id != user_id:
-        require(principal, Action.MANAGE_USERS, account_id)
-
-
 @router.get("/v1/accounts/{account_id}/users/{user_id}", include_in_schema=False)
-def get_user(account_id: str, user_id: str, request: Request) -> Response:
-    principal = authenticate_sync(request)
+async def get_user(account_id: str, user_id: str, request: Request) -> Response:
+    ids = {"account_id": account_id, "user_id": user_id}
+    await admit(request, ids, _self_or_admin(account_id, user_id))
+    return await run_in_threadpool(_get_user, account_id, user_id, request)
+
+
+def _get_user(account_id: str, user_id: str, request: Request) -> Response:
     name = user_name(account_id, user_id)
-    own_account(principal, account_id, "user", name)
-    check_id_param(user_id, "user id", "user_id")
-    _self_or_admin(principal, account_id, user_id)
     mask = read_mask(request, USER)
-    row = _store(request).users.get_user(account_id, user_id)
+    row = request_store(request).users.get_user(account_id, user_id)
     if row is None:
         raise not_found("user", name)
     return json_response(apply_read_mask(user_json(row), mask))
 
 
 @router.get("/v1/accounts/{account_id}/users", include_in_schema=False)
-def list_users(account_id: str, request: Request) -> Response:
-    principal = authenticate_sync(request)
-    own_account(principal, account_id, "account", f"accounts/{account_id}")
-    require(principal, Action.MANAGE_USERS, account_id)
+async def list_users(account_id: str, request: Request) -> Response:
+    await admit(request, {"account_id": account_id}, _manage(account_id))
+    return await run_in_threadpool(_list_users, account_id, request)
+
+
+def _list_users(account_id: str, request: Request) -> Response:
     name_field = USER.field("name")
     assert name_field is not None
     return list_response(
         request,
         collection="users",
         scope=f"users:{account_id}",
-        resources=[user_json(r) for r in _store(request).users.list_users(account_id)],
+        resources=[user_json(r) for r in request_store(request).users.list_users(account_id)],
         schema=USER_FILTER_SCHEMA,
         tiebreaker=name_field,
         search_fields=_user_search,
@@ -174,17 +168,15 @@ def list_users(account_id: str, request: Request) -> Response:
 
 @router.patch("/v1/accounts/{account_id}/users/{user_id}", include_in_schema=False)
 async def update_user(account_id: str, user_id: str, request: Request) -> Response:
-    raw = await request.body()
-    return await run_in_threadpool(_update_user, account_id, user_id, request, raw)
+    ids = {"account_id": account_id, "user_id": user_id}
+    admitted = await admit(request, ids, _self_or_admin(account_id, user_id), body=True)
+    return await run_in_threadpool(_update_user, account_id, user_id, request, admitted)
 
 
-def _update_user(account_id: str, user_id: str, request: Request, raw: bytes) -> Response:
-    principal = authenticate_sync(request)
+def _update_user(account_id: str, user_id: str, request: Request, admitted: Admitted) -> Response:
+    principal = admitted.principal
     name = user_name(account_id, user_id)
-    own_account(principal, account_id, "user", name)
-    check_id_param(user_id, "user id", "user_id")
-    _self_or_admin(principal, account_id, user_id)
-    body = json_object(raw)
+    body = json_object(admitted.body)
     mask_text = query_param(request, "updateMask", "update_mask")
     if mask_text and mask_text.strip() not in ("", "*"):
         allowed = {"role", "displayName", "display_name", "email", "serviceAccount", "service_account"}
@@ -206,34 +198,21 @@ def _update_user(account_id: str, user_id: str, request: Request, raw: bytes) ->
             )
         return dict(values)
 
-    try:
-        row = _store(request).users.update_user(account_id, user_id, change)
-    except user_store.NoSuchUser:
-        raise not_found("user", name) from None
-    except user_store.LastAdmin:
-        raise _last_admin(name, account_id) from None
+    # NoSuchUser (404) and LastAdmin (400 FAILED_PRECONDITION) are answered by the app's error boundary.
+    row = request_store(request).users.update_user(account_id, user_id, change)
     return json_response(user_json(row))
 
 
-def _last_admin(name: str, account_id: str) -> ApiError:
-    return ApiError(
-        "FAILED_PRECONDITION",
-        f"{name} is the last admin of account {account_id!r}; make another user an admin first",
-        reason="LAST_ADMIN",
-    )
-
-
 @router.delete("/v1/accounts/{account_id}/users/{user_id}", include_in_schema=False)
-def delete_user(account_id: str, user_id: str, request: Request) -> Response:
-    principal = authenticate_sync(request)
-    name = user_name(account_id, user_id)
-    own_account(principal, account_id, "user", name)
-    check_id_param(user_id, "user id", "user_id")
-    require(principal, Action.MANAGE_USERS, account_id)
-    try:
-        _store(request).users.delete_user(account_id, user_id)
-    except user_store.NoSuchUser:
-        raise not_found("user", name) from None
-    except user_store.LastAdmin:
-        raise _last_admin(name, account_id) from None
+async def delete_user(account_id: str, user_id: str, request: Request) -> Response:
+    ids = {"account_id": account_id, "user_id": user_id}
+    permission = Permission(
+        Action.MANAGE_USERS, account_id, not_found("user", user_name(account_id, user_id))
+    )
+    await admit(request, ids, permission)
+    return await run_in_threadpool(_delete_user, account_id, user_id, request)
+
+
+def _delete_user(account_id: str, user_id: str, request: Request) -> Response:
+    request_store(request).users.delete_user(account_id, user_id)  # NoSuchUser, LastAdmin: the app's boundary
     return json_response({})

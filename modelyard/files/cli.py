@@ -30,9 +30,9 @@ def gc(
     ] = 3600,
 ) -> None:
     """Remove expired uploads, files of deleted models and unreferenced blobs; report what was freed."""
-    from modelyard.api.files import file_service
     from modelyard.cli_support import open_store
     from modelyard.files.gc import collect
+    from modelyard.files.opening import file_service
     from modelyard.settings import Settings
     from modelyard.storage import open_storage, storage_url
 
@@ -47,6 +47,6 @@ def gc(
     try:
         report = collect(file_service(store, backend), grace=grace)
     finally:
-        store.engine.dispose()
+        store.dispose()
     err.print(f"storage {backend.url}")
     print(report.summary())

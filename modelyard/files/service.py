@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from modelyard.files import access
+from modelyard import access
+from modelyard.access import Action, Principal
+from modelyard.errors import RegistryError, not_found
 from modelyard.files.errors import FileError
 from modelyard.files.names import parse_file_sizes
 from modelyard.files.validate import Flags, Outcome, validate_adapter, validate_base_model
@@ -40,9 +42,9 @@ class FileService:
 
     # -- :getUploadEndpoint ----------------------------------------------------------------------------
     def upload_endpoint(
-        self, caller: str, account_id: str, model_id: str, body: dict[str, Any], base_url: str
+        self, caller: Principal, account_id: str, model_id: str, body: dict[str, Any], base_url: str
     ) -> dict[str, Any]:
-        access.check_upload(caller, account_id)
+        access.require(caller, Action.WRITE_FILES, account_id)
         unknown = sorted(set(body) - {"filenameToSize", "filename_to_size", "enableResumableUpload",
                                       "enable_resumable_upload", "readMask", "read_mask"})  # fmt: skip
         if unknown:
@@ -75,7 +77,7 @@ class FileService:
         try:
             replaced = self.files.declare(account_id, model_id, sizes, upload_id, expires, check)
         except ModelMissing:
-            raise access.not_found(account_id, model_id) from None
+            raise _model_not_found(account_id, model_id) from None
         self.release(replaced)
         signed: dict[str, str] = {}
         unsigned: dict[str, str] = {}
@@ -91,11 +93,11 @@ class FileService:
         return out
 
     # -- :validateUpload -------------------------------------------------------------------------------
-    def validate(self, caller: str, account_id: str, model_id: str, flags: Flags) -> dict[str, Any]:
-        access.check_validate(caller, account_id)
+    def validate(self, caller: Principal, account_id: str, model_id: str, flags: Flags) -> dict[str, Any]:
+        access.require(caller, Action.WRITE_FILES, account_id)
         model = self.files.model(account_id, model_id)
         if model is None:
-            raise access.not_found(account_id, model_id)
+            raise _model_not_found(account_id, model_id)
         declared = self.files.files(account_id, model_id)
         if not declared:
             raise FileError(
@@ -170,7 +172,7 @@ class FileService:
             )
         return refs
 
-    def _check(self, caller: str, model: dict[str, Any], refs: list[FileRef], flags: Flags) -> Outcome:
+    def _check(self, caller: Principal, model: dict[str, Any], refs: list[FileRef], flags: Flags) -> Outcome:
         by_path = {r.path: r for r in refs}
 
         def opener(ref: FileRef) -> Callable[[], RangeReader]:
@@ -198,14 +200,14 @@ class FileService:
                 check_safetensors(path, open_())
         return Outcome({})
 
-    def _check_base(self, caller: str, base: str) -> None:
+    def _check_base(self, caller: Principal, base: str) -> None:
         parts = base.split("/")
         problem = None
         if len(parts) != 4 or parts[0] != "accounts" or parts[2] != "models":
             problem = f"peftDetails.baseModel {base!r} is not a model name (accounts/A/models/M)"
         else:
             found = self.files.model(parts[1], parts[3])
-            if found is None or (parts[1] != caller and not found.public):
+            if found is None or not access.may_read(caller, parts[1], found.public):
                 problem = f"peftDetails.baseModel {base} does not exist or is not readable by this API key"
         if problem is not None:
             raise FileError(
@@ -222,11 +224,14 @@ class FileService:
             return
 
     # -- :getDownloadEndpoint --------------------------------------------------------------------------
-    def download_endpoint(self, caller: str, account_id: str, model_id: str, base_url: str) -> dict[str, Any]:
+    def download_endpoint(
+        self, caller: Principal, account_id: str, model_id: str, base_url: str
+    ) -> dict[str, Any]:
         model = self.files.model(account_id, model_id)
         if model is None:
-            raise access.not_found(account_id, model_id)
-        access.check_read(caller, account_id, model_id, model.public)
+            raise _model_not_found(account_id, model_id)
+        if not access.may_read(caller, account_id, model.public):  # others' private models: not revealed
+            raise _model_not_found(account_id, model_id)
         if model.state != "READY":
             raise FileError(
                 "FAILED_PRECONDITION",
@@ -290,3 +295,7 @@ class FileService:
 
 def _name(account_id: str, model_id: str) -> str:
     return f"accounts/{account_id}/models/{model_id}"
+
+
+def _model_not_found(account_id: str, model_id: str) -> RegistryError:
+    return not_found("model", _name(account_id, model_id))

@@ -25,7 +25,6 @@ from modelyard.resources.codec import ResourceError
 from modelyard.resources.limits import DEFAULT_MAX_BODY_BYTES
 from modelyard.store.bulk import ROW_NAME, Row
 from modelyard.store.errors import AlreadyExists, CatalogNotEmpty
-from modelyard.store.existing import existing_names
 from modelyard.store.repository import Store
 
 
@@ -173,7 +172,7 @@ def import_lines(
             # catalog was empty (only an id repeated in the file can exist, uncommitted), and another
             # connection would wait for the load's lock on the table.
             names = [] if in_bulk_load else [row[ROW_NAME] for row in batch.rows]
-            taken = existing_names(store.engine, names) if names else set()
+            taken = store.existing_names(names) if names else set()
             keep = [
                 (n, row) for n, row in zip(batch.lines, batch.rows, strict=True) if row[ROW_NAME] not in taken
             ]

@@ -4,7 +4,10 @@ The API layer opens an :class:`AuditContext` for every write request (``api/audi
 who is calling once the key is checked. The store writes the entry in the same transaction as the write
 itself: ``Store._write`` calls :func:`flush_pending` just before it commits, so an entry exists exactly
 when the write does. A request that ends without a committed write (refused, invalid, not found) is
-recorded afterwards in a transaction of its own (:func:`record`).
+recorded afterwards in a transaction of its own (:func:`record`). A write that committed but whose
+answer was not a success after all (a delete that matched nothing, answered 404) has its entry corrected
+to the status and message the client received (:func:`record` amends it): the log never says 200 for a
+refused request.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import contextvars
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, or_, select
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 
 from modelyard.aip.timestamps import now_nanos
 from modelyard.store.tables import accounts, audit_logs
@@ -30,6 +33,8 @@ class AuditContext:
     principal: str = ""
     api_key_id: str = ""
     recorded: bool = False
+    #: The id of the entry written in the write's transaction (None until then), to amend it.
+    entry_id: int | None = None
 
     def values(self, code: int, message: str) -> dict[str, Any]:
         return {
@@ -55,14 +60,26 @@ def flush_pending(conn: Connection) -> None:
     ctx = current.get()
     if ctx is None or ctx.recorded:
         return
-    conn.execute(_INSERT, ctx.values(200, ""))
+    result = conn.execute(_INSERT, ctx.values(200, ""))
+    key = result.inserted_primary_key
+    ctx.entry_id = int(key[0]) if key is not None and key[0] is not None else None
     ctx.recorded = True
 
 
 def record(engine: Engine, ctx: AuditContext, code: int, message: str) -> None:
-    """Record a write that committed nothing (refused or failed), in its own transaction. Only accounts
-    that exist get entries: a flood of requests naming made-up accounts writes nothing."""
+    """Record the answer of a write request: a write that committed nothing (refused or failed) gets an
+    entry in its own transaction (only accounts that exist get entries: a flood of requests naming made-up
+    accounts writes nothing); one whose entry was written with its transaction but whose answer was not a
+    success gets that entry corrected to ``code`` and ``message``."""
     if ctx.recorded:
+        if ctx.entry_id is not None and not 200 <= code < 300:
+            with engine.begin() as conn:
+                conn.execute(
+                    update(audit_logs)
+                    .where(audit_logs.c.id == ctx.entry_id)
+                    .values(response_code=code, message=message[:1000])
+                )
+            ctx.entry_id = None
         return
     with engine.begin() as conn:
         exists = conn.execute(

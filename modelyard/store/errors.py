@@ -28,11 +28,30 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 
 class NotFound(Exception):
-    pass
+    """The resource does not exist; ``args[0]`` is its full name (``accounts/a/models/m``). The doors
+    answer NOT_FOUND naming it (``modelyard.errors.known_error``): no route catches it."""
+
+    @property
+    def name(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class AlreadyExists(Exception):
-    pass
+    """A resource of that name exists; ``args[0]`` is its full name. The doors answer ALREADY_EXISTS."""
+
+    @property
+    def name(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class Refused(Exception):
+    """A write the data does not allow (``message`` for people, ``reason`` for programs); the doors
+    answer FAILED_PRECONDITION."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
 
 
 class CatalogNotEmpty(Exception):
@@ -148,6 +167,7 @@ __all__ = [
     "AlreadyExists",
     "CatalogNotEmpty",
     "NotFound",
+    "Refused",
     "SchemaMissing",
     "Unavailable",
     "first_line",

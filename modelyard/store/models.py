@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, or_, select, true, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.aip.timestamps import format_rfc3339, now_nanos, parse_rfc3339
@@ -18,6 +18,7 @@ from modelyard.resources.model import model_name
 from modelyard.store.accounts import Accounts
 from modelyard.store.connections import Database
 from modelyard.store.errors import AlreadyExists, NotFound
+from modelyard.store.planner import visible_to
 from modelyard.store.rows import resource_to_row
 from modelyard.store.tables import models
 
@@ -90,14 +91,15 @@ class Models:
 
     def get(self, name: str, *, reader: str | None = None) -> tuple[dict[str, Any], bool] | None:
         """The Model (with ``deployedModelRefs``) and whether it is public, or None. With ``reader`` (an
-        account id), only a model that account may read: its own, or a public one. The visibility test is
+        account id, "" for an anonymous visitor), only a model it may read: its own, or a public one
+        (``planner.visible_to``, the one visibility rule). The visibility test is
         part of the query, so another account's private model costs what a missing one costs (it is never
         read, let alone decoded)."""
         stmt = select(models.c.resource, models.c.deployed_model_refs, models.c.public).where(
             models.c.name == name
         )
         if reader is not None:
-            stmt = stmt.where(or_(models.c.account_id == reader, models.c.public.is_(true())))
+            stmt = stmt.where(visible_to(reader))
         with self.database.engine.connect() as conn:
             row = conn.execute(stmt).first()
         if row is None:

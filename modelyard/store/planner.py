@@ -73,9 +73,14 @@ class Scope:
         return f"{self.kind}:{self.account}"
 
 
-def scope_condition(kind: str) -> ColumnElement[bool]:
-    """The visibility condition of a scope kind, with its account as the ``scope_account`` parameter."""
-    account = bindparam("scope_account", type_=models.c.account_id.type)
+def scope_condition(kind: str, account_value: str | None = None) -> ColumnElement[bool]:
+    """The visibility condition of a scope kind, with its account as the ``scope_account`` parameter
+    (bound to ``account_value`` when given)."""
+    account = (
+        bindparam("scope_account", type_=models.c.account_id.type)
+        if account_value is None
+        else bindparam("scope_account", account_value, type_=models.c.account_id.type)
+    )
     if kind == "own":
         return models.c.account_id == account
     if kind == "all":
@@ -83,6 +88,13 @@ def scope_condition(kind: str) -> ColumnElement[bool]:
     if kind == "anyone":
         return models.c.public.is_(true())
     return and_(models.c.account_id == account, models.c.public.is_(true()))
+
+
+def visible_to(reader: str) -> ColumnElement[bool]:
+    """The visibility rule (``modelyard.access``) as a condition on ``models``: a reader sees its own
+    account's models and every public model; the reader "" (an anonymous visitor) public models only.
+    The same conditions as List's "all" and "anyone" scopes, with the reader bound."""
+    return scope_condition("all" if reader else "anyone", reader)
 
 
 def version_expression(kind: str) -> ColumnElement[Any]:

@@ -14,25 +14,34 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.aip.timestamps import now_nanos
+from modelyard.resources.identity import user_name
 from modelyard.store import keys as apikeys
 from modelyard.store.accounts import Accounts
 from modelyard.store.connections import Database
+from modelyard.store.errors import AlreadyExists, NotFound, Refused
 from modelyard.store.keys import ApiKeys
 from modelyard.store.tables import accounts, api_keys, users
 
 BOOTSTRAP_USER = "admin"
 
 
-class UserExists(Exception):
-    pass
+class UserExists(AlreadyExists):
+    """``args[0]``: the user's name (``accounts/a/users/u``)."""
 
 
-class NoSuchUser(Exception):
-    pass
+class NoSuchUser(NotFound):
+    """``args[0]``: the user's name (``accounts/a/users/u``)."""
 
 
-class LastAdmin(Exception):
+class LastAdmin(Refused):
     """The change would leave the account without an admin."""
+
+    def __init__(self, account_id: str, user_id: str) -> None:
+        super().__init__(
+            f"{user_name(account_id, user_id)} is the last admin of account {account_id!r}; make another "
+            "user an admin first",
+            "LAST_ADMIN",
+        )
 
 
 class Users:
@@ -80,7 +89,7 @@ class Users:
                 with conn.begin_nested():
                     self._insert_user(conn, account_id, user_id, values)
             except IntegrityError:
-                raise UserExists(user_id) from None
+                raise UserExists(user_name(account_id, user_id)) from None
             return conn.execute(
                 select(users).where(users.c.account_id == account_id, users.c.user_id == user_id)
             ).one()
@@ -99,7 +108,7 @@ class Users:
             stmt = stmt.with_for_update()
         row = conn.execute(stmt).first()
         if row is None:
-            raise NoSuchUser(user_id)
+            raise NoSuchUser(user_name(account_id, user_id))
         return row
 
     def update_user(self, account_id: str, user_id: str, change: Callable[[Any], dict[str, Any]]) -> Any:
@@ -113,7 +122,7 @@ class Users:
                 and values.get("role", "admin") != "admin"
                 and not self._admins_left(conn, account_id, self.database.dialect, without=user_id)
             ):
-                raise LastAdmin(user_id)
+                raise LastAdmin(account_id, user_id)
             values["update_time"] = max(now_nanos(), int(row.update_time) + 1000)
             conn.execute(
                 update(users)
@@ -134,7 +143,7 @@ class Users:
             if row.role == "admin" and not self._admins_left(
                 conn, account_id, self.database.dialect, without=user_id
             ):
-                raise LastAdmin(user_id)
+                raise LastAdmin(account_id, user_id)
             gone = conn.execute(
                 delete(api_keys)
                 .where(api_keys.c.account_id == account_id, api_keys.c.user_id == user_id)
@@ -149,7 +158,7 @@ class Users:
         """A new key for an existing user. Raises NoSuchUser."""
         with self.database.write() as conn:
             if self.get_user_in(conn, account_id, user_id) is None:
-                raise NoSuchUser(user_id)
+                raise NoSuchUser(user_name(account_id, user_id))
             return apikeys.insert_key(
                 conn, account_id, user_id, display_name=display_name, expire_time=expire_time, key_id=key_id
             )

@@ -1,9 +1,12 @@
 """The catalog's HTTP routes: server-rendered HTML (Jinja2) from the store, plus its CSS and JavaScript.
 
-Pages work without JavaScript for public models. A key entered on the page stays in the browser's
-session storage; the page's script sends it as an ``Authorization`` header when it fetches a catalog
-page and swaps the result in, so a key never appears in a URL. Responses carry a strict Content Security
-Policy (scripts and styles from modelyard only, none inline), so text from a model can never run.
+Pages work without JavaScript for public models. Callers are authenticated as on the API
+(``modelyard.doorway`` -> ``modelyard.access``: rate limit, bad-key delay, roles), visitors without a
+key are the anonymous principal where the catalog allows them, and every page reads with the caller as
+the reader in SQL (the visibility rule). A key entered on the page stays in the browser's session
+storage; the page's script sends it as an ``Authorization`` header when it fetches a catalog page and
+swaps the result in, so a key never appears in a URL. Responses carry a strict Content Security Policy
+(scripts and styles from modelyard only, none inline), so text from a model can never run.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from modelyard.access import Action, InvalidKey, Principal, RateLimited, require
 from modelyard.aip.pagetoken import PageTokenCodec
+from modelyard.doorway import authenticate
+from modelyard.errors import RegistryError
 from modelyard.files.service import FileService
 from modelyard.resources.codec import ResourceError, check_id
 from modelyard.store.facets import FacetCounter
@@ -52,10 +58,6 @@ _HEADERS = {
 router = APIRouter(include_in_schema=False)
 
 
-class KeyRejected(Exception):
-    """The request carried an API key that is not valid."""
-
-
 def install_web(app: FastAPI, *, anonymous: bool = True) -> None:
     """Mount the catalog on ``app``; ``anonymous`` lets visitors without a key browse public models."""
     app.state.catalog_anonymous = anonymous
@@ -69,43 +71,43 @@ def _render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
 
-def _request_key(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.headers.get("x-api-key") or None
-
-
-async def _caller(request: Request) -> str | None:
-    """The account of the request's key, None without a key; KeyRejected for a key that is not valid."""
-    key = _request_key(request)
-    if key is None:
-        return None
-    store: Store = request.app.state.store
-    account = store.cached_account(key)
-    if account is None:
-        account = await anyio.to_thread.run_sync(store.authenticate, key)
-    if account is None:
-        raise KeyRejected()
-    return account
-
-
-async def _gate(request: Request) -> tuple[str | None, HTMLResponse | None]:
-    """The caller, or the page to answer instead (a rejected key; no key where anonymous browsing is off)."""
+async def _gate(request: Request) -> Principal | Response:
+    """The caller (the anonymous principal without a key, where anonymous browsing is on), or the page
+    to answer instead: a rejected key, no key where anonymous browsing is off, a rate-limited key, a
+    database that does not answer."""
+    anonymous: bool = request.app.state.catalog_anonymous
     try:
-        caller = await _caller(request)
-    except KeyRejected:
-        return None, _render(
+        principal = await authenticate(request, anonymous=anonymous)
+        require(principal, Action.READ_MODELS, principal.account_id)
+    except RegistryError as e:
+        return _refusal(e)
+    return principal
+
+
+def _refusal(error: RegistryError) -> HTMLResponse:
+    if isinstance(error, InvalidKey) or error.reason == "INVALID_API_KEY":
+        return _render(
             "message.html", 401, title="API key not accepted", caller=None,
             message="The API key is not valid. Enter another key, or forget it to browse public models.",
         )  # fmt: skip
-    if caller is None and not request.app.state.catalog_anonymous:
-        return None, _render(
+    if error.status == "UNAUTHENTICATED":
+        return _render(
             "message.html", 401, title="API key required", caller=None, key_required=True,
             message="This catalog is only open to API key holders: enter your key to browse it.",
         )  # fmt: skip
-    return caller, None
+    page = _render("message.html", error.http, title=_TITLES.get(error.status, "Not allowed"), caller=None,
+                   message=error.message)  # fmt: skip
+    if isinstance(error, RateLimited):
+        page.headers["Retry-After"] = str(error.retry_after)
+    return page
+
+
+_TITLES = {"RESOURCE_EXHAUSTED": "Too many requests", "PERMISSION_DENIED": "Not allowed"}
+
+
+def _account(principal: Principal | None) -> str | None:
+    """The caller's account for the templates (None: an anonymous visitor)."""
+    return None if principal is None or principal.anonymous else principal.account_id
 
 
 @router.get("/")
@@ -115,9 +117,10 @@ def root() -> Response:
 
 @router.get("/catalog")
 async def catalog(request: Request) -> Response:
-    caller, refusal = await _gate(request)
-    if refusal is not None:
-        return refusal
+    principal = await _gate(request)
+    if isinstance(principal, Response):
+        return principal
+    caller = _account(principal)
     query = CatalogQuery.from_params(request.query_params, request.query_params.multi_items())
     store: Store = request.app.state.store
     counter: FacetCounter = request.app.state.facet_counter
@@ -129,9 +132,10 @@ async def catalog(request: Request) -> Response:
 
 @router.get("/catalog/accounts/{account_id}/models/{model_id}")
 async def model_page(account_id: str, model_id: str, request: Request) -> Response:
-    caller, refusal = await _gate(request)
-    if refusal is not None:
-        return refusal
+    principal = await _gate(request)
+    if isinstance(principal, Response):
+        return principal
+    caller = _account(principal)
     name = f"accounts/{account_id}/models/{model_id}"
     try:
         check_id(account_id, "account id")
@@ -139,8 +143,9 @@ async def model_page(account_id: str, model_id: str, request: Request) -> Respon
     except ResourceError as e:
         return _render("message.html", 404, title="Model not found", caller=caller, message=e.message)
     store: Store = request.app.state.store
-    found = await anyio.to_thread.run_sync(store.get_model, name)
-    if found is None or (not found[1] and caller != account_id):
+    # The visibility rule in SQL: another account's private model is never read.
+    found = await anyio.to_thread.run_sync(lambda: store.get_model(name, reader=principal.reader))
+    if found is None:
         message = f"There is no model {name}" + (" that your key can read." if caller else " that is public.")
         return _render("message.html", 404, title="Model not found", caller=caller, message=message)
     model = found[0]

@@ -15,7 +15,8 @@ def test_keys_create_prints_a_working_key(server: Server) -> None:
     assert result.returncode == 0, result.stderr
     key = result.stdout.strip().splitlines()[-1]
     assert key.startswith("my_")
-    assert server.store.authenticate(key) == "cli-keys-acct"
+    owner = server.store.check_key(key)
+    assert owner is not None and owner.account_id == "cli-keys-acct"
     bad = modelyard_cli("keys", "create", "--account", "Bad_Account", "--db", server.db_url)
     assert bad.returncode == 2
     assert "Bad_Account" in bad.stderr

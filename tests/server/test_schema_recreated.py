@@ -77,3 +77,35 @@ def test_a_database_recreated_empty_is_unavailable_not_internal(db_url: str) -> 
             assert listed.json()["models"] == []
     finally:
         stop_server(proc)
+
+
+def test_a_key_checked_after_the_database_was_recreated_is_schema_not_current(db_url: str) -> None:
+    """A key the server has not checked yet reads the database: with the schema gone every route, the
+    identity routes and the catalog included, answers 503 SCHEMA_NOT_CURRENT (not a 500)."""
+    with migrated_store(db_url) as store:
+        seen = store.create_api_key("acct")
+        unseen = store.create_api_key("acct")
+    proc, base = start_server(db_url)
+    try:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            first = client.get("/v1/accounts/acct/models", headers={"Authorization": f"Bearer {seen}"})
+            assert first.is_success
+            recreate_empty(db_url)
+            headers = {"Authorization": f"Bearer {unseen}"}
+            for path in (
+                "/v1/accounts/acct/models",
+                "/v1/accounts/acct/users",
+                "/v1/accounts/acct/auditLogs",
+                "/v1/accounts/acct/users/admin/apiKeys",
+                "/catalog",
+            ):
+                resp = client.get(path, headers=headers)
+                assert resp.status_code == 503, (path, resp.text)
+                assert resp.json()["details"][0]["reason"] == "SCHEMA_NOT_CURRENT", (path, resp.text)
+            refused = client.post(
+                "/v1/accounts/acct/users/admin/apiKeys:delete", json={"keyId": "x"}, headers=headers
+            )
+            assert refused.status_code == 503
+            assert refused.json()["details"][0]["reason"] == "SCHEMA_NOT_CURRENT"
+    finally:
+        stop_server(proc)

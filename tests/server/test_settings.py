@@ -14,7 +14,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from modelyard.settings import MAX_DRAIN_SECONDS, AppFactory, Settings
+from modelyard.server import AppFactory
+from modelyard.settings import MAX_DRAIN_SECONDS, Settings
 from modelyard.store.engine import make_engine
 from modelyard.store.migrate import upgrade
 from modelyard.store.repository import Store

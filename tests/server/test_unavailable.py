@@ -97,3 +97,38 @@ def test_refused_connections_fail_fast_and_recovery_serves_at_once(pg_url: str) 
                     assert client.get("/v1/accounts/acct/models").status_code == 200
     finally:
         stop_server(proc)
+
+
+def test_a_key_check_during_an_outage_is_unavailable_on_every_route(pg_url: str) -> None:
+    """The key check itself runs inside the store's error boundary: a key the server has not seen yet
+    (so its check reads the database) gets 503 UNAVAILABLE from Models, the identity routes and the
+    audit log alike, never a 500."""
+    with migrated_store(pg_url) as store:
+        store.create_api_key("acct")
+        unseen = store.create_api_key("acct")
+    proc, base = start_server(pg_url)
+    try:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {unseen}"}, timeout=60) as client:
+            _allow_connections(pg_url, False)
+            try:
+                for path in (
+                    "/v1/accounts/acct/models",
+                    "/v1/accounts/acct/models/m1",
+                    "/v1/accounts/acct/users",
+                    "/v1/accounts/acct/users/admin/apiKeys",
+                    "/v1/accounts/acct/auditLogs",
+                    "/v1/accounts/acct",
+                ):
+                    resp = client.get(path)
+                    assert resp.status_code == 503, (path, resp.text)
+                    assert resp.json()["details"][0]["reason"] == "DATABASE_UNAVAILABLE", path
+                body = {"role": "user"}
+                created = client.post("/v1/accounts/acct/users", params={"userId": "u"}, json=body)
+                assert created.status_code == 503, created.text
+                page = client.get("/catalog")
+                assert page.status_code == 503, page.text
+            finally:
+                _allow_connections(pg_url, True)
+            assert client.get("/v1/accounts/acct/users").status_code == 200
+    finally:
+        stop_server(proc)

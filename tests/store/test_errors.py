@@ -38,7 +38,10 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 def test_every_kind_of_store_method_raises_unavailable(unreachable: Store) -> None:
     calls = {
         "ping": unreachable.ping,
-        "authenticate": lambda: unreachable.authenticate("my_key"),
+        "check_key": lambda: unreachable.check_key("my_key"),
+        "list_keys": lambda: unreachable.list_keys(None),
+        "users.list_users": lambda: unreachable.users.list_users("a"),
+        "files.model": lambda: unreachable.files.model("a", "m"),
         "get_model": lambda: unreachable.get_model("accounts/a/models/m"),
         "secret": lambda: unreachable.secret("page_token_key"),
         "count_all": unreachable.count_all,

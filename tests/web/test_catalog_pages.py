@@ -23,6 +23,7 @@ from modelyard.web.facets import FACETS, SORTS
 from modelyard.web.query import CatalogQuery
 from tests.support.accounts import Account
 from tests.support.api import stored
+from tests.support.databases import fresh_database, migrated_store
 from tests.support.server import Server, start_server, stop_server
 
 KINDS = ("HF_BASE_MODEL", "HF_BASE_MODEL", "EMBEDDING_MODEL", "FLUMINA_BASE_MODEL")
@@ -335,6 +336,32 @@ def test_anonymous_browsing_can_be_turned_off(closed: tuple[str, str, Store]) ->
         assert httpx.get(other + "/catalog", timeout=30).status_code == 401
     finally:
         stop_server(proc)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_catalog_authenticates_as_the_api_does(kind: str, tmp_root: Path) -> None:
+    """The catalog and the API take a key through one function: with ``--rate-limit`` the catalog answers
+    429 (with Retry-After) past the burst, and the key's bucket is the one the API draws from; another
+    account's private model is not found, whoever asks."""
+    with fresh_database(kind, tmp_root, "modelyard_test_catalog_limits") as db, migrated_store(db) as store:
+        key = store.create_api_key("limited", "test")
+        store.import_batch("other", [("secret", stored(public=False))], upsert=False)
+        proc, base = start_server(db, "--rate-limit", "0.01/3")
+        try:
+            headers = {"Authorization": f"Bearer {key}"}
+            with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+                pages = [client.get("/catalog") for _ in range(4)]
+                assert [p.status_code for p in pages] == [200, 200, 200, 429], [p.text[:200] for p in pages]
+                assert int(pages[-1].headers["Retry-After"]) >= 1
+                assert "Too many requests" in pages[-1].text
+                api = client.get("/v1/accounts/limited/models")
+                assert api.status_code == 429 and api.json()["details"][0]["reason"] == "RATE_LIMIT_EXCEEDED"
+            other = store.create_api_key("limited", "second key")
+            headers = {"Authorization": f"Bearer {other}"}
+            with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+                assert client.get("/catalog/accounts/other/models/secret").status_code == 404
+        finally:
+            stop_server(proc)
 
 
 @pytest.mark.parametrize(
