@@ -156,18 +156,30 @@ def _serve(
         print(f"Demo catalog: {count} public models under accounts/{DEMO_ACCOUNT} (database {demo})")
     safe_url = url.split("@")[-1] if "@" in url else url
     store.engine.dispose()
+    from rich.markup import escape
+
     from modelyard.storage import open_storage, storage_url
+    from modelyard.storage.base import StorageError
+    from modelyard.storage.factory import check_storage
 
     try:  # checked (and created) here; each worker opens it again from the settings
         opened = open_storage(storage_url(settings.storage_url, url))
-    except ValueError as e:
-        err.print(f"[red]error:[/red] {e}")
+        check_storage(opened)
+    except (ValueError, StorageError) as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except OSError as e:
+        err.print(
+            f"[red]error:[/red] storage {storage_url(settings.storage_url, url)}: {e.strerror or e}; make "
+            "the folder writable or pick another with --storage / MODELYARD_STORAGE",
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from None
     settings = dataclasses.replace(settings, storage_url=opened.url)
 
     def ready(bound_port: int) -> None:
         base = f"http://{host}:{bound_port}"
-        print(f"modelyard listening on {base} (database {safe_url})")
+        print(f"modelyard listening on {base} (database {safe_url}, storage {opened.url})")
         if demo is not None:
             print(f"Account: {DEMO_ACCOUNT}")
             print(f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/accounts/{DEMO_ACCOUNT}/models")

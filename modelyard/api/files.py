@@ -137,11 +137,12 @@ def file_error(exc: FileError) -> ApiError:
 def install_files(app: FastAPI, service: FileService) -> None:
     """The file verbs (before the models router, whose ``{model_id}`` would take ``id:verb``), the raw
     file endpoints of ``file://`` storage and the error mapping."""
-    from modelyard.api import blobs
+    from modelyard.api import blobs, multipart
 
     app.state.files = service
     blobs.larger_body_buffer()
     app.include_router(router)
+    app.include_router(multipart.router)
     app.include_router(blobs.router)
 
     async def _file_error(_request: Request, exc: Exception) -> Response:

@@ -41,7 +41,14 @@ from modelyard.client.options import (
 )
 from modelyard.client.output import ModelOutput, UsageProblem, errors, fail, print_model
 from modelyard.client.transfer import TransferError, describe_os_error
-from modelyard.client.upload import CHUNK, BadPath, Uploader, UploadOptions, scan_directory
+from modelyard.client.upload import (
+    CHUNK,
+    RESUMABLE_THRESHOLD,
+    BadPath,
+    Uploader,
+    UploadOptions,
+    scan_directory,
+)
 from modelyard.client.upload_state import UploadState
 from modelyard.importers.hf_scan import ADAPTER_CONFIG_FILE
 from modelyard.importers.huggingface import NotACheckpoint, inspect_checkpoint
@@ -213,7 +220,7 @@ def upload(
         bool | None,
         typer.Option(
             "--resumable/--no-resumable",
-            help="Ask for resumable uploads (default: when a file is 64 MiB or more).",
+            help="Ask for resumable uploads (default: when a file is at least --resumable-threshold).",
             rich_help_panel=_T,
             show_default=False,
         ),
@@ -221,9 +228,23 @@ def upload(
     chunk_size: Annotated[
         int,
         typer.Option(
-            "--chunk-size", min=1, max=1024, help="Resumable upload chunk, in MiB.", rich_help_panel=_T
+            "--chunk-size",
+            min=1,
+            max=1024,
+            help="Resumable upload chunk (S3: part size, at least 5), in MiB.",
+            rich_help_panel=_T,
         ),
     ] = CHUNK >> 20,
+    resumable_threshold: Annotated[
+        int,
+        typer.Option(
+            "--resumable-threshold",
+            min=1,
+            envvar="MODELYARD_RESUMABLE_THRESHOLD",
+            help="Files of at least this many MiB make the upload resumable (S3: sent in parts).",
+            rich_help_panel=_T,
+        ),
+    ] = RESUMABLE_THRESHOLD >> 20,
     restart: Annotated[
         bool,
         typer.Option("--restart", help="Forget what earlier runs sent; send every file.", rich_help_panel=_T),
@@ -267,7 +288,11 @@ def upload(
                 state = UploadState.open(settings.base_url_value, name, incarnation, path)
             validate = {"config_only": config_only, "skip_hf_config_validation": skip_hf_config_validation}
             options = UploadOptions(
-                jobs=jobs, resumable=resumable, chunk_size=chunk_size << 20, validate=validate
+                jobs=jobs,
+                resumable=resumable,
+                chunk_size=chunk_size << 20,
+                threshold=resumable_threshold << 20,
+                validate=validate,
             )
             uploader = Uploader(client, acct, model_id, files, state, options)
             started = time.monotonic()
@@ -327,7 +352,8 @@ def download(
         rate = result.bytes_received / elapsed / 1e6 if elapsed > 0 else 0.0
         sys.stdout.write(
             f"downloaded {_files(len(result.downloaded))} ({_size(result.bytes_received)}, {rate:.1f} MB/s; "
-            f"{len(result.resumed)} resumed, {len(result.verified)} checked by SHA-256/MD5), "
+            f"{len(result.resumed)} resumed, {len(result.repaired)} repaired, "
+            f"{len(result.verified)} checked by SHA-256/MD5), "
             f"skipped {len(result.skipped)} already complete, into {directory}\n"
         )
 

@@ -12,6 +12,13 @@ itself. Chunks go as ``PUT`` with ``Content-Range: bytes A-B/N``; ``308`` with `
 what arrived; ``PUT`` with ``Content-Range: bytes */N`` and no body asks after an interruption. A signed
 URL that answers neither way gets a plain PUT.
 
+On S3 storage the server offers multipart uploads instead (``"multipartUpload"`` in the answer of
+``:getUploadEndpoint``; :mod:`modelyard.files.multipart`): a file at least the resumable threshold (or
+larger than the 5 GiB a single PUT takes) goes in parts of ``chunk_size`` (the server may raise it),
+through presigned part URLs the server hands out in batches, and the server completes the upload; smaller
+files get one plain PUT. The Google-style protocol is never tried against an S3 URL. A re-run continues
+the same multipart upload: the server lists the parts the store holds and only the others are sent.
+
 What survives an interruption is in :class:`~modelyard.client.upload_state.UploadState`: files already
 complete are skipped, the signed URLs (while fresh) and resumable sessions are reused. The server stays
 the authority: when ``:validateUpload`` says files are missing (FAILED_PRECONDITION), the files this run
@@ -20,6 +27,7 @@ skipped are sent again and the validation repeated once.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -47,8 +55,12 @@ from modelyard.client.transfer import (
 )
 from modelyard.client.upload_state import URL_REUSE_SECONDS, LocalFile, UploadState
 
-#: Ask for resumable URLs when some file is at least this large.
+#: Ask for resumable URLs (S3: multipart uploads) when some file is at least this large.
 RESUMABLE_THRESHOLD = 64 << 20
+#: A single PUT to S3 takes at most this much; larger files always go in parts where they are offered.
+MAX_SINGLE_PUT = 5 << 30
+#: Part URLs asked for at a time (they are valid an hour; a batch of 64 MiB parts is 2 GiB).
+PART_BATCH = 32
 #: Resumable chunks: a multiple of 256 KiB, as GCS requires of every chunk but the last.
 CHUNK = 64 << 20
 _QUANTUM = 256 << 10
@@ -121,6 +133,8 @@ class UploadOptions:
     #: None: resumable when some file is at least RESUMABLE_THRESHOLD bytes.
     resumable: bool | None = None
     chunk_size: int = CHUNK
+    #: Files at least this large make the upload resumable (S3: go in parts).
+    threshold: int = RESUMABLE_THRESHOLD
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     validate: dict[str, bool] = field(default_factory=dict)
 
@@ -134,6 +148,7 @@ class _Urls:
         saved = uploader.state.reusable_urls(uploader.declared, uploader.resumable)
         if saved is not None and set(saved[0]) == set(uploader.declared):
             self._urls, self._at = saved[0], time.monotonic() - saved[1]  # as old as they are
+            uploader.multipart = uploader.state.multipart_offered()
         else:
             self._urls, self._at = self._declare(), time.monotonic()
 
@@ -147,7 +162,8 @@ class _Urls:
         raw = answer.get("filenameToSignedUrls")
         urls = raw if isinstance(raw, dict) else {}
         checked = {name: check_url(name, urls.get(name)) for name in up.declared}
-        up.state.set_urls(up.declared, up.resumable, checked)
+        up.multipart = isinstance(answer.get("multipartUpload"), dict)
+        up.state.set_urls(up.declared, up.resumable, checked, multipart=up.multipart)
         return checked
 
     def get(self, name: str) -> str:
@@ -184,7 +200,10 @@ class Uploader:
         self.progress: Progress = progress or NullProgress()
         self.declared = {f.name: f.size for f in files}
         resumable = self.options.resumable
-        self.resumable = any(f.size >= RESUMABLE_THRESHOLD for f in files) if resumable is None else resumable
+        threshold = self.options.threshold
+        self.resumable = any(f.size >= threshold for f in files) if resumable is None else resumable
+        #: Whether the server offered S3 multipart uploads (set when the URLs are declared).
+        self.multipart = False
         self._transport = transport
         self._stop = threading.Event()
         self._sent = 0
@@ -265,7 +284,11 @@ class Uploader:
         self.progress.finish(f.name)
 
     def _send_with(self, http: httpx.Client, f: LocalFile, url: str) -> None:
-        if self.resumable and self._resumable(http, f, url):
+        if self.multipart:
+            if f.size > MAX_SINGLE_PUT or (self.resumable and f.size >= self.options.threshold):
+                self._multipart(http, f)
+                return
+        elif self.resumable and self._resumable(http, f, url):
             return
         self._plain_put(http, f, url)
 
@@ -300,6 +323,87 @@ class Uploader:
             check_answer(response, f"{f.name}: upload refused")
 
         self.options.retry.run(attempt)
+
+    # -- S3 multipart uploads ----------------------------------------------------------------------------
+
+    def _multipart(self, http: httpx.Client, f: LocalFile) -> None:
+        """Send ``f`` in parts: continue the multipart upload an earlier run started, else a new one."""
+        api, retry = self.api, self.options.retry
+        saved = self.state.multipart(f)
+        for fresh in (False, True):
+            if saved is None or fresh:
+                answer = retry.call_api(
+                    lambda: api.start_multipart_upload(
+                        self.account, self.model_id, f.name, self.options.chunk_size
+                    )
+                )
+                upload_id, part_size = str(answer.get("uploadId", "")), _int(answer.get("partSize"))
+                if not upload_id or part_size <= 0:
+                    raise TransferError(
+                        f"{f.name}: the server's answer to startMultipartUpload lacks uploadId"
+                    )
+                self.state.set_multipart(f, upload_id, part_size)
+            else:
+                upload_id, part_size = saved
+            try:
+                self._send_parts(http, f, upload_id, part_size)
+            except ApiError as e:
+                if e.code != "NOT_FOUND" or fresh:
+                    raise
+                continue  # the upload is gone (aborted, or the file list was declared again): start afresh
+            complete = functools.partial(
+                api.complete_multipart_upload, self.account, self.model_id, f.name, upload_id, part_size
+            )
+            retry.call_api(complete)
+            return
+
+    def _send_parts(self, http: httpx.Client, f: LocalFile, upload_id: str, part_size: int) -> None:
+        count = max(1, -(-f.size // part_size))
+        numbers = list(range(1, count + 1))
+
+        def length(n: int) -> int:
+            return max(0, min(part_size, f.size - (n - 1) * part_size))
+
+        def ask(batch: list[int]) -> tuple[dict[str, str], dict[int, int]]:
+            answer = self.options.retry.call_api(
+                lambda: self.api.get_upload_part_urls(
+                    self.account, self.model_id, f.name, upload_id, part_size, batch
+                )
+            )
+            urls = answer.get("partUrls") if isinstance(answer.get("partUrls"), dict) else {}
+            held_raw = answer.get("partsHeld") if isinstance(answer.get("partsHeld"), dict) else {}
+            held = {int(k): _int(v) for k, v in (held_raw or {}).items() if str(k).isdigit()}
+            return {str(k): str(v) for k, v in (urls or {}).items()}, held
+
+        urls, held = ask(numbers[:PART_BATCH])
+        todo = [n for n in numbers if held.get(n) != length(n)]
+        done = f.size - sum(length(n) for n in todo)
+        self.progress.start(f.name, f.size, done)
+        for i, n in enumerate(todo):
+            if self._stop.is_set():
+                raise TransferError(f"{f.name}: stopped")
+            if str(n) not in urls:
+                urls, _ = ask(todo[i : i + PART_BATCH])
+            url = check_url(f"{f.name} part {n}", urls.get(str(n)))
+            start = (n - 1) * part_size
+
+            def attempt(k: int, url: str = url, start: int = start, n: int = n, done: int = done) -> None:
+                if k > 1:
+                    self.progress.rewind(f.name, done)
+                response = http.put(
+                    url,
+                    content=self._body(f, start, start + length(n)),
+                    headers={"Content-Length": str(length(n))},
+                )
+                check_answer(response, f"{f.name}: part {n} refused")
+
+            try:
+                self.options.retry.run(attempt)
+            except UrlRefused:  # expired: new URLs for the rest
+                urls, _ = ask(todo[i : i + PART_BATCH])
+                again = check_url(f"{f.name} part {n}", urls.get(str(n)))
+                self.options.retry.run(functools.partial(attempt, url=again))
+            done += length(n)
 
     # -- the resumable protocol --------------------------------------------------------------------------
 
@@ -405,6 +509,13 @@ class Uploader:
         raise TransferError(f"{f.name}: unexpected answer {response.status_code} to a resumable upload chunk")
 
 
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
 def _received(response: httpx.Response) -> int:
     """The bytes a ``308`` says the session holds (``Range: bytes=0-K`` -> K+1; none -> 0)."""
     m = _RANGE.match(response.headers.get("Range", "").strip())
@@ -431,6 +542,7 @@ def _strings(obj: Any) -> list[str]:
 
 __all__ = [
     "CHUNK",
+    "MAX_SINGLE_PUT",
     "RESUMABLE_THRESHOLD",
     "BadPath",
     "UploadOptions",

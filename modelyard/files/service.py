@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from modelyard.files import access
 from modelyard.files.errors import FileError
+from modelyard.files.multipart import offer as multipart_offer
 from modelyard.files.names import parse_file_sizes
 from modelyard.files.validate import Flags, Outcome, validate_adapter, validate_base_model
 from modelyard.resources.codec import ResourceError, prune, validate_model
@@ -88,6 +89,8 @@ class FileService:
         out: dict[str, Any] = {"filenameToSignedUrls": signed}
         if unsigned:
             out["filenameToUnsignedUris"] = unsigned
+        if (parts := multipart_offer(self.storage)) is not None:
+            out["multipartUpload"] = parts  # a modelyard extension: see modelyard.files.multipart
         return out
 
     # -- :validateUpload -------------------------------------------------------------------------------
