@@ -15,7 +15,7 @@ import typer
 
 from modelyard.cli_failures import output_file_failure
 from modelyard.cli_group import ModelyardGroup
-from modelyard.cli_support import AccountOption, DbOption, err, open_store
+from modelyard.cli_support import AccountOption, DbOption, database_label, err, open_store
 from modelyard.files.cli import StorageOption, storage_app
 from modelyard.importers.commands import import_app
 
@@ -154,6 +154,7 @@ def _serve(
         count = load_demo(store)
         key = store.create_api_key(DEMO_ACCOUNT, "demo key")
         print(f"Demo catalog: {count} public models under accounts/{DEMO_ACCOUNT} (database {demo})")
+        print(f"Admin commands (keys, import, export) need --db {url}")
     safe_url = url.split("@")[-1] if "@" in url else url
     store.engine.dispose()
     from rich.markup import escape
@@ -219,7 +220,7 @@ def export(
             partial.replace(output)
         finally:
             partial.unlink(missing_ok=True)
-    err.print(f"Exported {count} models of account {account!r}.")
+    err.print(f"Exported {count} models of account {account!r} from the database {database_label(store)}.")
 
 
 def _mount_client() -> None:

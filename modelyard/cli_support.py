@@ -67,3 +67,14 @@ def open_store(db: str | None) -> Store:
             raise
         raise failure from None
     return store
+
+
+def database_label(store: Store) -> str:
+    """The database a command wrote to, as ``--db`` would name it (passwords hidden): every admin command
+    says it, so that a write to the default database while a server runs on another is plain to see."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        from pathlib import Path
+
+        return f"sqlite:///{Path(url.database).resolve()}"
+    return url.render_as_string(hide_password=True)

@@ -29,7 +29,15 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from modelyard.client.cli_models import NO_FLAGS, _deep_merge, _leaf_paths, _model_ref, models_app
+from modelyard.client.cli_models import (
+    NO_FLAGS,
+    _deep_merge,
+    _leaf_paths,
+    _model_ref,
+    changed_only,
+    expand_base_model,
+    models_app,
+)
 from modelyard.client.download import Downloader
 from modelyard.client.http import ApiError, ModelyardClient
 from modelyard.client.options import (
@@ -202,9 +210,10 @@ def _ensure_model(
     name = model.get("name", f"accounts/{acct}/models/{model_id}")
     if state not in (None, "", "UPLOADING", "STATE_UNSPECIFIED"):
         fail(f"{name} is {state}: its files can no longer be uploaded (delete it, or pick another id)", 1)
-    if flags:  # still uploading: the flags given change the model (only those fields)
-        model = client.update_model(acct, model_id, flags, update_mask=",".join(_leaf_paths(flags)))
-        err.print(f"updated {name}: {', '.join(_leaf_paths(flags))}", markup=False)
+    changed = changed_only(flags, model)
+    if changed:  # still uploading: the flags given change the model (only those fields that differ)
+        model = client.update_model(acct, model_id, changed, update_mask=",".join(_leaf_paths(changed)))
+        err.print(f"updated {name}: {', '.join(_leaf_paths(changed))}", markup=False)
     return model
 
 
@@ -266,9 +275,7 @@ def upload(
         flags = fields.model_fields()
         settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model, settings)
-        peft = flags.get("peftDetails") or {}
-        if "/" not in peft.get("baseModel", "/"):  # a bare id: a model of the same account
-            peft["baseModel"] = f"accounts/{acct}/models/{peft['baseModel']}"
+        flags = expand_base_model(flags, acct)  # a bare id: a model of the same account
         err = _stderr()
         try:
             files, hidden = scan_directory(path)

@@ -125,6 +125,31 @@ def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, 
     return out
 
 
+def expand_base_model(model: dict[str, Any], account: str) -> dict[str, Any]:
+    """``--base-model my-qwen`` (a bare id) names a model of the same account, as ``models upload`` reads
+    it: ``peftDetails.baseModel`` becomes ``accounts/ACCOUNT/models/my-qwen``."""
+    peft = model.get("peftDetails")
+    base = peft.get("baseModel") if isinstance(peft, dict) else None
+    if isinstance(peft, dict) and isinstance(base, str) and base and "/" not in base:
+        return {**model, "peftDetails": {**peft, "baseModel": model_name(account, base)}}
+    return model
+
+
+def changed_only(wanted: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``wanted`` (flags) that differs from ``current`` (the model): a re-run that changes
+    nothing sends no update (so it leaves no audit entry and no new updateTime)."""
+    out: dict[str, Any] = {}
+    for key, value in wanted.items():
+        have = current.get(key)
+        if isinstance(value, dict) and value and isinstance(have, dict):
+            inner = changed_only(value, have)
+            if inner:
+                out[key] = inner
+        elif value != have:
+            out[key] = value
+    return out
+
+
 def _leaf_paths(obj: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
     for key, value in obj.items():
         if isinstance(value, dict) and value:
@@ -249,6 +274,7 @@ def create(
         flags = fields.model_fields()
         settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model_id, settings)
+        flags = expand_base_model(flags, acct)
         model: dict[str, Any] = {}
         if from_json is not None:
             model = _read_json(from_json)
@@ -293,6 +319,7 @@ def update(
         flags = fields.model_fields()
         settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model, settings)
+        flags = expand_base_model(flags, acct)
         sent = _deep_merge(_read_json(from_json), flags) if from_json is not None else flags
         if not sent and update_mask is None:
             raise UsageProblem(

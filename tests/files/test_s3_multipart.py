@@ -149,7 +149,8 @@ def test_multipart_verbs_refuse_what_they_should(s3_files: FilesServer, tmp_path
     acct = s3_files.new_account("mp")
     http = acct.client
     base = f"/v1/accounts/{acct.id}/models"
-    ok_create = http.post(base, json={"modelId": "m", "model": {"kind": "HF_BASE_MODEL", "baseModelDetails": {}}})
+    model = {"kind": "HF_BASE_MODEL", "baseModelDetails": {}}
+    ok_create = http.post(base, json={"modelId": "m", "model": model})
     assert ok_create.status_code == 200, ok_create.text
     declared = http.post(f"{base}/m:getUploadEndpoint", json={"filenameToSize": {"a.bin": str(12 * MIB)}})
     assert declared.status_code == 200
