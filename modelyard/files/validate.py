@@ -5,7 +5,9 @@ config, tokenizer config, chat template, safetensors index) and the header of ea
 file (8 bytes of length, then the JSON header). Tensor data is never read; its length is checked
 against the header's offsets. The mapping from ``config.json`` / ``adapter_config.json`` to Model fields
 is the Hugging Face importer's (``modelyard.importers.huggingface``), so an uploaded checkpoint and an
-imported one are described alike. ``trustRemoteCode`` never executes anything.
+imported one are described alike; the default precision (from the weights' dtypes) and the sampling
+defaults (from ``generation_config.json``) are :mod:`modelyard.files.defaults`'. ``trustRemoteCode``
+never executes anything.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelyard.files.errors import invalid_file
+from modelyard.files import defaults
+from modelyard.files.errors import FileError, invalid_file
 from modelyard.importers import hf_config, hf_scan, huggingface, safetensors
 from modelyard.storage.base import RangeReader
 
@@ -157,7 +160,7 @@ def validate_base_model(
         raise invalid_file(
             "model.safetensors", "missing: an HF_BASE_MODEL needs *.safetensors weights", "MISSING_FILE"
         )
-    counts = [check_safetensors(p, readers[p]()) for p in weights]
+    counts, dtypes = defaults.check_weights(weights, readers, check_safetensors)
     if not flags.config_only and not any(t in readers for t in TOKENIZER_FILES):
         warnings.append(f"no tokenizer files ({', '.join(TOKENIZER_FILES)}) were uploaded")
     values: dict[str, Any] = {}
@@ -171,7 +174,11 @@ def validate_base_model(
             details.pop(key, None)
         else:
             details[key] = str(value) if key == "parameterCount" else value
+    if precision := defaults.default_precision(dtypes):
+        details["defaultPrecision"] = precision
     updates: dict[str, Any] = {"baseModelDetails": details}
+    if defaults.GENERATION_CONFIG_FILE in readers:
+        updates.update(_sampling(readers[defaults.GENERATION_CONFIG_FILE], warnings))
     if values.get("contextLength"):
         updates["contextLength"] = values["contextLength"]
     updates["supportsImageInput"] = bool(values.get("supportsImageInput"))
@@ -179,6 +186,17 @@ def validate_base_model(
     if template is not None:
         updates["supportsTools"] = hf_config.template_uses_tools(template)
     return Outcome(updates, warnings)
+
+
+def _sampling(open_: Callable[[], RangeReader], warnings: list[str]) -> dict[str, Any]:
+    """``defaultSamplingParams`` from ``generation_config.json`` (optional: a bad one is a warning)."""
+    try:
+        config: Any = _read_json(defaults.GENERATION_CONFIG_FILE, open_())
+    except FileError as e:
+        warnings.append(e.message)
+        return {}
+    sampling = defaults.sampling_defaults(config, warnings)
+    return {"defaultSamplingParams": sampling} if sampling else {}
 
 
 def validate_adapter(
