@@ -310,6 +310,7 @@ def test_model_page_lists_recorded_files(server: Server) -> None:
     )
     page = server.anonymous().get(f"/catalog/accounts/{account.id}/models/ckpt").text
     assert all(f'<td class="mono">{f}</td>' in page for f in files)
+    assert '<th scope="col" class="num">Size</th>' in page  # aligned with its column (issue 25 item 9)
 
 
 def test_pages_are_self_contained(server: Server) -> None:
