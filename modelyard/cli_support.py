@@ -6,15 +6,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from modelyard.cli_console import console
 from modelyard.cli_failures import CommandFailure, check_database_url, database_failure
 
 if TYPE_CHECKING:
     from modelyard.store.repository import Store
 
-err = Console(stderr=True, soft_wrap=True)  # soft_wrap: an error is one line, however long
-out = Console()
+err = console(stderr=True, soft_wrap=True)  # soft_wrap: an error is one line, however long
+out = console()
 
 DbOption = Annotated[
     str | None,

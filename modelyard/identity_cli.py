@@ -12,10 +12,10 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from modelyard.aip.timestamps import format_rfc3339, parse_rfc3339
+from modelyard.cli_console import console
 from modelyard.cli_support import DbOption, database_label
 from modelyard.resources.codec import ResourceError, check_id
 from modelyard.resources.identity import user_name
@@ -29,7 +29,7 @@ keys_app = typer.Typer(
     no_args_is_help=True,
 )
 
-err = Console(stderr=True, highlight=False)
+err = console(stderr=True, highlight=False)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -123,7 +123,7 @@ def keys_list(
             format_rfc3339(int(r.create_time)),
             format_rfc3339(int(r.expire_time)) if r.expire_time else "never",
         )
-    Console(highlight=False, width=200).print(table)
+    console(highlight=False).print(table)
     err.print(f"{len(rows)} keys in the database {database_label(store)}", soft_wrap=True)
 
 

@@ -23,12 +23,15 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
+from rich.text import Text
 
+from modelyard.cli_console import console
 from modelyard.client.cli_models import (
     NO_FLAGS,
     _deep_merge,
@@ -69,13 +72,14 @@ _FROM_FILES = (
 _BASE_DETAILS = ("modelType", "moe", "parameterCount")
 
 _T = "Transfer"
+RESUME_HINT = "run the same command again to resume (complete files are skipped, large ones continue)"
 JobsOpt = Annotated[
     int, typer.Option("--jobs", "-j", min=1, max=32, help="Files moved at once.", rich_help_panel=_T)
 ]
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return console(stderr=True, highlight=False)
 
 
 def _size(n: float) -> str:
@@ -90,6 +94,14 @@ def _files(n: int) -> str:
     return "1 file" if n == 1 else f"{n} files"
 
 
+class BinarySpeedColumn(ProgressColumn):
+    """The transfer rate in the bars' own units (KiB/s, MiB/s), as the sizes beside it and the summary."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("?" if speed is None else f"{_size(speed)}/s", style="progress.data.speed")
+
+
 class RichProgress:
     """Bars for the files in flight and one for the whole transfer (bytes, rate, ETA) on stderr, and a
     line per finished file. The overall bar counts the bytes this run moves: its total is what moved so
@@ -102,7 +114,7 @@ class RichProgress:
             TextColumn("{task.description}", markup=False),
             BarColumn(bar_width=30),
             DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
+            BinarySpeedColumn(),
             TimeRemainingColumn(),
             console=console,
             disable=not (enabled and console.is_terminal),
@@ -113,6 +125,14 @@ class RichProgress:
         self._active: dict[str, tuple[TaskID, int, int]] = {}  # name -> (task, size, bytes in place)
         self._moved = 0
         self._lock = threading.Lock()
+
+    def plan(self, planned: dict[str, int]) -> None:
+        """Every file of the transfer and its size, before the first byte: the overall total is known."""
+        with self._lock:
+            self._planned = {k: v for k, v in planned.items() if k not in self._active}
+            what = _files(len(planned))
+            self.bars.update(self.overall, description=f"{self.verb} {what}")
+            self._retotal()
 
     def __enter__(self) -> RichProgress:
         self.bars.start()
@@ -311,10 +331,12 @@ def upload(
                 fail(f"{e} (run the same command again to resume)", 1)
             except OSError as e:
                 fail(describe_os_error(e), 1)
+            except KeyboardInterrupt:
+                fail(f"interrupted; {RESUME_HINT}", 130)
             elapsed = time.monotonic() - started
-            rate = result.bytes_sent / elapsed / 1e6 if elapsed > 0 else 0.0
+            rate = result.bytes_sent / elapsed if elapsed > 0 else 0.0
             err.print(
-                f"sent {_files(len(result.uploaded))} ({_size(result.bytes_sent)}, {rate:.1f} MB/s), "
+                f"sent {_files(len(result.uploaded))} ({_size(result.bytes_sent)}, {_size(rate)}/s), "
                 f"skipped {len(result.skipped)} already uploaded"
                 + ("; resumable uploads" if result.resumable else ""),
                 markup=False,
@@ -355,10 +377,12 @@ def download(
                 fail(f"{e} (run the same command again to resume)", 1)
             except OSError as e:
                 fail(describe_os_error(e), 1)
+            except KeyboardInterrupt:
+                fail(f"interrupted; {RESUME_HINT}", 130)
         elapsed = time.monotonic() - started
-        rate = result.bytes_received / elapsed / 1e6 if elapsed > 0 else 0.0
+        rate = result.bytes_received / elapsed if elapsed > 0 else 0.0
         sys.stdout.write(
-            f"downloaded {_files(len(result.downloaded))} ({_size(result.bytes_received)}, {rate:.1f} MB/s; "
+            f"downloaded {_files(len(result.downloaded))} ({_size(result.bytes_received)}, {_size(rate)}/s; "
             f"{len(result.resumed)} resumed, {len(result.repaired)} repaired, "
             f"{len(result.verified)} checked by SHA-256/MD5), "
             f"skipped {len(result.skipped)} already complete, into {directory}\n"

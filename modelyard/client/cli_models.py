@@ -40,7 +40,8 @@ NO_FLAGS = ConnectionFlags()  # the default of a ``conn`` parameter (option_grou
 models_app = typer.Typer(
     name="models",
     help=(
-        "List, get, create, update and delete models on a modelyard (or Fireworks-compatible) server.\n\n"
+        "List, get, create, update and delete models, and upload and download their files, on a modelyard "
+        "(or Fireworks-compatible) server.\n\n"
         "Settings come from flags, then MODELYARD_* variables, then FIREWORKS_* variables, then the "
         "profile saved by 'modelyard login' (see 'modelyard models config')."
     ),
@@ -333,6 +334,13 @@ def update(
             # a nested flag (e.g. --lora-rank) changes that subfield only, not the whole message
             update_mask = ",".join(_leaf_paths(sent))
         with api_client(settings) as client:
+            if update_mask is None or (from_json is None and update_mask == ",".join(_leaf_paths(sent))):
+                # only the fields given: when they hold these values already, a re-run sends nothing
+                current = client.get_model(acct, model_id)
+                if not changed_only(sent, current):
+                    sys.stderr.write(f"unchanged {current.get('name', model_id)}: it holds these values\n")
+                    print_model(current, output)
+                    return
             updated = client.update_model(acct, model_id, sent, update_mask=update_mask)
         sys.stderr.write(f"updated {updated.get('name', model_id)}\n")
         print_model(updated, output)

@@ -246,6 +246,11 @@ class Downloader:
             (str(name), safe_target(self.root, str(name)), check_url(str(name), url))
             for name, url in sorted(urls.items())
         ]
+        sizes = answer.get("filenameToSize")  # modelyard's servers say it: the total is known up front
+        if isinstance(sizes, dict) and set(sizes) == set(urls):
+            planned = {str(k): int(v) for k, v in sizes.items() if str(v).isdigit()}
+            if len(planned) == len(urls):
+                self.progress_plan(planned)
         if self.root.exists() and not self.root.is_dir():
             raise TransferError(f"{self.root}: exists and is not a directory")
         with signed_url_client(self._transport, self.jobs) as http:
@@ -253,6 +258,12 @@ class Downloader:
         for names in (self.result.downloaded, self.result.skipped, self.result.resumed, self.result.verified):
             names.sort()
         return self.result
+
+    def progress_plan(self, sizes: dict[str, int]) -> None:
+        """Tell the progress (when it takes a plan) every file's size before the first byte."""
+        plan = getattr(self.progress, "plan", None)
+        if callable(plan):
+            plan(sizes)
 
     # -- one file --------------------------------------------------------------------------------------
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from modelyard.cli_console import console
 
 storage_app = typer.Typer(help="Manage the storage of model files.", no_args_is_help=True)
-err = Console(stderr=True)
+err = console(stderr=True)
 
 StorageOption = Annotated[
     str | None,

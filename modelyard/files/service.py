@@ -239,12 +239,13 @@ class FileService:
                 metadata={"state": model.state},
             )
         expires = int(time.time()) + URL_TTL_SECONDS
-        urls = {
-            f.ref.path: self.storage.download_url(f.ref, base_url, expires)
-            for f in self.files.files(account_id, model_id)
-            if f.complete
+        complete = [f for f in self.files.files(account_id, model_id) if f.complete]
+        urls = {f.ref.path: self.storage.download_url(f.ref, base_url, expires) for f in complete}
+        # filenameToSize (a modelyard extension): a client knows the whole transfer before its first byte
+        return {
+            "filenameToSignedUrls": urls,
+            "filenameToSize": {f.ref.path: str(f.ref.size) for f in complete},
         }
-        return {"filenameToSignedUrls": urls}
 
     def listing(self, account_id: str, model_id: str, base_url: str) -> list[tuple[str, int, str | None]]:
         """The declared files of a model the caller may read (the catalog's model page): name, size and,
