@@ -27,7 +27,11 @@ def gc(
     storage: StorageOption = None,
     grace: Annotated[
         float,
-        typer.Option(help="Seconds a blob, object or temporary file unknown to the database is kept."),
+        typer.Option(
+            help="Seconds a blob or object unknown to the database is kept. Temporary and partial files of "
+            "uploads are kept at least an hour since last written (their URLs' life), so a resumable upload "
+            "still under way is never cut, even with --grace 0."
+        ),
     ] = 3600,
 ) -> None:
     """Remove expired uploads, files of deleted models and unreferenced blobs; report what was freed."""
