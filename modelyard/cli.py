@@ -220,7 +220,11 @@ def export(
             partial.replace(output)
         finally:
             partial.unlink(missing_ok=True)
-    err.print(f"Exported {count} models of account {account!r} from the database {database_label(store)}.")
+    err.print(
+        f"Exported {count} models of account {account!r} from the database {database_label(store)}: their "
+        'descriptions only, not their files (see the README, "Moving a catalog").',
+        highlight=False,
+    )
 
 
 def _mount_client() -> None:

@@ -41,7 +41,7 @@ from modelyard.client.cli_models import (
     expand_base_model,
     models_app,
 )
-from modelyard.client.download import Downloader
+from modelyard.client.download import Downloader, NoFilesListed
 from modelyard.client.http import ApiError, ModelyardClient
 from modelyard.client.options import (
     ConnectionFlags,
@@ -373,6 +373,8 @@ def download(
                 with RichProgress(err, "Downloaded", {}) as bars:
                     downloader.progress = bars
                     result = downloader.run()
+            except NoFilesListed as e:
+                fail(str(e), 1)
             except TransferError as e:
                 fail(f"{e} (run the same command again to resume)", 1)
             except OSError as e:

@@ -56,6 +56,10 @@ PART_SUFFIX = ".part"
 SLAB = 4 * 1024 * 1024
 
 
+class NoFilesListed(TransferError):
+    """The model has no files on this server: nothing to resume, so no resume hint."""
+
+
 @dataclass(frozen=True)
 class Digest:
     algorithm: str  # "sha256", "md5", or "md5-parts" (an S3 multipart ETag)
@@ -241,7 +245,11 @@ class Downloader:
         urls = raw if isinstance(raw, dict) else {}
         if not urls:
             name = f"accounts/{self.account}/models/{self.model_id}"
-            raise TransferError(f"the server lists no files for {name}")
+            raise NoFilesListed(
+                f"the server lists no files for {name}: it holds the model's description only (a model "
+                "moved with 'modelyard export' and 'import' arrives without its files; see the README, "
+                '"Moving a catalog")'
+            )
         plan = [
             (str(name), safe_target(self.root, str(name)), check_url(str(name), url))
             for name, url in sorted(urls.items())

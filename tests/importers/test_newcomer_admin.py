@@ -124,3 +124,30 @@ def test_models_create_and_update_expand_a_bare_base_model_id(server: Server, tm
     moved = _cli("models", "update", "lora", "--base-model", "other-base", "-o", "json", env=env)
     assert moved.returncode == 0, moved.stderr
     assert json.loads(moved.stdout)["peftDetails"]["baseModel"] == f"accounts/{account.id}/models/other-base"
+
+
+@sqlite_only
+def test_a_moved_catalog_says_what_moved_and_how_to_move_the_rest(server: Server, tmp_path: Path) -> None:
+    source = server.new_account("from")
+    line = json.dumps({"modelId": "moved", "kind": "HF_BASE_MODEL", "state": "READY", "baseModelDetails": {}})
+    (tmp_path / "one.jsonl").write_text(line + "\n")
+    assert (
+        _cli(
+            "import", "jsonl", str(tmp_path / "one.jsonl"), "-a", source.id, "--db", server.db_url
+        ).returncode
+        == 0
+    )
+    exported = _cli("export", "-a", source.id, "--db", server.db_url, "-o", str(tmp_path / "out.jsonl"))
+    assert exported.returncode == 0, exported.stderr
+    assert "descriptions only, not their files" in " ".join(exported.stderr.split())
+    env = {
+        "MODELYARD_BASE_URL": server.base_url,
+        "MODELYARD_API_KEY": source.key,
+        "MODELYARD_ACCOUNT": source.id,
+        "MODELYARD_CONFIG": str(tmp_path / "profiles.toml"),
+    }
+    download = _cli("models", "download", "moved", str(tmp_path / "dl"), env=env)
+    assert download.returncode == 1
+    said = download.stderr.strip()
+    assert "holds the model's description only" in said and "Moving a catalog" in said
+    assert "run the same command again" not in said  # nothing to resume
