@@ -27,7 +27,6 @@ skipped are sent again and the validation repeated once.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import threading
@@ -40,6 +39,7 @@ from typing import Any
 import httpx
 
 from modelyard.client.http import ApiError, ModelyardClient
+from modelyard.client.multipart import PartSender
 from modelyard.client.transfer import (
     OCTET_STREAM,
     NullProgress,
@@ -59,8 +59,6 @@ from modelyard.client.upload_state import URL_REUSE_SECONDS, LocalFile, UploadSt
 RESUMABLE_THRESHOLD = 64 << 20
 #: A single PUT to S3 takes at most this much; larger files always go in parts where they are offered.
 MAX_SINGLE_PUT = 5 << 30
-#: Part URLs asked for at a time (they are valid an hour; a batch of 64 MiB parts is 2 GiB).
-PART_BATCH = 32
 #: Resumable chunks: a multiple of 256 KiB, as GCS requires of every chunk but the last.
 CHUNK = 64 << 20
 _QUANTUM = 256 << 10
@@ -324,86 +322,13 @@ class Uploader:
 
         self.options.retry.run(attempt)
 
-    # -- S3 multipart uploads ----------------------------------------------------------------------------
+    # -- S3 multipart uploads (modelyard.client.multipart) -------------------------------------------------
 
     def _multipart(self, http: httpx.Client, f: LocalFile) -> None:
-        """Send ``f`` in parts: continue the multipart upload an earlier run started, else a new one."""
-        api, retry = self.api, self.options.retry
-        saved = self.state.multipart(f)
-        for fresh in (False, True):
-            if saved is None or fresh:
-                answer = retry.call_api(
-                    lambda: api.start_multipart_upload(
-                        self.account, self.model_id, f.name, self.options.chunk_size
-                    )
-                )
-                upload_id, part_size = str(answer.get("uploadId", "")), _int(answer.get("partSize"))
-                if not upload_id or part_size <= 0:
-                    raise TransferError(
-                        f"{f.name}: the server's answer to startMultipartUpload lacks uploadId"
-                    )
-                self.state.set_multipart(f, upload_id, part_size)
-            else:
-                upload_id, part_size = saved
-            try:
-                self._send_parts(http, f, upload_id, part_size)
-            except ApiError as e:
-                if e.code != "NOT_FOUND" or fresh:
-                    raise
-                continue  # the upload is gone (aborted, or the file list was declared again): start afresh
-            complete = functools.partial(
-                api.complete_multipart_upload, self.account, self.model_id, f.name, upload_id, part_size
-            )
-            retry.call_api(complete)
-            return
-
-    def _send_parts(self, http: httpx.Client, f: LocalFile, upload_id: str, part_size: int) -> None:
-        count = max(1, -(-f.size // part_size))
-        numbers = list(range(1, count + 1))
-
-        def length(n: int) -> int:
-            return max(0, min(part_size, f.size - (n - 1) * part_size))
-
-        def ask(batch: list[int]) -> tuple[dict[str, str], dict[int, int]]:
-            answer = self.options.retry.call_api(
-                lambda: self.api.get_upload_part_urls(
-                    self.account, self.model_id, f.name, upload_id, part_size, batch
-                )
-            )
-            urls = answer.get("partUrls") if isinstance(answer.get("partUrls"), dict) else {}
-            held_raw = answer.get("partsHeld") if isinstance(answer.get("partsHeld"), dict) else {}
-            held = {int(k): _int(v) for k, v in (held_raw or {}).items() if str(k).isdigit()}
-            return {str(k): str(v) for k, v in (urls or {}).items()}, held
-
-        urls, held = ask(numbers[:PART_BATCH])
-        todo = [n for n in numbers if held.get(n) != length(n)]
-        done = f.size - sum(length(n) for n in todo)
-        self.progress.start(f.name, f.size, done)
-        for i, n in enumerate(todo):
-            if self._stop.is_set():
-                raise TransferError(f"{f.name}: stopped")
-            if str(n) not in urls:
-                urls, _ = ask(todo[i : i + PART_BATCH])
-            url = check_url(f"{f.name} part {n}", urls.get(str(n)))
-            start = (n - 1) * part_size
-
-            def attempt(k: int, url: str = url, start: int = start, n: int = n, done: int = done) -> None:
-                if k > 1:
-                    self.progress.rewind(f.name, done)
-                response = http.put(
-                    url,
-                    content=self._body(f, start, start + length(n)),
-                    headers={"Content-Length": str(length(n))},
-                )
-                check_answer(response, f"{f.name}: part {n} refused")
-
-            try:
-                self.options.retry.run(attempt)
-            except UrlRefused:  # expired: new URLs for the rest
-                urls, _ = ask(todo[i : i + PART_BATCH])
-                again = check_url(f"{f.name} part {n}", urls.get(str(n)))
-                self.options.retry.run(functools.partial(attempt, url=again))
-            done += length(n)
+        PartSender(
+            self.api, self.account, self.model_id, self.state, self.options.retry,
+            self.options.chunk_size, self.progress, self._body, self._stop,
+        ).send(http, f)  # fmt: skip
 
     # -- the resumable protocol --------------------------------------------------------------------------
 
@@ -507,13 +432,6 @@ class Uploader:
             return held
         check_answer(response, f"{f.name}: upload refused")
         raise TransferError(f"{f.name}: unexpected answer {response.status_code} to a resumable upload chunk")
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _received(response: httpx.Response) -> int:
