@@ -28,9 +28,9 @@ def gc(
     grace: Annotated[
         float,
         typer.Option(
-            help="Seconds a blob or object unknown to the database is kept. Temporary and partial files of "
-            "uploads are kept at least an hour since last written (their URLs' life), so a resumable upload "
-            "still under way is never cut, even with --grace 0."
+            help="Seconds a blob, object or temporary file unknown to the database is kept. The partial "
+            "files of resumable uploads are kept at least an hour since last written (their URLs' life), "
+            "so a resumable upload still under way is never cut, even with --grace 0."
         ),
     ] = 3600,
 ) -> None:

@@ -82,8 +82,8 @@ def collect(service: FileService, *, now: float | None = None, grace: float = GR
                 report.blobs += 1
                 report.bytes_freed += freed
         # A resumable upload's partial file may be continued while its URLs live (an hour after they were
-        # issued): whatever the grace, temporary and partial files are kept that long since last written.
-        count, freed = storage.sweep_stale(max(grace, URL_TTL_SECONDS))
+        # issued): whatever the grace, partial files are kept that long since last written.
+        count, freed = storage.sweep_stale(grace, partial_older_than=max(grace, URL_TTL_SECONDS))
         report.temp_files += count
         report.bytes_freed += freed
     elif isinstance(storage, S3Storage):
