@@ -36,7 +36,7 @@ def gc(
 ) -> None:
     """Remove expired uploads, files of deleted models and unreferenced blobs; report what was freed."""
     from modelyard.api.files import file_service
-    from modelyard.cli_support import open_store
+    from modelyard.cli_support import database_label, open_store
     from modelyard.files.gc import collect
     from modelyard.settings import Settings
     from modelyard.storage import open_storage, storage_url
@@ -51,7 +51,8 @@ def gc(
     store = open_store(url)
     try:
         report = collect(file_service(store, backend), grace=grace)
+        where = database_label(store)
     finally:
         store.engine.dispose()
-    err.print(f"storage {backend.url}")
+    err.print(f"storage {backend.url} (database {where})", highlight=False)
     print(report.summary())
