@@ -64,6 +64,8 @@ class PartSender:
                 upload_id, part_size = saved
             try:
                 self._send_parts(http, f, upload_id, part_size)
+            except _Complete:  # an earlier run completed it and stopped before noting so
+                return
             except ApiError as e:
                 if e.code != "NOT_FOUND" or fresh:
                     raise
@@ -87,6 +89,8 @@ class PartSender:
                     self.account, self.model_id, f.name, upload_id, part_size, batch
                 )
             )
+            if answer.get("complete") is True:
+                raise _Complete
             urls = answer.get("partUrls") if isinstance(answer.get("partUrls"), dict) else {}
             held_raw = answer.get("partsHeld") if isinstance(answer.get("partsHeld"), dict) else {}
             held = {int(k): _int(v) for k, v in (held_raw or {}).items() if str(k).isdigit()}
@@ -121,6 +125,10 @@ class PartSender:
                 again = check_url(f"{f.name} part {n}", urls.get(str(n)))
                 self.retry.run(functools.partial(attempt, url=again))
             done += length(n)
+
+
+class _Complete(Exception):
+    """The multipart upload was completed already."""
 
 
 def _int(value: Any) -> int:

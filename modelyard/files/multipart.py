@@ -11,7 +11,8 @@ list:
 * ``POST ...:getUploadPartUrls`` ``{"filename", "uploadId", "partSize", "partNumbers": [...]}`` ->
   ``{"partUrls": {"1": url, ...}, "partsHeld": {"1": "5242880", ...}}``: presigned PUT URLs (valid an hour,
   each signing its part's length) and the parts the store already holds, so that a client resuming after
-  an interruption sends only the others;
+  an interruption sends only the others (``{"complete": true}`` when the upload was completed already,
+  e.g. by a client that stopped before it noted so);
 * ``POST ...:completeMultipartUpload`` ``{"filename", "uploadId", "partSize"}``: every part must be there
   with its length (else FAILED_PRECONDITION naming the missing ones); the store then assembles the object
   and ``:validateUpload`` finds it like any other.
@@ -162,6 +163,8 @@ class MultipartUploads:
             raise _invalid("partNumbers", f"a list of at most {MAX_PART_URLS} part numbers from 1 to {count}")
         held = storage.held_parts(ref, upload_id)
         if held is None:
+            if _stored(storage, ref):
+                return {"complete": True, "partUrls": {}, "partsHeld": {}}
             raise _gone(ref.path)
         expires = int(time.time()) + URL_TTL_SECONDS
         urls = storage.part_urls(ref, upload_id, part_size, sorted(set(numbers)), expires)
@@ -176,6 +179,8 @@ class MultipartUploads:
         part_size, count = self._plan(ref, body)
         held = storage.held_parts(ref, upload_id)
         if held is None:
+            if _stored(storage, ref):  # completed by an earlier call whose answer was lost
+                return {"filename": ref.path, "size": str(ref.size)}
             raise _gone(ref.path)
         missing = [
             n for n in range(1, count + 1) if held.get(n, ("", -1))[1] != part_length(ref.size, part_size, n)
@@ -198,6 +203,12 @@ class MultipartUploads:
             )
         storage.complete_multipart(ref, upload_id, [(n, held[n][0]) for n in range(1, count + 1)])
         return {"filename": ref.path, "size": str(ref.size)}
+
+
+def _stored(storage: S3Storage, ref: FileRef) -> bool:
+    """Whether the file's object is in the store with its declared size (its upload was completed)."""
+    info = storage.stat(ref)
+    return info is not None and info.size == ref.size
 
 
 def _gone(path: str) -> FileError:
