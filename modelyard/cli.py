@@ -15,7 +15,7 @@ import typer
 
 from modelyard.cli_failures import output_file_failure
 from modelyard.cli_group import ModelyardGroup
-from modelyard.cli_support import AccountOption, DbOption, err, open_store
+from modelyard.cli_support import AccountOption, DbOption, database_label, err, open_store
 from modelyard.files.cli import StorageOption, storage_app
 from modelyard.importers.commands import import_app
 
@@ -154,20 +154,33 @@ def _serve(
         count = load_demo(store)
         key = store.create_api_key(DEMO_ACCOUNT, "demo key")
         print(f"Demo catalog: {count} public models under accounts/{DEMO_ACCOUNT} (database {demo})")
+        print(f"Admin commands (keys, import, export) need --db {url}")
     safe_url = url.split("@")[-1] if "@" in url else url
     store.dispose()
+    from rich.markup import escape
+
     from modelyard.storage import open_storage, storage_url
+    from modelyard.storage.base import StorageError
+    from modelyard.storage.factory import check_storage
 
     try:  # checked (and created) here; each worker opens it again from the settings
         opened = open_storage(storage_url(settings.storage_url, url))
-    except ValueError as e:
-        err.print(f"[red]error:[/red] {e}")
+        check_storage(opened)
+    except (ValueError, StorageError) as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except OSError as e:
+        err.print(
+            f"[red]error:[/red] storage {storage_url(settings.storage_url, url)}: {e.strerror or e}; make "
+            "the folder writable or pick another with --storage / MODELYARD_STORAGE",
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from None
     settings = dataclasses.replace(settings, storage_url=opened.url)
 
     def ready(bound_port: int) -> None:
         base = f"http://{host}:{bound_port}"
-        print(f"modelyard listening on {base} (database {safe_url})")
+        print(f"modelyard listening on {base} (database {safe_url}, storage {opened.url})")
         if demo is not None:
             print(f"Account: {DEMO_ACCOUNT}")
             print(f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/accounts/{DEMO_ACCOUNT}/models")
@@ -207,7 +220,11 @@ def export(
             partial.replace(output)
         finally:
             partial.unlink(missing_ok=True)
-    err.print(f"Exported {count} models of account {account!r}.")
+    err.print(
+        f"Exported {count} models of account {account!r} from the database {database_label(store)}: their "
+        'descriptions only, not their files (see the README, "Moving a catalog").',
+        highlight=False,
+    )
 
 
 def _mount_client() -> None:

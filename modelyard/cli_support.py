@@ -6,15 +6,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from modelyard.cli_console import console
 from modelyard.cli_failures import CommandFailure, check_database_url, database_failure
 
 if TYPE_CHECKING:
     from modelyard.store.repository import Store
 
-err = Console(stderr=True, soft_wrap=True)  # soft_wrap: an error is one line, however long
-out = Console()
+err = console(stderr=True, soft_wrap=True)  # soft_wrap: an error is one line, however long
+out = console()
 
 DbOption = Annotated[
     str | None,
@@ -66,3 +66,16 @@ def open_store(db: str | None) -> Store:
             raise
         raise failure from None
     return store
+
+
+def database_label(store: Store) -> str:
+    """The database a command wrote to, as ``--db`` would name it (passwords hidden): every admin command
+    says it, so that a write to the default database while a server runs on another is plain to see."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(store.database_url())
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        from pathlib import Path
+
+        return f"sqlite:///{Path(url.database).resolve()}"
+    return url.render_as_string(hide_password=True)

@@ -12,11 +12,11 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from modelyard.aip.timestamps import format_rfc3339, parse_rfc3339
-from modelyard.cli_support import DbOption
+from modelyard.cli_console import console
+from modelyard.cli_support import DbOption, database_label
 from modelyard.resources.codec import ResourceError, check_id
 from modelyard.resources.identity import user_name
 
@@ -29,7 +29,7 @@ keys_app = typer.Typer(
     no_args_is_help=True,
 )
 
-err = Console(stderr=True, highlight=False)
+err = console(stderr=True, highlight=False)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -86,11 +86,13 @@ def keys_create(
         )
     finally:
         audit.current.reset(token)
+    where = database_label(store)
     if created:
         err.print(f"Created user {user_name(account, user)} with role admin.")
     err.print(
-        f"Created API key {values['key_id']} for {user_name(account, user)}. "
-        "It is shown once; store it safely."
+        f"Created API key {values['key_id']} for {user_name(account, user)} in the database {where} "
+        "(a server on another database does not know it). It is shown once; store it safely.",
+        soft_wrap=True,
     )
     print(key)
 
@@ -120,8 +122,8 @@ def keys_list(
             format_rfc3339(int(r.create_time)),
             format_rfc3339(int(r.expire_time)) if r.expire_time else "never",
         )
-    Console(highlight=False, width=200).print(table)
-    err.print(f"{len(rows)} keys")
+    console(highlight=False).print(table)
+    err.print(f"{len(rows)} keys in the database {database_label(store)}", soft_wrap=True)
 
 
 @keys_app.command("revoke")
@@ -146,4 +148,8 @@ def keys_revoke(
         audit.current.reset(token)
     if not deleted:
         raise _fail(f"no API key with id {key_id!r}", 1)
-    err.print(f"Revoked API key {key_id} of {user_name(owner.account_id, owner.user_id)}.")
+    err.print(
+        f"Revoked API key {key_id} of {user_name(owner.account_id, owner.user_id)} in the database "
+        f"{database_label(store)}.",
+        soft_wrap=True,
+    )

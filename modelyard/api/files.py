@@ -116,11 +116,12 @@ def install_files(app: FastAPI, service: FileService) -> None:
     """The file verbs (before the models router, whose ``{model_id}`` would take ``id:verb``) and the raw
     file endpoints of ``file://`` storage. Their refusals (``FileError``, ``StorageError``) are rendered
     by the app's one error boundary (``api/app.py``)."""
-    from modelyard.api import blobs
+    from modelyard.api import blobs, multipart
 
     app.state.files = service
     blobs.larger_body_buffer()
     app.include_router(router)
+    app.include_router(multipart.router)
     app.include_router(blobs.router)
 
 

@@ -1,5 +1,6 @@
 """``GET /healthz`` (liveness: the database answers) and ``GET /readyz`` (readiness: the database answers,
-its schema is at the Alembic head and the process is not draining; see :mod:`modelyard.api.observability`)."""
+its schema is at the Alembic head, the model storage answers and the process is not draining; see
+:mod:`modelyard.api.observability` and :class:`modelyard.storage.factory.StorageProbe`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.responses import Response
 
 from modelyard.api.errors import ApiError
 from modelyard.api.observability import Observability
+from modelyard.storage.factory import StorageProbe
 from modelyard.store.errors import Unavailable
 from modelyard.store.repository import Store
 
@@ -54,4 +56,14 @@ def readyz(request: Request) -> Response:
             reason="SCHEMA_NOT_CURRENT",
             metadata={"current": revision, "expected": obs.expected_revision()},
         ).response()
+    if (problem := _storage_probe(request).problem()) is not None:
+        log.warning("readiness check failed: %s", problem)
+        return ApiError("UNAVAILABLE", problem, reason="STORAGE_UNAVAILABLE").response()
     return Response(_OK, media_type="application/json")
+
+
+def _storage_probe(request: Request) -> StorageProbe:
+    probe: StorageProbe | None = getattr(request.app.state, "storage_probe", None)
+    if probe is None:
+        probe = request.app.state.storage_probe = StorageProbe(request.app.state.files.storage)
+    return probe

@@ -88,15 +88,33 @@ def login(
             with ModelyardClient(url, key) as client:
                 try:
                     page = client.list_models(acct, page_size=1)
+                    # every model the key can read: its account's and the public ones of all accounts
+                    readable = _readable_total(client)
                 except ApiError as e:
                     fail(f"{e}{api_hint(e, settings)}; nothing saved (--no-verify saves anyway)", 1)
             total = page.get("totalSize")
-            note = f"verified: {total} models visible" if isinstance(total, int) else "verified"
+            note = "verified"
+            if isinstance(total, int):
+                note = f"verified: {total} models in {acct}"
+                if readable is not None and readable != total:
+                    note += f", {readable} readable in all (public models of other accounts included)"
         try:
             write_profile(path, name, {"base_url": url, "api_key": key, "account": acct})
         except OSError as e:
             raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
         sys.stderr.write(f"saved profile {name!r} to {path} (account {acct} at {url}; {note})\n")
+
+
+def _readable_total(client: ModelyardClient) -> int | None:
+    """How many models the key can read in every account (AIP-159's ``-``); None when the server cannot
+    say (a Fireworks server may not list across accounts)."""
+    try:
+        total = client.list_models("-", page_size=1).get("totalSize")
+    except ApiError as e:
+        if e.status == 0:
+            raise
+        return None
+    return total if isinstance(total, int) else None
 
 
 __all__ = ["human_count", "login", "models_app", "parse_count"]

@@ -23,14 +23,25 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
+from rich.text import Text
 
-from modelyard.client.cli_models import NO_FLAGS, _deep_merge, _leaf_paths, _model_ref, models_app
-from modelyard.client.download import Downloader
+from modelyard.cli_console import console
+from modelyard.client.cli_models import (
+    NO_FLAGS,
+    _deep_merge,
+    _leaf_paths,
+    _model_ref,
+    changed_only,
+    expand_base_model,
+    models_app,
+)
+from modelyard.client.download import Downloader, NoFilesListed
 from modelyard.client.http import ApiError, ModelyardClient
 from modelyard.client.options import (
     ConnectionFlags,
@@ -41,7 +52,14 @@ from modelyard.client.options import (
 )
 from modelyard.client.output import ModelOutput, UsageProblem, errors, fail, print_model
 from modelyard.client.transfer import TransferError, describe_os_error
-from modelyard.client.upload import CHUNK, BadPath, Uploader, UploadOptions, scan_directory
+from modelyard.client.upload import (
+    CHUNK,
+    RESUMABLE_THRESHOLD,
+    BadPath,
+    Uploader,
+    UploadOptions,
+    scan_directory,
+)
 from modelyard.client.upload_state import UploadState
 from modelyard.importers.hf_scan import ADAPTER_CONFIG_FILE
 from modelyard.importers.huggingface import NotACheckpoint, inspect_checkpoint
@@ -54,13 +72,14 @@ _FROM_FILES = (
 _BASE_DETAILS = ("modelType", "moe", "parameterCount")
 
 _T = "Transfer"
+RESUME_HINT = "run the same command again to resume (complete files are skipped, large ones continue)"
 JobsOpt = Annotated[
     int, typer.Option("--jobs", "-j", min=1, max=32, help="Files moved at once.", rich_help_panel=_T)
 ]
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return console(stderr=True, highlight=False)
 
 
 def _size(n: float) -> str:
@@ -75,6 +94,14 @@ def _files(n: int) -> str:
     return "1 file" if n == 1 else f"{n} files"
 
 
+class BinarySpeedColumn(ProgressColumn):
+    """The transfer rate in the bars' own units (KiB/s, MiB/s), as the sizes beside it and the summary."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("?" if speed is None else f"{_size(speed)}/s", style="progress.data.speed")
+
+
 class RichProgress:
     """Bars for the files in flight and one for the whole transfer (bytes, rate, ETA) on stderr, and a
     line per finished file. The overall bar counts the bytes this run moves: its total is what moved so
@@ -87,7 +114,7 @@ class RichProgress:
             TextColumn("{task.description}", markup=False),
             BarColumn(bar_width=30),
             DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
+            BinarySpeedColumn(),
             TimeRemainingColumn(),
             console=console,
             disable=not (enabled and console.is_terminal),
@@ -98,6 +125,14 @@ class RichProgress:
         self._active: dict[str, tuple[TaskID, int, int]] = {}  # name -> (task, size, bytes in place)
         self._moved = 0
         self._lock = threading.Lock()
+
+    def plan(self, planned: dict[str, int]) -> None:
+        """Every file of the transfer and its size, before the first byte: the overall total is known."""
+        with self._lock:
+            self._planned = {k: v for k, v in planned.items() if k not in self._active}
+            what = _files(len(planned))
+            self.bars.update(self.overall, description=f"{self.verb} {what}")
+            self._retotal()
 
     def __enter__(self) -> RichProgress:
         self.bars.start()
@@ -195,9 +230,10 @@ def _ensure_model(
     name = model.get("name", f"accounts/{acct}/models/{model_id}")
     if state not in (None, "", "UPLOADING", "STATE_UNSPECIFIED"):
         fail(f"{name} is {state}: its files can no longer be uploaded (delete it, or pick another id)", 1)
-    if flags:  # still uploading: the flags given change the model (only those fields)
-        model = client.update_model(acct, model_id, flags, update_mask=",".join(_leaf_paths(flags)))
-        err.print(f"updated {name}: {', '.join(_leaf_paths(flags))}", markup=False)
+    changed = changed_only(flags, model)
+    if changed:  # still uploading: the flags given change the model (only those fields that differ)
+        model = client.update_model(acct, model_id, changed, update_mask=",".join(_leaf_paths(changed)))
+        err.print(f"updated {name}: {', '.join(_leaf_paths(changed))}", markup=False)
     return model
 
 
@@ -213,7 +249,7 @@ def upload(
         bool | None,
         typer.Option(
             "--resumable/--no-resumable",
-            help="Ask for resumable uploads (default: when a file is 64 MiB or more).",
+            help="Ask for resumable uploads (default: when a file is at least --resumable-threshold).",
             rich_help_panel=_T,
             show_default=False,
         ),
@@ -221,9 +257,23 @@ def upload(
     chunk_size: Annotated[
         int,
         typer.Option(
-            "--chunk-size", min=1, max=1024, help="Resumable upload chunk, in MiB.", rich_help_panel=_T
+            "--chunk-size",
+            min=1,
+            max=1024,
+            help="Resumable upload chunk (S3: part size, at least 5), in MiB.",
+            rich_help_panel=_T,
         ),
     ] = CHUNK >> 20,
+    resumable_threshold: Annotated[
+        int,
+        typer.Option(
+            "--resumable-threshold",
+            min=1,
+            envvar="MODELYARD_RESUMABLE_THRESHOLD",
+            help="Files of at least this many MiB make the upload resumable (S3: sent in parts).",
+            rich_help_panel=_T,
+        ),
+    ] = RESUMABLE_THRESHOLD >> 20,
     restart: Annotated[
         bool,
         typer.Option("--restart", help="Forget what earlier runs sent; send every file.", rich_help_panel=_T),
@@ -245,9 +295,7 @@ def upload(
         flags = fields.model_fields()
         settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model, settings)
-        peft = flags.get("peftDetails") or {}
-        if "/" not in peft.get("baseModel", "/"):  # a bare id: a model of the same account
-            peft["baseModel"] = f"accounts/{acct}/models/{peft['baseModel']}"
+        flags = expand_base_model(flags, acct)  # a bare id: a model of the same account
         err = _stderr()
         try:
             files, hidden = scan_directory(path)
@@ -267,7 +315,11 @@ def upload(
                 state = UploadState.open(settings.base_url_value, name, incarnation, path)
             validate = {"config_only": config_only, "skip_hf_config_validation": skip_hf_config_validation}
             options = UploadOptions(
-                jobs=jobs, resumable=resumable, chunk_size=chunk_size << 20, validate=validate
+                jobs=jobs,
+                resumable=resumable,
+                chunk_size=chunk_size << 20,
+                threshold=resumable_threshold << 20,
+                validate=validate,
             )
             uploader = Uploader(client, acct, model_id, files, state, options)
             started = time.monotonic()
@@ -279,10 +331,12 @@ def upload(
                 fail(f"{e} (run the same command again to resume)", 1)
             except OSError as e:
                 fail(describe_os_error(e), 1)
+            except KeyboardInterrupt:
+                fail(f"interrupted; {RESUME_HINT}", 130)
             elapsed = time.monotonic() - started
-            rate = result.bytes_sent / elapsed / 1e6 if elapsed > 0 else 0.0
+            rate = result.bytes_sent / elapsed if elapsed > 0 else 0.0
             err.print(
-                f"sent {_files(len(result.uploaded))} ({_size(result.bytes_sent)}, {rate:.1f} MB/s), "
+                f"sent {_files(len(result.uploaded))} ({_size(result.bytes_sent)}, {_size(rate)}/s), "
                 f"skipped {len(result.skipped)} already uploaded"
                 + ("; resumable uploads" if result.resumable else ""),
                 markup=False,
@@ -319,15 +373,20 @@ def download(
                 with RichProgress(err, "Downloaded", {}) as bars:
                     downloader.progress = bars
                     result = downloader.run()
+            except NoFilesListed as e:
+                fail(str(e), 1)
             except TransferError as e:
                 fail(f"{e} (run the same command again to resume)", 1)
             except OSError as e:
                 fail(describe_os_error(e), 1)
+            except KeyboardInterrupt:
+                fail(f"interrupted; {RESUME_HINT}", 130)
         elapsed = time.monotonic() - started
-        rate = result.bytes_received / elapsed / 1e6 if elapsed > 0 else 0.0
+        rate = result.bytes_received / elapsed if elapsed > 0 else 0.0
         sys.stdout.write(
-            f"downloaded {_files(len(result.downloaded))} ({_size(result.bytes_received)}, {rate:.1f} MB/s; "
-            f"{len(result.resumed)} resumed, {len(result.verified)} checked by SHA-256/MD5), "
+            f"downloaded {_files(len(result.downloaded))} ({_size(result.bytes_received)}, {_size(rate)}/s; "
+            f"{len(result.resumed)} resumed, {len(result.repaired)} repaired, "
+            f"{len(result.verified)} checked by SHA-256/MD5), "
             f"skipped {len(result.skipped)} already complete, into {directory}\n"
         )
 

@@ -40,7 +40,8 @@ NO_FLAGS = ConnectionFlags()  # the default of a ``conn`` parameter (option_grou
 models_app = typer.Typer(
     name="models",
     help=(
-        "List, get, create, update and delete models on a modelyard (or Fireworks-compatible) server.\n\n"
+        "List, get, create, update and delete models, and upload and download their files, on a modelyard "
+        "(or Fireworks-compatible) server.\n\n"
         "Settings come from flags, then MODELYARD_* variables, then FIREWORKS_* variables, then the "
         "profile saved by 'modelyard login' (see 'modelyard models config')."
     ),
@@ -121,6 +122,31 @@ def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, 
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _deep_merge(out[key], value)
         else:
+            out[key] = value
+    return out
+
+
+def expand_base_model(model: dict[str, Any], account: str) -> dict[str, Any]:
+    """``--base-model my-qwen`` (a bare id) names a model of the same account, as ``models upload`` reads
+    it: ``peftDetails.baseModel`` becomes ``accounts/ACCOUNT/models/my-qwen``."""
+    peft = model.get("peftDetails")
+    base = peft.get("baseModel") if isinstance(peft, dict) else None
+    if isinstance(peft, dict) and isinstance(base, str) and base and "/" not in base:
+        return {**model, "peftDetails": {**peft, "baseModel": model_name(account, base)}}
+    return model
+
+
+def changed_only(wanted: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``wanted`` (flags) that differs from ``current`` (the model): a re-run that changes
+    nothing sends no update (so it leaves no audit entry and no new updateTime)."""
+    out: dict[str, Any] = {}
+    for key, value in wanted.items():
+        have = current.get(key)
+        if isinstance(value, dict) and value and isinstance(have, dict):
+            inner = changed_only(value, have)
+            if inner:
+                out[key] = inner
+        elif value != have:
             out[key] = value
     return out
 
@@ -249,6 +275,7 @@ def create(
         flags = fields.model_fields()
         settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model_id, settings)
+        flags = expand_base_model(flags, acct)
         model: dict[str, Any] = {}
         if from_json is not None:
             model = _read_json(from_json)
@@ -293,6 +320,7 @@ def update(
         flags = fields.model_fields()
         settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model, settings)
+        flags = expand_base_model(flags, acct)
         sent = _deep_merge(_read_json(from_json), flags) if from_json is not None else flags
         if not sent and update_mask is None:
             raise UsageProblem(
@@ -306,6 +334,13 @@ def update(
             # a nested flag (e.g. --lora-rank) changes that subfield only, not the whole message
             update_mask = ",".join(_leaf_paths(sent))
         with api_client(settings) as client:
+            if update_mask is None or (from_json is None and update_mask == ",".join(_leaf_paths(sent))):
+                # only the fields given: when they hold these values already, a re-run sends nothing
+                current = client.get_model(acct, model_id)
+                if not changed_only(sent, current):
+                    sys.stderr.write(f"unchanged {current.get('name', model_id)}: it holds these values\n")
+                    print_model(current, output)
+                    return
             updated = client.update_model(acct, model_id, sent, update_mask=update_mask)
         sys.stderr.write(f"updated {updated.get('name', model_id)}\n")
         print_model(updated, output)

@@ -185,6 +185,7 @@ def users_create(
             created = client._request(
                 "POST", _users(settings.require_account()), params={"userId": user}, body=body
             )
+        sys.stderr.write(f"created {created.get('name', user)} (role {created.get('role', role)})\n")
         _print_one(created, output)
 
 

@@ -4,12 +4,19 @@ Each file is written to ``NAME.part`` beside its final place and renamed when co
 its own name is always whole. An interrupted download resumes: a ``.part`` file continues with
 ``Range: bytes=N-`` (a server that answers ``200`` instead of ``206`` gets the file from the start); a file
 already present is checked by asking for its last byte (``Range: bytes=SIZE-1-SIZE-1``), whose
-``Content-Range: bytes A-B/TOTAL`` says whether the file is that long, and skipped when it is.
+``Content-Range: bytes A-B/TOTAL`` says whether the file is that long, and whose headers carry the
+file's digest: when there is one, the local file is hashed and compared, and a file that differs is
+downloaded again (``repaired``), as ``hf download`` does. Only a file of the right size whose server sends
+no digest at all is taken on its size.
 
 Sizes are checked against ``Content-Range`` / ``Content-Length``; a SHA-256 is checked when the server
 sends one (``Repr-Digest: sha-256=:...:``, ``Digest: SHA-256=...``, ``x-amz-checksum-sha256``, or a strong
-``ETag`` / ``x-modelyard-sha256`` of 64 hex digits, as modelyard's file storage names blobs), and an MD5
-from GCS's ``x-goog-hash``. Names from the server are checked before anything is written: relative
+``ETag`` / ``x-modelyard-sha256`` of 64 hex digits, as modelyard's file storage names blobs), an MD5
+from GCS's ``x-goog-hash``, and S3's ``ETag``: the MD5 of an object written by one PUT, or for a multipart
+object (``ETag: "<md5>-<parts>"``) the MD5 of its parts' MD5s, checkable when the object names its part
+size (``x-amz-meta-modelyard-part-size``, as modelyard's multipart uploads set it). S3 ETags of objects
+encrypted with KMS or customer keys are not digests and are not used. Names from the server are checked
+before anything is written: relative
 paths of ``[A-Za-z0-9._-]`` segments, never ``..``, never outside the target directory.
 """
 
@@ -43,21 +50,36 @@ from modelyard.directio import DirectFile, SlabWriter
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 _CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+)$")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_S3_ETAG = re.compile(r"([0-9a-f]{32})(?:-(\d+))?")
 PART_SUFFIX = ".part"
 #: Bytes per slab of a file being received (two per file; O_DIRECT writes of 4 MiB ran at 1.3 GB/s here).
 SLAB = 4 * 1024 * 1024
 
 
+class NoFilesListed(TransferError):
+    """The model has no files on this server: nothing to resume, so no resume hint."""
+
+
 @dataclass(frozen=True)
 class Digest:
-    algorithm: str  # "sha256" or "md5"
+    algorithm: str  # "sha256", "md5", or "md5-parts" (an S3 multipart ETag)
     value: bytes
+    #: "md5-parts": the part size and count.
+    part_size: int = 0
+    parts: int = 0
+
+    @property
+    def streamed(self) -> str | None:
+        """The hashlib algorithm computed while receiving, or None (checked by reading the file back)."""
+        return None if self.algorithm == "md5-parts" else self.algorithm
 
 
 @dataclass
 class DownloadResult:
     downloaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: Files present locally whose digest differed from the server's: downloaded again.
+    repaired: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     bytes_received: int = 0
     verified: list[str] = field(default_factory=list)
@@ -97,7 +119,51 @@ def digest_of(headers: httpx.Headers) -> Digest | None:
         key, _, value = part.strip().partition("=")
         if key.lower() == "md5" and (raw := _b64(value)) is not None and len(raw) == 16:
             return Digest("md5", raw)
-    return None
+    return _s3_etag(headers)
+
+
+def _s3_etag(headers: httpx.Headers) -> Digest | None:
+    """S3's ETag as a digest, where it is one (an answer of S3 or a store speaking its protocol)."""
+    if not any(k.lower().startswith(("x-amz-", "x-amzn-")) for k in headers):
+        return None
+    if headers.get("x-amz-server-side-encryption", "").lower().startswith("aws:kms") or headers.get(
+        "x-amz-server-side-encryption-customer-algorithm"
+    ):
+        return None
+    m = _S3_ETAG.fullmatch(headers.get("ETag", "").strip().strip('"').lower())
+    if not m:
+        return None
+    if m.group(2) is None:
+        return Digest("md5", bytes.fromhex(m.group(1)))
+    part_size = headers.get("x-amz-meta-modelyard-part-size", "")
+    if not part_size.isdigit() or int(part_size) <= 0:
+        return None
+    return Digest("md5-parts", bytes.fromhex(m.group(1)), int(part_size), int(m.group(2)))
+
+
+def local_digest(path: Path, digest: Digest) -> bytes:
+    """The digest of a local file, computed the way ``digest`` was."""
+    if digest.algorithm != "md5-parts":
+        return _file_digest(path, digest.algorithm).digest()
+    parts = hashlib.md5()
+    count = 0
+    with open(path, "rb") as f:
+        while True:
+            part = hashlib.md5()
+            got = 0
+            while got < digest.part_size:
+                block = f.read(min(BLOCK, digest.part_size - got))
+                if not block:
+                    break
+                part.update(block)
+                got += len(block)
+            if got == 0 and count > 0:
+                break
+            parts.update(part.digest())
+            count += 1
+            if got < digest.part_size:
+                break
+    return parts.digest() if count == digest.parts else b""
 
 
 def _file_digest(path: Path, algorithm: str) -> hashlib._Hash:
@@ -179,11 +245,20 @@ class Downloader:
         urls = raw if isinstance(raw, dict) else {}
         if not urls:
             name = f"accounts/{self.account}/models/{self.model_id}"
-            raise TransferError(f"the server lists no files for {name}")
+            raise NoFilesListed(
+                f"the server lists no files for {name}: it holds the model's description only (a model "
+                "moved with 'modelyard export' and 'import' arrives without its files; see the README, "
+                '"Moving a catalog")'
+            )
         plan = [
             (str(name), safe_target(self.root, str(name)), check_url(str(name), url))
             for name, url in sorted(urls.items())
         ]
+        sizes = answer.get("filenameToSize")  # modelyard's servers say it: the total is known up front
+        if isinstance(sizes, dict) and set(sizes) == set(urls):
+            planned = {str(k): int(v) for k, v in sizes.items() if str(v).isdigit()}
+            if len(planned) == len(urls):
+                self.progress_plan(planned)
         if self.root.exists() and not self.root.is_dir():
             raise TransferError(f"{self.root}: exists and is not a directory")
         with signed_url_client(self._transport, self.jobs) as http:
@@ -192,6 +267,12 @@ class Downloader:
             names.sort()
         return self.result
 
+    def progress_plan(self, sizes: dict[str, int]) -> None:
+        """Tell the progress (when it takes a plan) every file's size before the first byte."""
+        plan = getattr(self.progress, "plan", None)
+        if callable(plan):
+            plan(sizes)
+
     # -- one file --------------------------------------------------------------------------------------
 
     def _one(self, http: httpx.Client, name: str, target: Path, url: str) -> None:
@@ -199,14 +280,19 @@ class Downloader:
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(target.name + PART_SUFFIX)
+        repaired = False
         if target.is_file() and not part.exists():
             have = target.stat().st_size
-            if self._complete_at(http, name, url, have):
+            complete, known = self._complete_at(http, name, url, have)
+            if complete and (known is None or local_digest(target, known) == known.value):
                 self.progress.start(name, have, have)
                 self.progress.finish(name, skipped=True)
                 with self._lock:
                     self.result.skipped.append(name)
+                    if known is not None:
+                        self.result.verified.append(name)
                 return
+            repaired = complete  # the right size, other bytes: fetched again (the file stays until then)
         resumed_from = part.stat().st_size if part.is_file() else 0
         size, digest, computed = self.retry.run(
             lambda attempt: self._fetch(http, name, url, part, attempt == 1)
@@ -216,8 +302,8 @@ class Downloader:
             raise TransferError(f"{name}: received {have} bytes, expected {size}")
         verified = False
         if digest is not None:
-            if computed is None:  # nothing was received: the part held the whole file already
-                computed = _file_digest(part, digest.algorithm).digest()
+            if computed is None:  # nothing was received, or a digest checked by reading the file
+                computed = local_digest(part, digest)
             if computed != digest.value:
                 part.unlink(missing_ok=True)
                 raise TransferError(f"{name}: the {digest.algorithm} of the received bytes does not match")
@@ -227,26 +313,31 @@ class Downloader:
             self.result.downloaded.append(name)
             if resumed_from:
                 self.result.resumed.append(name)
+            if repaired:
+                self.result.repaired.append(name)
             if verified:
                 self.result.verified.append(name)
         self.progress.finish(name)
 
-    def _complete_at(self, http: httpx.Client, name: str, url: str, have: int) -> bool:
-        """Whether the remote file is exactly ``have`` bytes long (so the local one is complete): asks for
-        its last byte, whose ``Content-Range`` gives the total (S3 answers a range past the end with a
-        416 that carries no Content-Range, so that is not the question)."""
+    def _complete_at(self, http: httpx.Client, name: str, url: str, have: int) -> tuple[bool, Digest | None]:
+        """Whether the remote file is exactly ``have`` bytes long (so the local one may be complete), and
+        the digest the server sends for it: asks for its last byte, whose ``Content-Range`` gives the
+        total (S3 answers a range past the end with a 416 that carries no Content-Range, so that is not
+        the question)."""
         headers = {"Range": f"bytes={have - 1}-{have - 1}"} if have else {}
 
-        def attempt(_: int) -> bool:
+        def attempt(_: int) -> tuple[bool, Digest | None]:
             with http.stream("GET", url, headers=headers) as response:
                 if response.status_code == 206:
-                    return _total(response.headers.get("Content-Range", "")) == have
+                    same = _total(response.headers.get("Content-Range", "")) == have
+                    return same, digest_of(response.headers)
                 if response.status_code == 200:
-                    return bool(response.headers.get("Content-Length") == str(have))
+                    same = response.headers.get("Content-Length") == str(have)
+                    return same, digest_of(response.headers)
                 if response.status_code == 416:
-                    return False
+                    return False, None
                 check_answer(response, f"{name}: download refused")
-                return False
+                return False, None
 
         return self.retry.run(attempt)
 
@@ -282,7 +373,7 @@ class Downloader:
                 raise TransferError(f"{name}: unexpected answer {status} to a download")
             self._started(name, size, offset, first)
             digest = digest_of(response.headers)
-            out = _PartFile(part, mode, digest.algorithm if digest is not None else None)
+            out = _PartFile(part, mode, digest.streamed if digest is not None else None)
             try:
                 batch: list[bytes] = []
                 batched = 0
@@ -325,4 +416,12 @@ def _total(content_range: str) -> int | None:
     return int(m.group(3)) if m else None
 
 
-__all__ = ["PART_SUFFIX", "Digest", "DownloadResult", "Downloader", "digest_of", "safe_target"]
+__all__ = [
+    "PART_SUFFIX",
+    "Digest",
+    "DownloadResult",
+    "Downloader",
+    "digest_of",
+    "local_digest",
+    "safe_target",
+]

@@ -363,5 +363,34 @@ class ModelyardClient:
         """``{"filenameToSignedUrls": {name: url}}``: one signed GET URL per file of a ``READY`` model."""
         return self._request("GET", self._resource(account, model_id) + ":getDownloadEndpoint")
 
+    # -- multipart uploads (S3 storage; a modelyard extension, see modelyard.files.multipart) ----------------
+
+    def start_multipart_upload(
+        self, account: str, model_id: str, filename: str, part_size: int
+    ) -> dict[str, Any]:
+        """``{"uploadId", "partSize", "partCount"}`` for a declared file (the server may raise the size)."""
+        body = {"filename": filename, "partSize": str(part_size)}
+        return self._request("POST", self._resource(account, model_id) + ":startMultipartUpload", body=body)
+
+    def get_upload_part_urls(
+        self, account: str, model_id: str, filename: str, upload_id: str, part_size: int, numbers: list[int]
+    ) -> dict[str, Any]:
+        """``{"partUrls": {"1": url}, "partsHeld": {"1": "size"}}``."""
+        body = {
+            "filename": filename,
+            "uploadId": upload_id,
+            "partSize": str(part_size),
+            "partNumbers": numbers,
+        }
+        return self._request("POST", self._resource(account, model_id) + ":getUploadPartUrls", body=body)
+
+    def complete_multipart_upload(
+        self, account: str, model_id: str, filename: str, upload_id: str, part_size: int
+    ) -> dict[str, Any]:
+        body = {"filename": filename, "uploadId": upload_id, "partSize": str(part_size)}
+        return self._request(
+            "POST", self._resource(account, model_id) + ":completeMultipartUpload", body=body
+        )
+
 
 __all__ = ["GRPC_CODES", "ApiConnectionError", "ApiError", "ModelyardClient"]

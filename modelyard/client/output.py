@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from modelyard.cli_console import console as make_console
 from modelyard.client.config import ConfigError, Settings
 from modelyard.client.http import ApiConnectionError, ApiError
 
@@ -38,10 +39,7 @@ class ModelOutput(StrEnum):
 
 def console() -> Console:
     """The console for results: no markup (model text such as "FLUX.1 [dev]" is shown as it is)."""
-    console = Console(highlight=False, soft_wrap=False, markup=False)
-    if not console.is_terminal and not os.environ.get("COLUMNS"):
-        console = Console(highlight=False, soft_wrap=False, markup=False, width=200)
-    return console
+    return make_console(highlight=False, soft_wrap=False, markup=False)
 
 
 def write(text: str) -> None:

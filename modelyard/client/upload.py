@@ -12,6 +12,13 @@ itself. Chunks go as ``PUT`` with ``Content-Range: bytes A-B/N``; ``308`` with `
 what arrived; ``PUT`` with ``Content-Range: bytes */N`` and no body asks after an interruption. A signed
 URL that answers neither way gets a plain PUT.
 
+On S3 storage the server offers multipart uploads instead (``"multipartUpload"`` in the answer of
+``:getUploadEndpoint``; :mod:`modelyard.files.multipart`): a file at least the resumable threshold (or
+larger than the 5 GiB a single PUT takes) goes in parts of ``chunk_size`` (the server may raise it),
+through presigned part URLs the server hands out in batches, and the server completes the upload; smaller
+files get one plain PUT. The Google-style protocol is never tried against an S3 URL. A re-run continues
+the same multipart upload: the server lists the parts the store holds and only the others are sent.
+
 What survives an interruption is in :class:`~modelyard.client.upload_state.UploadState`: files already
 complete are skipped, the signed URLs (while fresh) and resumable sessions are reused. The server stays
 the authority: when ``:validateUpload`` says files are missing (FAILED_PRECONDITION), the files this run
@@ -32,6 +39,7 @@ from typing import Any
 import httpx
 
 from modelyard.client.http import ApiError, ModelyardClient
+from modelyard.client.multipart import PartSender
 from modelyard.client.transfer import (
     OCTET_STREAM,
     NullProgress,
@@ -47,8 +55,10 @@ from modelyard.client.transfer import (
 )
 from modelyard.client.upload_state import URL_REUSE_SECONDS, LocalFile, UploadState
 
-#: Ask for resumable URLs when some file is at least this large.
+#: Ask for resumable URLs (S3: multipart uploads) when some file is at least this large.
 RESUMABLE_THRESHOLD = 64 << 20
+#: A single PUT to S3 takes at most this much; larger files always go in parts where they are offered.
+MAX_SINGLE_PUT = 5 << 30
 #: Resumable chunks: a multiple of 256 KiB, as GCS requires of every chunk but the last.
 CHUNK = 64 << 20
 _QUANTUM = 256 << 10
@@ -121,6 +131,8 @@ class UploadOptions:
     #: None: resumable when some file is at least RESUMABLE_THRESHOLD bytes.
     resumable: bool | None = None
     chunk_size: int = CHUNK
+    #: Files at least this large make the upload resumable (S3: go in parts).
+    threshold: int = RESUMABLE_THRESHOLD
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     validate: dict[str, bool] = field(default_factory=dict)
 
@@ -134,6 +146,7 @@ class _Urls:
         saved = uploader.state.reusable_urls(uploader.declared, uploader.resumable)
         if saved is not None and set(saved[0]) == set(uploader.declared):
             self._urls, self._at = saved[0], time.monotonic() - saved[1]  # as old as they are
+            uploader.multipart = uploader.state.multipart_offered()
         else:
             self._urls, self._at = self._declare(), time.monotonic()
 
@@ -147,7 +160,8 @@ class _Urls:
         raw = answer.get("filenameToSignedUrls")
         urls = raw if isinstance(raw, dict) else {}
         checked = {name: check_url(name, urls.get(name)) for name in up.declared}
-        up.state.set_urls(up.declared, up.resumable, checked)
+        up.multipart = isinstance(answer.get("multipartUpload"), dict)
+        up.state.set_urls(up.declared, up.resumable, checked, multipart=up.multipart)
         return checked
 
     def get(self, name: str) -> str:
@@ -184,7 +198,10 @@ class Uploader:
         self.progress: Progress = progress or NullProgress()
         self.declared = {f.name: f.size for f in files}
         resumable = self.options.resumable
-        self.resumable = any(f.size >= RESUMABLE_THRESHOLD for f in files) if resumable is None else resumable
+        threshold = self.options.threshold
+        self.resumable = any(f.size >= threshold for f in files) if resumable is None else resumable
+        #: Whether the server offered S3 multipart uploads (set when the URLs are declared).
+        self.multipart = False
         self._transport = transport
         self._stop = threading.Event()
         self._sent = 0
@@ -265,7 +282,11 @@ class Uploader:
         self.progress.finish(f.name)
 
     def _send_with(self, http: httpx.Client, f: LocalFile, url: str) -> None:
-        if self.resumable and self._resumable(http, f, url):
+        if self.multipart:
+            if f.size > MAX_SINGLE_PUT or (self.resumable and f.size >= self.options.threshold):
+                self._multipart(http, f)
+                return
+        elif self.resumable and self._resumable(http, f, url):
             return
         self._plain_put(http, f, url)
 
@@ -300,6 +321,14 @@ class Uploader:
             check_answer(response, f"{f.name}: upload refused")
 
         self.options.retry.run(attempt)
+
+    # -- S3 multipart uploads (modelyard.client.multipart) -------------------------------------------------
+
+    def _multipart(self, http: httpx.Client, f: LocalFile) -> None:
+        PartSender(
+            self.api, self.account, self.model_id, self.state, self.options.retry,
+            self.options.chunk_size, self.progress, self._body, self._stop,
+        ).send(http, f)  # fmt: skip
 
     # -- the resumable protocol --------------------------------------------------------------------------
 
@@ -431,6 +460,7 @@ def _strings(obj: Any) -> list[str]:
 
 __all__ = [
     "CHUNK",
+    "MAX_SINGLE_PUT",
     "RESUMABLE_THRESHOLD",
     "BadPath",
     "UploadOptions",

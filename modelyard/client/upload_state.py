@@ -6,7 +6,8 @@ only says yes or no at the end), and a signed URL only lives an hour, so the cli
 * the signed URLs it got and when (reused while younger than :data:`URL_REUSE_SECONDS`, so a restart
   continues the same declared upload instead of declaring it again);
 * per file, its size and modification time when it was read, whether its PUT completed, and the session
-  URL of a resumable (GCS-protocol) upload in progress.
+  URL of a resumable (GCS-protocol) upload in progress, or the id and part size of an S3 multipart upload
+  in progress (which parts arrived, the server asks the store: a re-run sends only the others).
 
 The file lives in the user state directory (``$XDG_STATE_HOME/modelyard/uploads/`` on Linux), named by a
 hash of the server, the model and the local directory, with mode 0600 (signed URLs are credentials
@@ -106,16 +107,25 @@ class UploadState:
                 return None
             return {str(k): str(v) for k, v in urls.items()}, max(0.0, time.time() - signed_at)
 
-    def set_urls(self, declared: dict[str, int], resumable: bool, urls: dict[str, str]) -> None:
+    def set_urls(
+        self, declared: dict[str, int], resumable: bool, urls: dict[str, str], *, multipart: bool = False
+    ) -> None:
         """New signed URLs (a new declaration): resumable sessions of the old ones are forgotten."""
         with self._lock:
             self._data["declared"] = {k: str(v) for k, v in declared.items()}
             self._data["resumable"] = resumable
             self._data["urls"] = dict(urls)
             self._data["signedAt"] = time.time()
+            self._data["multipart"] = multipart
             for entry in self._data["files"].values():
                 entry.pop("session", None)
+                entry.pop("multipart", None)
             self._save()
+
+    def multipart_offered(self) -> bool:
+        """Whether the server offered multipart uploads with the saved URLs."""
+        with self._lock:
+            return bool(self._data.get("multipart"))
 
     # -- per file --------------------------------------------------------------------------------------
 
@@ -146,11 +156,26 @@ class UploadState:
             if now or time.monotonic() - self._saved_at >= SAVE_INTERVAL:
                 self._save()
 
+    def multipart(self, f: LocalFile) -> tuple[str, int] | None:
+        """The S3 multipart upload of ``f`` in progress: its upload id and part size."""
+        with self._lock:
+            entry = self._entry(f)
+            value = entry.get("multipart") if entry else None
+            if isinstance(value, dict) and isinstance(value.get("uploadId"), str):
+                size = value.get("partSize")
+                if isinstance(size, int) and size > 0:
+                    return value["uploadId"], size
+            return None
+
+    def set_multipart(self, f: LocalFile, upload_id: str | None, part_size: int = 0) -> None:
+        value = {"uploadId": upload_id, "partSize": part_size} if upload_id else None
+        self._set(f, now=True, multipart=value, done=False)
+
     def set_session(self, f: LocalFile, url: str | None) -> None:
         self._set(f, now=True, session=url, done=False)
 
     def mark_done(self, f: LocalFile) -> None:
-        self._set(f, now=False, done=True, session=None)
+        self._set(f, now=False, done=True, session=None, multipart=None)
 
     def flush(self) -> None:
         """Write what is not written yet (the end of a run, or its interruption)."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from modelyard.cli_console import console
 
 storage_app = typer.Typer(help="Manage the storage of model files.", no_args_is_help=True)
-err = Console(stderr=True)
+err = console(stderr=True)
 
 StorageOption = Annotated[
     str | None,
@@ -26,11 +27,15 @@ def gc(
     storage: StorageOption = None,
     grace: Annotated[
         float,
-        typer.Option(help="Seconds a blob, object or temporary file unknown to the database is kept."),
+        typer.Option(
+            help="Seconds a blob, object or temporary file unknown to the database is kept. The partial "
+            "files of resumable uploads are kept at least an hour since last written (their URLs' life), "
+            "so a resumable upload still under way is never cut, even with --grace 0."
+        ),
     ] = 3600,
 ) -> None:
     """Remove expired uploads, files of deleted models and unreferenced blobs; report what was freed."""
-    from modelyard.cli_support import open_store
+    from modelyard.cli_support import database_label, open_store
     from modelyard.files.gc import collect
     from modelyard.files.opening import file_service
     from modelyard.settings import Settings
@@ -46,7 +51,8 @@ def gc(
     store = open_store(url)
     try:
         report = collect(file_service(store, backend), grace=grace)
+        where = database_label(store)
     finally:
         store.dispose()
-    err.print(f"storage {backend.url}")
+    err.print(f"storage {backend.url} (database {where})", highlight=False)
     print(report.summary())

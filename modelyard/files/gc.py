@@ -81,7 +81,9 @@ def collect(service: FileService, *, now: float | None = None, grace: float = GR
             if freed:
                 report.blobs += 1
                 report.bytes_freed += freed
-        count, freed = storage.sweep_stale(grace)
+        # A resumable upload's partial file may be continued while its URLs live (an hour after they were
+        # issued): whatever the grace, partial files are kept that long since last written.
+        count, freed = storage.sweep_stale(grace, partial_older_than=max(grace, URL_TTL_SECONDS))
         report.temp_files += count
         report.bytes_freed += freed
     elif isinstance(storage, S3Storage):

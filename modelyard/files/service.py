@@ -16,6 +16,7 @@ from modelyard import access
 from modelyard.access import Action, Principal
 from modelyard.errors import RegistryError, not_found
 from modelyard.files.errors import FileError
+from modelyard.files.multipart import offer as multipart_offer
 from modelyard.files.names import parse_file_sizes
 from modelyard.files.validate import Flags, Outcome, validate_adapter, validate_base_model
 from modelyard.resources.codec import ResourceError, prune, validate_model
@@ -90,6 +91,8 @@ class FileService:
         out: dict[str, Any] = {"filenameToSignedUrls": signed}
         if unsigned:
             out["filenameToUnsignedUris"] = unsigned
+        if (parts := multipart_offer(self.storage)) is not None:
+            out["multipartUpload"] = parts  # a modelyard extension: see modelyard.files.multipart
         return out
 
     # -- :validateUpload -------------------------------------------------------------------------------
@@ -241,12 +244,13 @@ class FileService:
                 metadata={"state": model.state},
             )
         expires = int(time.time()) + URL_TTL_SECONDS
-        urls = {
-            f.ref.path: self.storage.download_url(f.ref, base_url, expires)
-            for f in self.files.files(account_id, model_id)
-            if f.complete
+        complete = [f for f in self.files.files(account_id, model_id) if f.complete]
+        urls = {f.ref.path: self.storage.download_url(f.ref, base_url, expires) for f in complete}
+        # filenameToSize (a modelyard extension): a client knows the whole transfer before its first byte
+        return {
+            "filenameToSignedUrls": urls,
+            "filenameToSize": {f.ref.path: str(f.ref.size) for f in complete},
         }
-        return {"filenameToSignedUrls": urls}
 
     def listing(self, account_id: str, model_id: str, base_url: str) -> list[tuple[str, int, str | None]]:
         """The declared files of a model the caller may read (the catalog's model page): name, size and,

@@ -5,7 +5,9 @@ config, tokenizer config, chat template, safetensors index) and the header of ea
 file (8 bytes of length, then the JSON header). Tensor data is never read; its length is checked
 against the header's offsets. The mapping from ``config.json`` / ``adapter_config.json`` to Model fields
 is the Hugging Face importer's (``modelyard.importers.huggingface``), so an uploaded checkpoint and an
-imported one are described alike. ``trustRemoteCode`` never executes anything.
+imported one are described alike; the default precision (from the weights' dtypes) and the sampling
+defaults (from ``generation_config.json``) are :mod:`modelyard.files.defaults`'. ``trustRemoteCode``
+never executes anything.
 
 The files are a stranger's, so every read is capped and every check is linear in what it reads: a JSON
 side file is read only when it has at most :data:`MAX_JSON_BYTES`, a safetensors header at most
@@ -25,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelyard.files import sandbox
+from modelyard.files import defaults, sandbox
 from modelyard.files.errors import FileError, invalid_file
 from modelyard.importers import hf_config, hf_scan, huggingface, jsonlimits, safetensors
 from modelyard.resources.codec import ResourceError, decode_message
@@ -175,7 +177,7 @@ def validate_base_model(
         raise invalid_file(
             "model.safetensors", "missing: an HF_BASE_MODEL needs *.safetensors weights", "MISSING_FILE"
         )
-    counts = [check_safetensors(p, readers[p]()) for p in weights]
+    counts, dtypes = defaults.check_weights(weights, readers, check_safetensors)
     if not flags.config_only and not any(t in readers for t in TOKENIZER_FILES):
         warnings.append(f"no tokenizer files ({', '.join(TOKENIZER_FILES)}) were uploaded")
     values: dict[str, Any] = {}
@@ -189,7 +191,11 @@ def validate_base_model(
             details.pop(key, None)
         else:
             details[key] = str(value) if key == "parameterCount" else value
+    if precision := defaults.default_precision(dtypes):
+        details["defaultPrecision"] = precision
     updates: dict[str, Any] = {"baseModelDetails": details}
+    if defaults.GENERATION_CONFIG_FILE in readers:
+        updates.update(_sampling(readers[defaults.GENERATION_CONFIG_FILE], warnings))
     if values.get("contextLength"):
         updates["contextLength"] = values["contextLength"]
     updates["supportsImageInput"] = bool(values.get("supportsImageInput"))
@@ -198,6 +204,17 @@ def validate_base_model(
         updates["supportsTools"] = _uses_tools(template)
     check_model_limits(updates, hf_scan.CONFIG_FILE)
     return Outcome(updates, warnings)
+
+
+def _sampling(open_: Callable[[], RangeReader], warnings: list[str]) -> dict[str, Any]:
+    """``defaultSamplingParams`` from ``generation_config.json`` (optional: a bad one is a warning)."""
+    try:
+        config: Any = _read_json(defaults.GENERATION_CONFIG_FILE, open_())
+    except FileError as e:
+        warnings.append(e.message)
+        return {}
+    sampling = defaults.sampling_defaults(config, warnings)
+    return {"defaultSamplingParams": sampling} if sampling else {}
 
 
 def validate_adapter(

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
-from modelyard.cli_support import AccountOption, DbOption, check_account, err, open_store, out
+from modelyard.cli_support import AccountOption, DbOption, check_account, database_label, err, open_store, out
 
 #: Files with at least this many lines are bulk-loaded when the catalog is empty (unless --no-bulk).
 BULK_LINES = 10_000
@@ -100,9 +100,10 @@ def import_jsonl(
         err.print(f"... and {len(report.rejected) - 50} more rejected lines")
     if report.existing:
         err.print(existing_summary(report.existing), highlight=False)
+    there = f"{len(report.existing)} already there, " if report.existing else ""
     err.print(
-        f"Imported {report.created} new and {report.replaced} replaced models into account {account!r}; "
-        f"{len(report.rejected) + len(report.existing)} lines rejected."
+        f"Imported {report.created} new and {report.replaced} replaced models into account {account!r} "
+        f"(database {database_label(store)}); {there}{len(report.rejected)} lines rejected."
     )
     raise typer.Exit(0 if report.ok else 1)
 

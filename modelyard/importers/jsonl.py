@@ -38,7 +38,8 @@ class ImportReport:
 
     @property
     def ok(self) -> bool:
-        return not self.rejected and not self.existing
+        """No line was rejected (models already there are not a failure: a re-run finds them)."""
+        return not self.rejected
 
 
 @dataclass

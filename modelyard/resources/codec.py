@@ -49,8 +49,12 @@ def check_id(value: str, what: str = "model id") -> None:
         )
     bad = sorted({c for c in value if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "-")})
     if bad:
+        named = [repr(c) for c in bad]
+        listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+        upper = " (upper case letters are not allowed)" if any(c.isupper() for c in bad) else ""
         raise ResourceError(
-            field, f"{what} {value!r} contains {''.join(bad)!r}; only a-z, 0-9 and '-' are allowed"
+            field,
+            f"{what} {value!r} contains {listed}{upper}; only a-z, 0-9 and '-' are allowed",
         )
     if value[0].isdigit():
         raise ResourceError(field, f"{what} {value!r} must not start with a digit")

@@ -174,12 +174,14 @@ class LocalStorage:
         return self.partial / f"{key}.part"
 
     # -- the sweep -------------------------------------------------------------------------------------
-    def sweep_stale(self, older_than: float) -> tuple[int, int]:
-        """Remove temporary and partial files untouched for ``older_than`` seconds (PUTs that died or
-        resumable uploads abandoned past their URLs' expiry). Returns (files, bytes)."""
-        cutoff = time.time() - older_than
+    def sweep_stale(self, older_than: float, partial_older_than: float | None = None) -> tuple[int, int]:
+        """Remove temporary files untouched for ``older_than`` seconds (PUTs that died) and partial files
+        untouched for ``partial_older_than`` (default the same; resumable uploads abandoned past their
+        URLs' expiry). Returns (files, bytes)."""
+        now = time.time()
         files = freed = 0
-        for directory in (self.tmp, self.partial):
+        for directory, age in ((self.tmp, older_than), (self.partial, partial_older_than)):
+            cutoff = now - (older_than if age is None else age)
             for path in directory.iterdir():
                 try:
                     st = path.stat()

@@ -9,6 +9,19 @@ Objects are keyed per model file, ``<prefix>accounts/<a>/models/<m>/<upload id>/
 not pass through modelyard, so it cannot hash them on the way and there is no deduplication on S3.
 A presigned PUT signs ``Content-Length``; since not every S3-compatible store enforces signed headers,
 ``:validateUpload`` checks each object's size with HeadObject as well.
+
+Large files go by S3's own multipart upload (a single PUT stops at 5 GiB): the server starts it
+(:meth:`S3Storage.start_multipart`, the part size chosen by :func:`part_plan` so that any object up to
+S3's 5 TiB fits in 10,000 parts), presigns one URL per part (each signing that part's length), lists the
+parts the store holds (a client resuming after an interruption sends only the others) and completes it.
+The part size is kept in the object's metadata (``x-amz-meta-modelyard-part-size``), so a download can
+check a multipart object's ETag (the MD5 of the parts' MD5s). A declared file that is released aborts
+the multipart uploads of its key. Set an ``AbortIncompleteMultipartUpload`` lifecycle rule on the bucket
+as well: uploads a client abandoned for good are otherwise kept (and billed) until the file's URLs
+expire and the sweep releases it.
+
+:meth:`S3Storage.check` is the start-up check (``modelyard serve``): the bucket exists and a probe
+object can be written and deleted; every failure is one line naming the fix.
 """
 
 from __future__ import annotations
@@ -20,6 +33,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelyard.storage.base import FileRef, ObjectInfo, StorageError
+
+MIB = 1 << 20
+#: S3's smallest part (every part but the last), largest part, most parts and largest single PUT.
+MIN_PART_SIZE = 5 * MIB
+MAX_PART_SIZE = 5 << 30
+MAX_PARTS = 10_000
+MAX_SINGLE_PUT = 5 << 30
+MAX_OBJECT_SIZE = 5 << 40
+#: The object metadata naming a multipart object's part size (``x-amz-meta-modelyard-part-size``).
+PART_SIZE_METADATA = "modelyard-part-size"
+
+
+def part_plan(size: int, wanted: int) -> tuple[int, int]:
+    """The part size and part count for an object of ``size`` bytes: ``wanted`` (the client's chunk
+    size), raised to S3's minimum and to what 10,000 parts need, in whole MiB. ValueError beyond 5 TiB."""
+    if size > MAX_OBJECT_SIZE:
+        raise ValueError(f"{size} bytes is more than an S3 object can hold (5 TiB)")
+    part = max(wanted, MIN_PART_SIZE, -(-size // MAX_PARTS))
+    part = -(-part // MIB) * MIB
+    part = min(part, MAX_PART_SIZE)
+    return part, max(1, -(-size // part))
+
+
+def part_length(size: int, part_size: int, number: int) -> int:
+    """The length of part ``number`` (from 1) of an object of ``size`` bytes."""
+    return max(0, min(part_size, size - (number - 1) * part_size))
 
 
 @dataclass
@@ -104,6 +143,139 @@ class S3Storage:
 
     def delete(self, ref: FileRef) -> None:
         self.delete_key(ref.location or self.key(ref))
+        if ref.location is None:
+            self.abort_multipart(self.key(ref))
+
+    # -- multipart uploads -------------------------------------------------------------------------------
+
+    def start_multipart(self, ref: FileRef, part_size: int) -> str:
+        """A new multipart upload of ``ref``'s object; its upload id."""
+        key = self.key(ref)
+        try:
+            answer = self.client.create_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                ContentType="application/octet-stream",
+                Metadata={PART_SIZE_METADATA: str(part_size)},
+            )
+        except Exception as e:
+            raise StorageError(f"cannot start a multipart upload of s3://{self.bucket}/{key}: {e}") from e
+        return str(answer["UploadId"])
+
+    def part_urls(
+        self, ref: FileRef, upload_id: str, part_size: int, numbers: list[int], expires: int
+    ) -> dict[int, str]:
+        """A presigned PUT URL per part number, each signing that part's length."""
+        key = self.key(ref)
+        return {
+            n: str(
+                self.client.generate_presigned_url(
+                    "upload_part",
+                    Params={
+                        "Bucket": self.bucket,
+                        "Key": key,
+                        "UploadId": upload_id,
+                        "PartNumber": n,
+                        "ContentLength": part_length(ref.size, part_size, n),
+                    },
+                    ExpiresIn=self._ttl(expires),
+                    HttpMethod="PUT",
+                )
+            )
+            for n in numbers
+        }
+
+    def held_parts(self, ref: FileRef, upload_id: str) -> dict[int, tuple[str, int]] | None:
+        """The parts the store holds (number -> (ETag, size)); None when the upload is gone."""
+        key = self.key(ref)
+        held: dict[int, tuple[str, int]] = {}
+        try:
+            paginator = self.client.get_paginator("list_parts")
+            for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
+                for part in page.get("Parts", []):
+                    held[int(part["PartNumber"])] = (str(part["ETag"]), int(part["Size"]))
+        except Exception as e:
+            if _error_code(e) in ("NoSuchUpload", "404", "NotFound"):
+                return None
+            raise StorageError(f"cannot list the parts of s3://{self.bucket}/{key}: {e}") from e
+        return held
+
+    def complete_multipart(self, ref: FileRef, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        key = self.key(ref)
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+            )
+        except Exception as e:
+            raise StorageError(
+                f"cannot complete the multipart upload of s3://{self.bucket}/{key}: {e}"
+            ) from e
+
+    def abort_multipart(self, key: str) -> int:
+        """Abort the multipart uploads of ``key`` (a released file's); how many there were."""
+        aborted = 0
+        try:
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
+                for upload in page.get("Uploads", []):
+                    if upload.get("Key") != key:
+                        continue
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=key, UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        except Exception as e:
+            if not _is_not_found(e):
+                raise StorageError(
+                    f"cannot abort the multipart uploads of s3://{self.bucket}/{key}: {e}"
+                ) from e
+        return aborted
+
+    # -- the start-up check ------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """The bucket exists and takes a write and a delete of a probe object; StorageError (one line
+        naming the fix) otherwise."""
+        where = f"s3://{self.bucket}"
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as e:
+            code = _error_code(e)
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise StorageError(
+                    f"storage {where}: the bucket does not exist at {endpoint}; create it "
+                    f"(aws s3 mb {where}) or fix --storage / MODELYARD_STORAGE"
+                ) from None
+            if code in ("403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                raise StorageError(
+                    f"storage {where}: access denied ({code}); check AWS_ACCESS_KEY_ID / "
+                    "AWS_SECRET_ACCESS_KEY and the bucket policy"
+                ) from None
+            raise StorageError(
+                f"storage {where}: cannot reach {endpoint} ({_one_line(e)}); check AWS_ENDPOINT_URL and "
+                "AWS_REGION"
+            ) from None
+        probe = f"{self.prefix}.modelyard-probe-{os.getpid()}-{int(time.time() * 1000)}"
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"modelyard start-up check")
+            self.client.delete_object(Bucket=self.bucket, Key=probe)
+        except Exception as e:
+            raise StorageError(
+                f"storage {where}: cannot write and delete objects under {self.url} ({_one_line(e)}); grant "
+                "s3:PutObject and s3:DeleteObject on the prefix to these credentials"
+            ) from None
+
+    def reachable(self) -> str | None:
+        """A cheap check for ``/readyz`` (the bucket answers): None, or why not."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as e:
+            return f"storage s3://{self.bucket} does not answer: {_one_line(e)}"
+        return None
 
     def delete_key(self, key: str) -> None:
         try:
@@ -117,6 +289,17 @@ class S3Storage:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + "accounts/"):
             for item in page.get("Contents", []):
                 yield S3Object(item["Key"], int(item["Size"]), item["LastModified"].timestamp())
+
+
+def _error_code(e: Exception) -> str:
+    response = getattr(e, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _one_line(e: Exception) -> str:
+    return (str(e) or type(e).__name__).splitlines()[0][:300]
 
 
 def _is_not_found(e: Exception) -> bool:
@@ -138,5 +321,6 @@ def _client() -> Any:
         # MinIO, Ceph and most self-hosted stores want path-style addressing (no bucket DNS names).
         s3={"addressing_style": "path" if endpoint else "auto"},
         retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=10,
     )
     return boto3.client("s3", endpoint_url=endpoint or None, config=config)

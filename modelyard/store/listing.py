@@ -136,7 +136,12 @@ class ListSteps:
         key = (scope.key, checked.text, order.fields[0].name if plan.bounded is not None else "")
         if plan.bounded is None:
             rows = yield plan.page, params
-            counted = self.counts.get(key, int(rows[0][1])) if rows else None
+            if rows:
+                counted = self.counts.get(key, int(rows[0][1]))
+            elif plan.version is not None:  # an empty page carries no version: ask (cheaper than a count)
+                counted = self.counts.get(key, int((yield plan.version, scope_params)[0][0]))
+            else:
+                counted = None
             if counted is None:
                 counted = self.counts.put(key, plan, (yield plan.count, scope_params)[0])
             return rows, counted.total

@@ -33,6 +33,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
+    literal_column,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -222,6 +224,13 @@ Index("ix_models_account_name", models.c.account_id, models.c.name, unique=True)
 for _col in INDEXED_COLUMNS:
     Index(f"ix_models_account_{_col}"[:63], models.c.account_id, models.c[_col], models.c.name)
 Index("ix_models_public_name", models.c.public, models.c.name)
+#: The catalog's name order (``store/catalog_order.py``, migration 0008): the display name, else the model
+#: id, lowered; ``''`` is a literal so that queries match the expression indexes.
+CATALOG_NAME_SQL = func.lower(
+    func.coalesce(func.nullif(models.c.display_name, literal_column("''")), models.c.model_id)
+)
+Index("ix_models_account_catalog_name", models.c.account_id, CATALOG_NAME_SQL, models.c.name)
+Index("ix_models_public_catalog_name", models.c.public, CATALOG_NAME_SQL, models.c.name)
 
 
 def _search_column(json_name: str) -> Column[object]:

@@ -18,6 +18,7 @@ from modelyard.aip.errors import AipError
 from modelyard.aip.filtering.query import CheckedFilter
 from modelyard.aip.ordering import OrderBy
 from modelyard.aip.pagetoken import PageTokenCodec, digest
+from modelyard.store.catalog_order import catalog_name_value, is_catalog_name
 from modelyard.store.facets import FacetCounter
 from modelyard.store.repository import Scope, Store
 from modelyard.store.rows import resource_to_row
@@ -166,7 +167,12 @@ def _keyset(model: dict[str, Any], order: OrderBy) -> list[Any]:
     """The keyset position of a model in ``order``: its stored column values, as List's page keys."""
     parts = str(model["name"]).split("/")
     row = resource_to_row(model, account_id=parts[1], model_id=parts[3])
-    return [row[SCALARS_BY_PATH[tuple(f.name for f in o.path)].column] for o in order.fields]
+    return [
+        catalog_name_value(row["display_name"], parts[3])
+        if is_catalog_name(o.path)
+        else row[SCALARS_BY_PATH[tuple(f.name for f in o.path)].column]
+        for o in order.fields
+    ]
 
 
 def _encode(

@@ -25,6 +25,7 @@ from modelyard.aip.filtering.query import CheckedFilter
 from modelyard.aip.ordering import OrderBy, OrderField, parse_order_by
 from modelyard.resources.codec import ResourceError, check_id
 from modelyard.resources.model import MODEL, MODEL_FILTER_SCHEMA
+from modelyard.store.catalog_order import CATALOG_NAME
 from modelyard.web.facets import DEFAULT_SORT, FACETS, FACETS_BY_PARAM, SORTS, SORTS_BY_VALUE, Sort
 
 _WORD = re.compile(r'"([^"]*)"|(\S+)')
@@ -182,7 +183,12 @@ class CatalogQuery:
         return SORTS_BY_VALUE.get(self.sort, SORTS_BY_VALUE[DEFAULT_SORT])
 
     def order(self) -> OrderBy:
-        return parse_order_by(self.sort_choice.order_by, MODEL).with_tiebreaker(_NAME)
+        """The sort as an order; "Name" sorts by the name a reader sees, case aside, unnamed models among
+        the others by id (``store/catalog_order.py``), which List's ``orderBy`` cannot name."""
+        choice = self.sort_choice
+        if choice.value in ("name", "name-desc"):
+            return OrderBy((OrderField((CATALOG_NAME,), choice.value == "name-desc"),)).with_tiebreaker(_NAME)
+        return parse_order_by(choice.order_by, MODEL).with_tiebreaker(_NAME)
 
     @property
     def list_target(self) -> str:

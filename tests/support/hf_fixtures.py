@@ -458,7 +458,8 @@ def make_hf_cache(root: Path) -> HubCache:
     )
     set_ref(hub, "meta-llama/Llama-3.2-1B", "main", LLAMA_NEW_REV)
 
-    adapter = make_peft(staging / "adapter")
+    # its base model is in the cache too
+    adapter = make_peft(staging / "adapter", base_model_name_or_path="meta-llama/Llama-3.2-1B")
     snapshots["my-org/llama-lora"] = add_cache_revision(
         hub, "my-org/llama-lora", ADAPTER_REV, adapter.path, mtime=t0
     )

@@ -72,6 +72,7 @@ def site(tmp_root: Path) -> Iterator[dict[str, str]]:
                     "description": "<script>window.__pwned=2</script>"
                     '<a href="javascript:window.__pwned=3">x</a>',
                     "huggingFaceUrl": "javascript:window.__pwned=4",
+                    "baseModelDetails": {"huggingfaceFiles": ["config.json", "model.safetensors"]},
                 },
             ),
         ],
@@ -187,6 +188,8 @@ def test_advanced_filter_error_is_shown_next_to_it(page: Page) -> None:
     page.get_by_role("button", name="Apply filters").click()
     error = page.locator("#filter-error")
     expect(error).to_contain_text('did you mean "context_length"')
+    # and beside the results, where the eye is (the sidebar field may be below the fold)
+    expect(page.locator("#results-error")).to_contain_text("Advanced filter: filter: unknown field")
     assert page.get_by_label("Filter expression").get_attribute("aria-describedby") == "filter-error"
     page.get_by_label("Filter expression").fill("context_length > 1000000")
     page.get_by_role("button", name="Apply filters").click()
@@ -351,3 +354,44 @@ def test_the_scan_catches_what_it_should(page: Page) -> None:
     )
     found = {v["id"] for v in Axe().run(page).response["violations"]}
     assert {"label", "color-contrast"} <= found, found
+
+
+def test_a_refused_key_shows_the_key_box_again_with_the_reason(page: Page) -> None:
+    page.goto("/catalog?account=owner&sort=id")
+    page.get_by_label("API key").fill("not-a-key-of-anyone")
+    page.get_by_role("button", name="Use key").click()
+    expect(page.locator("#key-error")).to_contain_text("not accepted")
+    expect(page.locator("#key-form")).to_be_visible()
+    expect(page.get_by_role("button", name="Forget key")).to_be_hidden()
+    expect(page.locator("#result-count")).to_have_text("1–1 of 1 model")  # the public view
+    assert page.evaluate("sessionStorage.getItem('modelyard.catalog.key')") is None
+
+
+def test_phone_folds_the_key_form_and_snippets_wrap_between_words(
+    browser: Browser, site: dict[str, str]
+) -> None:
+    context = browser.new_context(base_url=site["base"], viewport=PHONE, is_mobile=True, has_touch=True)
+    p = context.new_page()
+    p.goto("/catalog/accounts/fireworks/models/deepseek-v3")
+    expect(p.locator("h1")).to_have_text("DeepSeek V3")
+    expect(p.locator("#key-form")).to_be_hidden()
+    toggle = p.get_by_role("button", name="Use an API key")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    toggle.click()
+    expect(p.get_by_label("API key")).to_be_visible()
+    expect(p.get_by_label("API key")).to_be_focused()
+    assert toggle.get_attribute("aria-expanded") == "true"
+    wraps = p.locator("pre").first.evaluate(
+        "e => ['overflowWrap', 'wordBreak', 'whiteSpace'].map(k => getComputedStyle(e)[k])"
+    )
+    assert wraps == ["normal", "normal", "pre-wrap"]
+    assert p.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    context.close()
+
+
+def test_the_file_lists_size_header_aligns_with_its_column(page: Page) -> None:
+    page.goto(f"/catalog/accounts/owner/models/{EVIL_ID}")
+    header = page.get_by_role("columnheader", name="Size")
+    cell = page.locator(".file-table td.num").first
+    align = "e => getComputedStyle(e).textAlign"
+    assert header.evaluate(align) == cell.evaluate(align) == "right"

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
+from modelyard.store.catalog_order import catalog_name_value
 from modelyard.store.engine import make_engine
 from modelyard.store.migrate import upgrade
 from modelyard.store.repository import Store
@@ -79,19 +80,40 @@ def link(page: str, rel: str) -> str | None:
 
 
 def api_names(client: httpx.Client, account: str, query: CatalogQuery) -> tuple[list[str], int]:
-    """Every model List Models returns for the view's filter and order (what the page must show)."""
-    out: list[str] = []
+    """Every model List Models returns for the view's filter and order (what the page must show). The
+    catalog's name sorts (case aside, unnamed models by id) are List's models sorted so in Python."""
+    out: list[dict[str, Any]] = []
+    by_name = query.sort_choice.value in ("name", "name-desc")
     token, total = "", -1
     while True:
-        params = {"filter": query.filter_text(), "orderBy": query.sort_choice.order_by, "pageSize": 200}
+        order = "name" if by_name else query.sort_choice.order_by
+        params = {"filter": query.filter_text(), "orderBy": order, "pageSize": 200}
         if token:
             params["pageToken"] = token
         body = client.get(f"/v1/accounts/{account}/models", params=params).json()
-        out += [m["name"] for m in body.get("models", [])]
+        out += body.get("models", [])
         total = body["totalSize"]
         token = body.get("nextPageToken", "")
         if not token:
-            return out, total
+            break
+    if by_name:  # sorted by name already: a stable sort keeps it as the tiebreaker
+        out.sort(
+            key=lambda m: catalog_name_value(m.get("displayName", ""), m["name"].rsplit("/", 1)[1]),
+            reverse=query.sort_choice.value == "name-desc",
+        )
+        if query.sort_choice.value == "name-desc":  # the tiebreaker stays ascending
+            out = _ties_ascending(out)
+    return [m["name"] for m in out], total
+
+
+def _ties_ascending(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def key(m: dict[str, Any]) -> str:
+        return catalog_name_value(m.get("displayName", ""), m["name"].rsplit("/", 1)[1])
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for m in models:
+        groups.setdefault(key(m), []).append(m)
+    return [m for k in groups for m in sorted(groups[k], key=lambda m: m["name"])]
 
 
 def view_of(url: str) -> CatalogQuery:
@@ -289,6 +311,7 @@ def test_model_page_lists_recorded_files(server: Server) -> None:
     )
     page = server.anonymous().get(f"/catalog/accounts/{account.id}/models/ckpt").text
     assert all(f'<td class="mono">{f}</td>' in page for f in files)
+    assert '<th scope="col" class="num">Size</th>' in page  # aligned with its column (issue 25 item 9)
 
 
 def test_pages_are_self_contained(server: Server) -> None:
@@ -402,3 +425,20 @@ def test_anonymous_views_across_accounts_match_list(server: Server, shelf: Accou
         text = next(t for p, v, t in view.option_texts() if (p, v) == (param, value))
         params = {"filter": " AND ".join(t for t in (view.base_text, text) if t), "pageSize": 1}
         assert count == shelf.client.get("/v1/accounts/-/models", params=params).json()["totalSize"]
+
+
+def test_name_sort_ignores_case_and_puts_unnamed_models_among_the_others(server: Server) -> None:
+    """Issue 25 item 9: "Name (A to Z)" as a reader expects it; List's orderBy keeps code point order."""
+    account = server.new_account("names")
+    shown = {"m-beta": "beta", "m-alpha": "Alpha", "zed": "Zed", "carrot": "", "m-delta": "DELTA"}
+    items = [(i, {"kind": "EMBEDDING_MODEL", "displayName": n} if n else {"kind": "EMBEDDING_MODEL"})
+             for i, n in shown.items()]  # fmt: skip
+    server.store.import_batch(account.id, items, upsert=False)
+    order = ["m-alpha", "m-beta", "carrot", "m-delta", "zed"]
+    full = [f"accounts/{account.id}/models/{i}" for i in order]
+    assert names(account.client.get(f"/catalog?account={account.id}").text) == full
+    assert names(account.client.get(f"/catalog?account={account.id}&sort=name-desc").text) == full[::-1]
+    listed = account.client.get(f"/v1/accounts/{account.id}/models", params={"orderBy": "display_name"})
+    assert [m["name"].rsplit("/", 1)[1] for m in listed.json()["models"]] == [
+        "carrot", "m-alpha", "m-delta", "zed", "m-beta",
+    ]  # fmt: skip

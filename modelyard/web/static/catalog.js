@@ -23,7 +23,20 @@
   function syncKeyArea() {
     const has = Boolean(storedKey());
     $("key-form").hidden = has;
+    $("key-toggle").hidden = has;
     $("key-forget").hidden = !has;
+  }
+
+  function keyError(text) {
+    const error = $("key-error");
+    error.textContent = text;
+    error.hidden = !text;
+    if (text) openKeyForm(true);
+  }
+
+  function openKeyForm(open) {
+    $("key-area").classList.toggle("open", open);
+    $("key-toggle").setAttribute("aria-expanded", String(open));
   }
 
   function enhance() {
@@ -75,6 +88,15 @@
     }
     if (pending !== controller) return;
     pending = null;
+    if (response.status === 401 && key) {
+      // The key was refused: forget it, show the key box again with the reason, and the public view.
+      setKey("");
+      syncKeyArea();
+      keyError("That API key was not accepted (revoked, expired or mistyped): enter another.");
+      navigate(url, { push, focusMain });
+      $("api-key").focus();
+      return;
+    }
     const doc = new DOMParser().parseFromString(text, "text/html");
     const next = doc.querySelector("main");
     if (!next) { location.assign(url); return; }
@@ -122,6 +144,8 @@
       const value = input.value.trim();
       input.value = "";
       if (!value) return;
+      keyError("");
+      openKeyForm(false);
       setKey(value);
       syncKeyArea();
       navigate(location.href, { push: false });
@@ -151,6 +175,11 @@
   window.addEventListener("popstate", () => navigate(location.href, { push: false }));
 
   document.addEventListener("DOMContentLoaded", () => {
+    $("key-toggle").addEventListener("click", () => {
+      const open = !$("key-area").classList.contains("open");
+      openKeyForm(open);
+      if (open) $("api-key").focus();
+    });
     $("key-forget").addEventListener("click", () => {
       setKey("");
       syncKeyArea();
