@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -26,6 +26,7 @@ from modelyard.access import Action, Principal
 from modelyard.api.errors import invalid
 from modelyard.doorway import Permission, admit
 from modelyard.files.gc import collect
+from modelyard.files.multipart import MultipartUploads
 from modelyard.files.opening import file_service
 from modelyard.files.service import FileService
 from modelyard.files.validate import Flags
@@ -112,16 +113,52 @@ async def get_download_endpoint(account_id: str, model_id: str, request: Request
     )
 
 
+# -- the multipart-upload verbs of S3 storage (``modelyard.files.multipart`` holds the rules):
+# ``:startMultipartUpload``, ``:getUploadPartUrls``, ``:completeMultipartUpload``, all ``POST`` with a JSON
+# body, all with ``:getUploadEndpoint``'s access.
+
+MultipartVerb = Callable[[MultipartUploads, Principal, str, str, dict[str, Any]], dict[str, Any]]
+
+
+async def _multipart(request: Request, account_id: str, model_id: str, verb: MultipartVerb) -> Response:
+    caller, raw = await _admit(request, account_id, model_id, Action.WRITE_FILES, body=True)
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as e:
+        raise invalid(
+            f"the request body is not valid JSON: {e}", field="body", reason="INVALID_JSON"
+        ) from None
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object", field="body", reason="INVALID_JSON")
+    service = _service(request)
+    uploads = MultipartUploads(service.files, service.storage)
+    return _json(await run_in_threadpool(verb, uploads, caller, account_id, model_id, body))
+
+
+@router.post(MODEL_PATH + ":startMultipartUpload", include_in_schema=False)
+async def start_multipart_upload(account_id: str, model_id: str, request: Request) -> Response:
+    return await _multipart(request, account_id, model_id, MultipartUploads.start)
+
+
+@router.post(MODEL_PATH + ":getUploadPartUrls", include_in_schema=False)
+async def get_upload_part_urls(account_id: str, model_id: str, request: Request) -> Response:
+    return await _multipart(request, account_id, model_id, MultipartUploads.part_urls)
+
+
+@router.post(MODEL_PATH + ":completeMultipartUpload", include_in_schema=False)
+async def complete_multipart_upload(account_id: str, model_id: str, request: Request) -> Response:
+    return await _multipart(request, account_id, model_id, MultipartUploads.complete)
+
+
 def install_files(app: FastAPI, service: FileService) -> None:
     """The file verbs (before the models router, whose ``{model_id}`` would take ``id:verb``) and the raw
     file endpoints of ``file://`` storage. Their refusals (``FileError``, ``StorageError``) are rendered
     by the app's one error boundary (``api/app.py``)."""
-    from modelyard.api import blobs, multipart
+    from modelyard.api import blobs
 
     app.state.files = service
     blobs.larger_body_buffer()
     app.include_router(router)
-    app.include_router(multipart.router)
     app.include_router(blobs.router)
 
 
