@@ -31,8 +31,10 @@ translation, so a database that does not answer raises ``Unavailable``)::
           (and a missing branch is created pointing at it). Compare ``result.commit_id`` with the parent
           to tell.
         Every SHA-256 a commit adds must be a blob the storage holds and the server hashed (a row of
-        ``blobs``), else BlobMissing: a committed file always has a verified SHA-256. Committing to a
-        tag raises InvalidRef; a model that does not exist raises ModelNotFound.
+        ``blobs``, made by a PUT to a signed URL, ``:validateUpload`` on S3, or ``FileStore.add_blob``
+        for bytes that arrive before their commit), else BlobMissing: a committed file always has a
+        verified SHA-256. Garbage collection keeps a blob no revision holds yet for its grace period.
+        Committing to a tag raises InvalidRef; a model that does not exist raises ModelNotFound.
     refs(account, model) -> list[Ref]                   branches and tags, by name
     log(account, model, rev, *, limit=50, after=None) -> list[Revision]
         newest first from ``rev``, following parents; ``after`` (a commit id) continues a walk after it.
