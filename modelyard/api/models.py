@@ -228,8 +228,10 @@ async def delete_model(account_id: str, model_id: str, request: Request) -> Resp
 
 
 def _delete_model(account_id: str, model_id: str, request: Request) -> Response:
-    request_store(request).delete_model(model_name(account_id, model_id))  # NotFound: 404
-    request.app.state.files.model_deleted(account_id, model_id)  # its files (modelyard.files)
+    name = model_name(account_id, model_id)
+    committed = request.app.state.files.committed_blobs(account_id, model_id)
+    request_store(request).delete_model(name)  # NotFound: 404
+    request.app.state.files.model_deleted(account_id, model_id, committed)  # its files (modelyard.files)
     return json_response({})
 
 

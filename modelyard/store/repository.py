@@ -40,6 +40,7 @@ from modelyard.store.keys import ApiKeys, KeyOwner, hash_key, list_keys
 from modelyard.store.listing import SQLITE_LIST_THREADS, Lister, Page
 from modelyard.store.models import Models
 from modelyard.store.planner import Scope, scope_condition
+from modelyard.store.revisions import Revisions
 from modelyard.store.secrets import shared_secret
 from modelyard.store.statistics import Statistics
 from modelyard.store.users import Users
@@ -87,6 +88,8 @@ class Store:
         #: The model files' rows (``store/files.py``), every call translated.
         self.files = translated_part(FileStore(engine), reads=("model", "files", "file"))
         self.models = Models(self.database, self.accounts)
+        #: Revisions and refs of model files (``store/revisions.py``; its methods are translated).
+        self.revisions = Revisions(self.database)
         self.batches = BatchWriter(self.database, self.accounts)
         self.lister = Lister(self.database)
         #: List (translated by the lister itself: the hot path takes no extra call here).
