@@ -1,0 +1,278 @@
+"""Conversion kernels: FP8 block-128 e4m3 quantisation and BF16/FP16 casts, in NumPy with ``ml_dtypes``.
+
+No torch: a checkpoint's tensors arrive as raw little-endian bytes (``dtypes.DTYPES`` maps a safetensors
+dtype name to its NumPy dtype) and leave as raw bytes of the target dtype.
+
+FP8 (the layout of DeepSeek-V3 and Qwen3-FP8 checkpoints, which vLLM and SGLang load with
+``weight_block_size: [128, 128]``): a 2-D weight of shape ``(rows, cols)`` is cut into 128x128 blocks
+(the last row and column of blocks may be smaller); each block's scale is ``amax / 448`` (448 being
+e4m3fn's largest finite value), stored as float32 ``weight_scale_inv`` of shape ``(ceil(rows/128),
+ceil(cols/128))``; the block's values are divided by its scale, clipped to +-448 and cast to
+``float8_e4m3fn``. Dequantising is ``fp8 * scale`` per block. A block of zeros gets scale 1.
+
+Speed: the weight is processed one band of 128 rows at a time in one reused float32 buffer (as wide as
+the weight, padded to a multiple of 128 columns with zeros): widen the band into it (BF16 by a 16-bit
+shift of the raw bits, other dtypes by NumPy's cast), take each block's max and min with a reshape to
+``(rows, blocks, 128)`` and two reductions, divide in place by the scales broadcast over the block,
+clip in place, and cast into the output. Nothing is allocated per band but the small per-block vectors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+import numpy.typing as npt
+
+#: The block edge of FP8 block quantisation (``weight_block_size: [128, 128]``).
+BLOCK = 128
+#: float8_e4m3fn's largest finite value.
+FP8_MAX = 448.0  # float(ml_dtypes.finfo(float8_e4m3fn).max); tests check it
+FP8 = np.dtype(ml_dtypes.float8_e4m3fn)
+BF16 = np.dtype(ml_dtypes.bfloat16)
+FP16 = np.dtype(np.float16)
+FP16_MAX = float(np.finfo(np.float16).max)
+
+Array = npt.NDArray[Any]
+
+
+class KernelError(ValueError):
+    """A tensor the kernels cannot convert (not finite, wrong shape or dtype)."""
+
+
+def scale_shape(rows: int, cols: int) -> tuple[int, int]:
+    """The shape of a ``(rows, cols)`` weight's ``weight_scale_inv``."""
+    return (-(-rows // BLOCK), -(-cols // BLOCK))
+
+
+class Fp8Quantizer:
+    """Quantises 2-D weights to FP8 block-128; holds the reused band buffers between calls (one
+    quantizer per thread)."""
+
+    def __init__(self) -> None:
+        self._floats = np.empty(0, dtype=np.float32)
+        self._scratch = Scratch((0,))
+
+    def _buffers(self, padded_cols: int) -> tuple[Array, Scratch]:
+        need = BLOCK * padded_cols
+        if self._floats.size < need:
+            self._floats = np.empty(need, dtype=np.float32)
+            self._scratch = Scratch((need,))
+        return self._floats[:need].reshape(BLOCK, padded_cols), self._scratch
+
+    def quantize(
+        self, weight: Array, out: Array | None = None, scales: Array | None = None
+    ) -> tuple[Array, Array]:
+        """``weight`` (2-D, floating: float64, float32, float16 or bfloat16) as ``(fp8 weight, float32
+        scales)``.
+
+        ``out`` (``float8_e4m3fn``, the weight's shape) and ``scales`` (float32, ``scale_shape``) may be
+        given to write into. Raises KernelError for a weight holding inf or NaN."""
+        if weight.ndim != 2:
+            raise KernelError(f"FP8 block quantisation takes a 2-D weight, not shape {weight.shape}")
+        rows, cols = weight.shape
+        srows, scols = scale_shape(rows, cols)
+        if out is None:
+            out = np.empty((rows, cols), dtype=FP8)
+        if scales is None:
+            scales = np.empty((srows, scols), dtype=np.float32)
+        if rows == 0 or cols == 0:
+            return out, scales
+        padded = scols * BLOCK
+        band, scratch = self._buffers(padded)
+        if padded != cols:
+            band[:, cols:] = 0.0  # the padding columns of the last block stay zero: they never set its amax
+        bf16 = weight.dtype == BF16
+        band_bits = band.view(np.uint32)
+        out_bytes = out.view(np.uint8)
+        for b in range(srows):
+            r0 = b * BLOCK
+            h = min(BLOCK, rows - r0)
+            rows_view = band[:h]
+            if bf16:
+                # bfloat16 is the top half of a float32: widen the raw bits and shift them into place.
+                target = band_bits[:h, :cols]
+                np.copyto(target, weight[r0 : r0 + h].view(np.uint16), casting="unsafe")
+                np.left_shift(target, 16, out=target)
+            else:
+                np.copyto(rows_view[:, :cols], weight[r0 : r0 + h], casting="unsafe")
+            # Each block's amax: the column-wise max and min over the band (contiguous, vectorised),
+            # then over each block's 128 columns.
+            highs = rows_view.max(axis=0).reshape(scols, BLOCK).max(axis=1)
+            lows = rows_view.min(axis=0).reshape(scols, BLOCK).min(axis=1)
+            amax = np.maximum(highs, -lows)
+            if not np.isfinite(amax).all():
+                raise KernelError(f"rows {r0}..{r0 + h - 1} hold a value that is not finite (inf or NaN)")
+            scale = scales[b]
+            np.divide(amax, np.float32(FP8_MAX), out=scale)
+            scale[amax == 0] = 1.0
+            blocks = rows_view.reshape(h, scols, BLOCK)
+            np.divide(blocks, scale[None, :, None], out=blocks)
+            np.clip(rows_view, -FP8_MAX, FP8_MAX, out=rows_view)
+            encode_e4m3(rows_view[:, :cols], out_bytes[r0 : r0 + h], scratch.view((h, cols)))
+        return out, scales
+
+
+#: The bits of float32 2**-6, e4m3fn's smallest normal value: below it e4m3fn is subnormal.
+_E4M3_MIN_NORMAL_BITS = 121 << 23
+#: Half an e4m3 unit at bit 20 less one, minus the exponent rebias 127 - 7 (modulo 2**32).
+_ROUND_AND_REBIAS = np.uint32((0x7FFFF - (120 << 23)) % (1 << 32))
+
+
+class Scratch:
+    """The buffers ``encode_e4m3`` works in, allocated once per shape: a fresh temporary of a band's
+    size per call costs page faults that take longer than the arithmetic."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+        self.bits = np.empty(shape, dtype=np.uint32)
+        self.other = np.empty(shape, dtype=np.uint32)
+        self.mask = np.empty(shape, dtype=np.bool_)
+
+    def view(self, shape: tuple[int, int]) -> Scratch:
+        """Scratch for a smaller 2-D shape (a part of these buffers)."""
+        rows, cols = shape
+        part = Scratch.__new__(Scratch)
+        part.shape = shape
+        n = rows * cols
+        part.bits = self.bits.reshape(-1)[:n].reshape(shape)
+        part.other = self.other.reshape(-1)[:n].reshape(shape)
+        part.mask = self.mask.reshape(-1)[:n].reshape(shape)
+        return part
+
+
+def encode_e4m3(values: Array, out: Array, scratch: Scratch | None = None) -> None:
+    """float32 ``values`` (already within +-448) into e4m3fn codes ``out`` (uint8, same shape), rounding
+    to nearest even: the same bytes as ``values.astype(float8_e4m3fn)``, about 20x faster than
+    ml_dtypes' element-by-element cast.
+
+    Normal results: on the float32 bits, add the round-to-nearest-even increment at bit 20 (the last of
+    e4m3's 3 mantissa bits), rebias the exponent (127 -> 7), shift, and put the sign back at bit 7; a
+    carry out of the mantissa lands in the exponent, as it should. The few values below 2**-6 (e4m3
+    subnormals, multiples of 2**-9) are found and rounded apart: ``rint(|x| * 512)`` is their code."""
+    if scratch is None or scratch.shape != values.shape:
+        scratch = Scratch(values.shape)
+    u = values.view(np.uint32)
+    a, other = scratch.bits, scratch.other
+    np.bitwise_and(u, 0x7FFFFFFF, out=a)
+    np.less(a, _E4M3_MIN_NORMAL_BITS, out=scratch.mask)
+    small = np.flatnonzero(scratch.mask)
+    np.right_shift(a, 20, out=other)
+    np.bitwise_and(other, 1, out=other)
+    np.add(a, other, out=a)
+    np.add(a, _ROUND_AND_REBIAS, out=a)  # wraps for the small ones: fixed below
+    np.right_shift(a, 20, out=a)
+    np.right_shift(u, 24, out=other)
+    np.bitwise_and(other, 0x80, out=other)
+    np.bitwise_or(a, other, out=a)
+    np.copyto(out, a, casting="unsafe")
+    if small.size:
+        cols = values.shape[1]
+        picked = values[small // cols, small % cols]
+        codes = np.rint(np.abs(picked) * np.float32(512)).astype(np.uint8)
+        codes |= np.signbit(picked).astype(np.uint8) << np.uint8(7)
+        out[small // cols, small % cols] = codes
+
+
+def dequantize_fp8(weight: Array, scales: Array) -> Array:
+    """``fp8 * scale`` per 128x128 block, as float32 (the reference the tests compare with)."""
+    rows, cols = weight.shape
+    expanded = np.repeat(np.repeat(scales.astype(np.float32), BLOCK, axis=0), BLOCK, axis=1)[:rows, :cols]
+    result: Array = weight.astype(np.float32) * expanded
+    return result
+
+
+#: float32 bits of 2**-14, float16's smallest normal value.
+_F16_MIN_NORMAL_BITS = 113 << 23
+#: Half a float16 unit at bit 13 less one, minus the exponent rebias 127 - 15 (modulo 2**32).
+_F16_ROUND_AND_REBIAS = np.uint32((0xFFF - (112 << 23)) % (1 << 32))
+#: Elements converted per step by ``Caster`` (4 MiB of float32: the buffers stay in cache).
+CAST_CHUNK = 1 << 20
+
+
+class Caster:
+    """Casts floating tensors to BF16 or FP16 in chunks through reused float32 buffers (one caster per
+    thread).
+
+    * to BF16: widen to float32 (BF16 and FP16 exactly, float64 rounded), then round to nearest even
+      on the bits (``(u + 0x7FFF + lsb) >> 16``; NaN kept a quiet NaN), as ``astype(bfloat16)``;
+    * to FP16: widen to float32, clip to +-65504 (so a large value becomes FP16's largest, not inf),
+      and NumPy's float32 -> float16 cast (round to nearest even)."""
+
+    def __init__(self) -> None:
+        self._floats = np.empty(CAST_CHUNK, dtype=np.float32)
+        self._bits = np.empty(CAST_CHUNK, dtype=np.uint32)
+        self._mask = np.empty(CAST_CHUNK, dtype=np.bool_)
+
+    def cast(self, tensor: Array, target: np.dtype[Any], out: Array | None = None) -> Array:
+        if target not in (BF16, FP16):
+            raise KernelError(f"cannot cast to {target}")
+        if out is None:
+            out = np.empty(tensor.shape, dtype=target)
+        src = np.ascontiguousarray(tensor).reshape(-1)
+        dst = out.reshape(-1)
+        if src.dtype == target:
+            np.copyto(dst, src)
+            return out
+        for start in range(0, src.size, CAST_CHUNK):
+            part = src[start : start + CAST_CHUNK]
+            n = part.size
+            floats = self._floats[:n]
+            if part.dtype == BF16:
+                widened = self._bits[:n]
+                np.copyto(widened, part.view(np.uint16), casting="unsafe")
+                np.left_shift(widened, 16, out=widened)
+                np.copyto(floats.view(np.uint32), widened)
+            else:
+                np.copyto(floats, part, casting="unsafe")
+            if target == FP16:
+                np.clip(floats, -FP16_MAX, FP16_MAX, out=floats)
+                self._to_f16(floats, dst[start : start + n].view(np.uint16))
+            else:
+                self._to_bf16(floats, dst[start : start + n].view(np.uint16))
+        return out
+
+    def _to_f16(self, floats: Array, out: Array) -> None:
+        """Clipped float32 to float16 bits: the normal range by the bits (round to nearest even at bit
+        13, exponent rebiased 127 -> 15), the few subnormals and NaNs by NumPy's cast."""
+        n = floats.size
+        u = floats.view(np.uint32)
+        bits, mask = self._bits[:n], self._mask[:n]
+        np.bitwise_and(u, 0x7FFFFFFF, out=bits)
+        np.less(bits, _F16_MIN_NORMAL_BITS, out=mask)
+        special = np.flatnonzero(mask)
+        np.greater(bits, 0x7F800000, out=mask)  # NaN
+        special = np.union1d(special, np.flatnonzero(mask)) if mask.any() else special
+        lsb = np.right_shift(bits, 13)
+        np.bitwise_and(lsb, 1, out=lsb)
+        np.add(bits, lsb, out=bits)
+        np.add(bits, _F16_ROUND_AND_REBIAS, out=bits)
+        np.right_shift(bits, 13, out=bits)
+        np.copyto(out, bits, casting="unsafe")
+        np.right_shift(u, 16, out=bits)
+        np.bitwise_and(bits, 0x8000, out=bits)
+        np.bitwise_or(out, bits, out=out, casting="unsafe")
+        if special.size:
+            out[special] = floats[special].astype(np.float16).view(np.uint16)
+
+    def _to_bf16(self, floats: Array, out: Array) -> None:
+        n = floats.size
+        u = floats.view(np.uint32)
+        bits = self._bits[:n]
+        np.right_shift(u, 16, out=bits)
+        np.bitwise_and(bits, 1, out=bits)
+        np.add(bits, 0x7FFF, out=bits)
+        np.add(bits, u, out=bits)
+        np.right_shift(bits, 16, out=bits)
+        np.copyto(out, bits, casting="unsafe")
+        mask = self._mask[:n]
+        np.isnan(floats, out=mask)
+        nans = np.flatnonzero(mask)
+        if nans.size:
+            out[nans] = (u[nans] >> 16).astype(np.uint16) | np.uint16(0x0040)
+
+
+def cast(tensor: Array, target: np.dtype[Any], out: Array | None = None) -> Array:
+    """``tensor`` cast to BF16 or FP16 (see ``Caster``)."""
+    return Caster().cast(tensor, target, out)
