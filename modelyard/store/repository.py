@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
 
@@ -28,6 +28,7 @@ from modelyard.store.errors import (
     retried_once,
     translating,
 )
+from modelyard.store.jobs import Jobs
 from modelyard.store.keys import ApiKeys, hash_key
 from modelyard.store.listing import SQLITE_LIST_THREADS, Lister, Page
 from modelyard.store.models import Models
@@ -35,6 +36,8 @@ from modelyard.store.planner import Scope, scope_condition
 from modelyard.store.secrets import shared_secret
 from modelyard.store.statistics import Statistics
 from modelyard.store.users import Users
+
+T = TypeVar("T")
 
 
 class Store:
@@ -50,6 +53,8 @@ class Store:
         self.models = Models(self.database, self.accounts)
         self.batches = BatchWriter(self.database, self.accounts)
         self.lister = Lister(self.database)
+        #: Jobs (``jobs.py``): call through ``Store.jobs_call`` so driver errors are translated.
+        self.jobs = Jobs(self.database)
         #: List (translated by the lister itself: the hot path takes no extra call here).
         self.list_models = self.lister.list_models
         self.alist_models = self.lister.alist_models
@@ -103,8 +108,16 @@ class Store:
 
     @translating
     def delete_model(self, name: str) -> None:
-        """Raises NotFound."""
+        """Raises NotFound. Cancels the model's jobs."""
         self.models.delete(name)
+        account_id, _, model_id = name.removeprefix("accounts/").partition("/models/")
+        self.jobs.cancel_model(account_id, model_id)
+
+    @translating
+    def jobs_call(self, call: Callable[[Jobs], T]) -> T:
+        """``call(self.jobs)`` inside the store's error translation (``jobs.py``: enqueue, take, renew,
+        finish, fail)."""
+        return call(self.jobs)
 
     @translating
     def export_models(self, account_id: str, *, batch: int = 1000) -> Iterator[bytes]:
