@@ -18,6 +18,9 @@ is the leased-row pattern of Oban, River and GoodJob:
   False, the worker lost the job (its lease expired and another worker took it, or the model was
   deleted and the job cancelled) and must stop without writing anything.
 * ``cancel_model`` cancels a model's queued and running jobs (the model was deleted).
+* ``store_blob`` records a blob a job wrote (its row in ``blobs``, created or made young again, so
+  garbage collection's grace period keeps it until the job commits the revision that holds it) and
+  places its bytes, in one transaction under the blob's row lock.
 
 Times are integer nanoseconds; ``now`` can be given (tests move the clock instead of sleeping).
 """
@@ -47,7 +50,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelyard.aip.timestamps import now_nanos
 from modelyard.store.connections import Database
-from modelyard.store.tables import metadata, string_c
+from modelyard.store.tables import blobs, metadata, string_c
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
@@ -314,3 +317,18 @@ class Jobs:
     def cancel_model(self, account_id: str, model_id: str) -> int:
         with self.database.write() as conn:
             return self.cancel_model_in(conn, account_id, model_id)
+
+    def store_blob(self, sha256: str, size: int, place: Callable[[], None]) -> None:
+        """Record blob ``sha256`` (``size`` bytes) and ``place()`` its bytes, in one transaction."""
+        now = self.clock()
+        with self.database.write() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(blobs).values(sha256=sha256, size=size, create_time=now))
+            except IntegrityError:  # known: lock it and make it young (a sweep leaves it alone)
+                lock = select(blobs.c.sha256).where(blobs.c.sha256 == sha256)
+                if self.database.postgresql:
+                    lock = lock.with_for_update()
+                conn.execute(lock)
+                conn.execute(update(blobs).where(blobs.c.sha256 == sha256).values(create_time=now))
+            place()

@@ -1,0 +1,68 @@
+"""``POST .../models/{id}:prepare {"precision"}`` (the SDK's ``client.models.prepare``), and the job
+threads each server process runs (``Settings.server_jobs``).
+
+Thin: authentication, the body and errors here; the rules live in ``modelyard.prepare.service`` and the
+work in ``modelyard.prepare.jobs`` (also run by ``modelyard worker`` processes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+
+import orjson
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from modelyard.api.auth import Action, authenticate, require
+from modelyard.api.errors import invalid
+from modelyard.api.models import MODEL_METHODS
+from modelyard.api.params import receive_body
+from modelyard.prepare.service import PrepareService
+from modelyard.prepare.worker import Worker
+
+log = logging.getLogger("modelyard")
+
+
+async def prepare(request: Request, account_id: str, model_id: str) -> Response:
+    principal = await authenticate(request)
+    if principal.account_id == account_id:
+        require(principal, Action.WRITE_MODELS, account_id)
+    raw = await receive_body(request)
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as e:
+        raise invalid(
+            f"the request body is not valid JSON: {e}", field="body", reason="INVALID_JSON"
+        ) from None
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object", field="body", reason="INVALID_JSON")
+    service: PrepareService = request.app.state.prepare
+    answer = await run_in_threadpool(service.request, principal.account_id, account_id, model_id, body)
+    return Response(orjson.dumps(answer), media_type="application/json")
+
+
+MODEL_METHODS.add("prepare", "POST", prepare)
+
+
+@contextlib.asynccontextmanager
+async def job_threads(make_worker: Callable[[], Worker], count: int) -> AsyncIterator[None]:
+    """Run ``count`` job threads (a Worker each) while the application runs. At shutdown they are told
+    to stop; a job still running is left to its lease (another worker takes it again when it expires)."""
+    if count <= 0:
+        yield
+        return
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=make_worker().run, args=(stop,), name=f"modelyard-job-{i}", daemon=True)
+        for i in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
