@@ -203,6 +203,7 @@ class Caster:
     def __init__(self) -> None:
         self._floats = np.empty(CAST_CHUNK, dtype=np.float32)
         self._bits = np.empty(CAST_CHUNK, dtype=np.uint32)
+        self._other = np.empty(CAST_CHUNK, dtype=np.uint32)
         self._mask = np.empty(CAST_CHUNK, dtype=np.bool_)
 
     def cast(self, tensor: Array, target: np.dtype[Any], out: Array | None = None) -> Array:
@@ -220,10 +221,11 @@ class Caster:
             n = part.size
             floats = self._floats[:n]
             if part.dtype == BF16:
-                widened = self._bits[:n]
+                widened = floats.view(np.uint32)
                 np.copyto(widened, part.view(np.uint16), casting="unsafe")
                 np.left_shift(widened, 16, out=widened)
-                np.copyto(floats.view(np.uint32), widened)
+            elif part.dtype == FP16:
+                self._widen_f16(part, floats)
             else:
                 np.copyto(floats, part, casting="unsafe")
             if target == FP16:
@@ -232,6 +234,31 @@ class Caster:
             else:
                 self._to_bf16(floats, dst[start : start + n].view(np.uint16))
         return out
+
+    def _widen_f16(self, part: Array, floats: Array) -> None:
+        """float16 to float32 by the bits (NumPy's own cast is element by element): the exponent
+        rebiased (15 -> 127) and the mantissa moved up 13 bits; zeros, subnormals, inf and NaN (rare)
+        by NumPy's cast."""
+        n = part.size
+        h = self._bits[:n]
+        out = floats.view(np.uint32)
+        np.copyto(h, part.view(np.uint16), casting="unsafe")
+        np.bitwise_and(h, 0x7FFF, out=out)
+        np.left_shift(out, 13, out=out)
+        np.add(out, np.uint32(112 << 23), out=out)
+        mask = self._mask[:n]
+        np.bitwise_and(h, 0x7C00, out=h)  # the exponent: 0 (zero, subnormal) or 0x7C00 (inf, NaN) are special
+        np.equal(h, 0, out=mask)
+        special = np.flatnonzero(mask)
+        np.equal(h, 0x7C00, out=mask)
+        if mask.any():
+            special = np.union1d(special, np.flatnonzero(mask))
+        np.copyto(h, part.view(np.uint16), casting="unsafe")
+        np.bitwise_and(h, 0x8000, out=h)
+        np.left_shift(h, 16, out=h)
+        np.bitwise_or(out, h, out=out)
+        if special.size:
+            floats[special] = part[special].astype(np.float32)
 
     def _to_f16(self, floats: Array, out: Array) -> None:
         """Clipped float32 to float16 bits: the normal range by the bits (round to nearest even at bit
@@ -244,15 +271,16 @@ class Caster:
         special = np.flatnonzero(mask)
         np.greater(bits, 0x7F800000, out=mask)  # NaN
         special = np.union1d(special, np.flatnonzero(mask)) if mask.any() else special
-        lsb = np.right_shift(bits, 13)
+        lsb = self._other[:n]
+        np.right_shift(bits, 13, out=lsb)
         np.bitwise_and(lsb, 1, out=lsb)
         np.add(bits, lsb, out=bits)
         np.add(bits, _F16_ROUND_AND_REBIAS, out=bits)
         np.right_shift(bits, 13, out=bits)
+        np.right_shift(u, 16, out=lsb)
+        np.bitwise_and(lsb, 0x8000, out=lsb)
+        np.bitwise_or(bits, lsb, out=bits)
         np.copyto(out, bits, casting="unsafe")
-        np.right_shift(u, 16, out=bits)
-        np.bitwise_and(bits, 0x8000, out=bits)
-        np.bitwise_or(out, bits, out=out, casting="unsafe")
         if special.size:
             out[special] = floats[special].astype(np.float16).view(np.uint16)
 
