@@ -39,7 +39,9 @@ from modelyard.api.fastpath import ListFastPath
 from modelyard.api.files import file_service, install_files, periodic_sweep
 from modelyard.api.http_edges import HeadAsGet, method_not_allowed, no_such_endpoint
 from modelyard.api.observability import Observability, ObservabilityMiddleware
+from modelyard.api.prepare import prepare_jobs
 from modelyard.api.ratelimit import BadKeyThrottle, RateLimit, TokenBuckets
+from modelyard.prepare.service import PrepareService
 from modelyard.resources.codec import ResourceError
 from modelyard.settings import Settings
 from modelyard.storage import Storage
@@ -74,7 +76,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with periodic_sweep(app.state.files, settings.gc_interval):
+        async with periodic_sweep(app.state.files, settings.gc_interval), prepare_jobs(app, store, settings):
             yield
         await store.aclose()
 
@@ -96,6 +98,7 @@ def create_app(
     )
     # Before the models router (its ``{model_id}`` would take ``id:verb``).
     install_files(app, file_service(store, storage, settings))
+    app.state.prepare = PrepareService(store)
     app.include_router(models_routes.router)
     for identity_router in (accounts_routes, users_routes, apikeys_routes, auditlogs_routes):
         app.include_router(identity_router.router)

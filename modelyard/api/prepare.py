@@ -13,7 +13,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 
 import orjson
-from fastapi import Request
+from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -23,6 +23,8 @@ from modelyard.api.models import MODEL_METHODS
 from modelyard.api.params import receive_body
 from modelyard.prepare.service import PrepareService
 from modelyard.prepare.worker import Worker
+from modelyard.settings import Settings
+from modelyard.store.repository import Store
 
 log = logging.getLogger("modelyard")
 
@@ -46,6 +48,18 @@ async def prepare(request: Request, account_id: str, model_id: str) -> Response:
 
 
 MODEL_METHODS.add("prepare", "POST", prepare)
+
+
+def prepare_jobs(
+    app: FastAPI, store: Store, settings: Settings
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """The application's job threads (``Settings.server_jobs``), on the app's file storage."""
+    from modelyard.prepare.jobs import handlers
+
+    def make_worker() -> Worker:
+        return Worker(store, handlers(store, app.state.files.storage))
+
+    return job_threads(make_worker, settings.server_jobs)
 
 
 @contextlib.asynccontextmanager

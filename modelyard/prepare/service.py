@@ -23,6 +23,7 @@ from modelyard.prepare.precisions import SUPPORTED, Precision, parse_precision
 from modelyard.store.errors import NotFound
 from modelyard.store.jobs import Job
 from modelyard.store.repository import Store
+from modelyard.store.revisions import RevisionNotFound
 
 KIND = "prepare"
 ADAPTER_KINDS = ("HF_PEFT_ADDON", "HF_TEFT_ADDON")
@@ -31,6 +32,15 @@ PREPARABLE_STATES = ("READY", "PREPARING")
 
 def _invalid(message: str, field: str = "precision", reason: str = "INVALID_ARGUMENT") -> FileError:
     return FileError("INVALID_ARGUMENT", message, reason=reason, field=field)
+
+
+def _not_ready(name: str, state: str) -> FileError:
+    return FileError(
+        "FAILED_PRECONDITION",
+        f"model {name} is {state}; only a READY model can be prepared",
+        reason="MODEL_NOT_READY",
+        metadata={"state": state},
+    )
 
 
 def parse_request(body: dict[str, Any]) -> Precision:
@@ -74,6 +84,23 @@ class PrepareService:
                 field="name",
                 reason="ADAPTER_NOT_PREPARED",
             )
+        state = found[0].get("state", "STATE_UNSPECIFIED")
+        if state not in PREPARABLE_STATES and precision.value not in found[0].get("supportedPrecisions", []):
+            raise _not_ready(name, state)
+        try:
+            self.store.revisions.resolve(account_id, model_id, "main")
+        except RevisionNotFound:
+            raise FileError(
+                "FAILED_PRECONDITION",
+                f"model {name} has no files (no main revision): upload a checkpoint first",
+                reason="MODEL_HAS_NO_FILES",
+            ) from None
+        active = self.store.jobs_call(lambda jobs: jobs.for_model(account_id, model_id))
+        if any(
+            j.kind == KIND and j.argument == precision.value and j.state in ("queued", "running")
+            for j in active
+        ):
+            return {}  # being prepared: a no-op
         queued = False
 
         def mutate(model: dict[str, Any]) -> dict[str, Any]:
@@ -82,12 +109,7 @@ class PrepareService:
                 return model  # prepared already: a no-op
             state = model.get("state", "STATE_UNSPECIFIED")
             if state not in PREPARABLE_STATES:
-                raise FileError(
-                    "FAILED_PRECONDITION",
-                    f"model {name} is {state}; only a READY model can be prepared",
-                    reason="MODEL_NOT_READY",
-                    metadata={"state": state},
-                )
+                raise _not_ready(name, state)
             queued = True
             return {
                 **model,
@@ -100,7 +122,15 @@ class PrepareService:
         except NotFound:
             raise access.not_found(account_id, model_id) from None
         if queued:
-            self.store.jobs_call(lambda jobs: jobs.enqueue(KIND, account_id, model_id, precision.value))
+            try:
+                self.store.jobs_call(lambda jobs: jobs.enqueue(KIND, account_id, model_id, precision.value))
+            except Exception:
+                # Not queued (the database went away): do not leave the model PREPARING for nothing.
+                with contextlib.suppress(Exception):
+                    self.failed(
+                        Job.queued(account_id, model_id, KIND, precision.value), "it could not be queued"
+                    )
+                raise
         return {}
 
     # -- the end of a job ------------------------------------------------------------------------------

@@ -105,6 +105,11 @@ class Job:
     progress: str | None
     error: str | None
 
+    @classmethod
+    def queued(cls, account_id: str, model_id: str, kind: str, argument: str) -> Job:
+        """A job not (yet) in the database: what the end-of-job hooks need to name it."""
+        return cls("", kind, account_id, model_id, argument, QUEUED, 0, None, None, None, None)
+
     @property
     def model_name(self) -> str:
         return f"accounts/{self.account_id}/models/{self.model_id}"

@@ -1,7 +1,7 @@
 """jobs: leased rows taken by servers and ``modelyard worker`` processes
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07 22:00:00
 
 ``jobs`` (``store/jobs.py``): one row per job (``:prepare`` of a model to a precision): its state
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
