@@ -90,6 +90,14 @@ class Worker:
         job = self.store.jobs_call(lambda jobs: jobs.take(self.worker_id, self.lease_seconds, kinds=kinds))
         if job is None:
             return None
+        log.info(
+            "job %s taken: %s %s of %s (attempt %d)",
+            job.id,
+            job.kind,
+            job.argument,
+            job.model_name,
+            job.attempt,
+        )
         ctx = JobContext(job, self.worker_id)
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(ctx, stop), name="job-lease", daemon=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -252,3 +253,52 @@ def test_a_failed_preparation_leaves_the_model_ready_and_says_why(prep: FilesSer
     with pytest.raises(RevisionNotFound):  # nothing committed
         prep.store.revisions.resolve(account.id, model_id, "fp8")
     assert [j.state for j in prep.store.jobs.for_model(account.id, model_id)] == ["failed"]
+
+
+def test_a_worker_killed_mid_job_leaves_nothing_and_the_job_completes(
+    prep: FilesServer, tmp_path: Path
+) -> None:
+    """A ``modelyard worker`` killed with SIGKILL once it has taken the job (wherever it was: reading,
+    converting, writing blobs, committing): the model stays PREPARING with no half-written variant
+    visible, and the next worker takes the job again (the killed one's 50 ms lease has long expired by
+    the time a new process runs) and completes it."""
+    account = prep.new_account()
+    client = prep.sdk(account)
+    tensors = dense_tensors(layers=4, hidden=512, inter=1024)
+    write_checkpoint(tmp_path / "ck", tensors, shards=2)
+    model_id = ready_model(prep, client, tmp_path / "ck")
+    assert client.models.prepare(model_id, precision="FP8") == {}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "modelyard.cli", "worker", "--lease", "0.05", "--db", prep.db_url,
+         "--storage", prep.storage_url],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **prep.env},
+    )  # fmt: skip
+    try:
+        assert worker.stderr is not None
+        for line in worker.stderr:
+            if " taken: prepare FP8 of " in line:
+                break
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait() == -signal.SIGKILL
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    model = client.models.get(model_id)
+    if model.state == "PREPARING":  # killed before it finished: nothing of the variant is visible
+        assert not model.supported_precisions
+        assert [j.state for j in prep.store.jobs.for_model(account.id, model_id)] == ["running"]
+    run_worker(prep)
+    model = client.models.get(model_id)
+    assert model.state == "READY" and model.supported_precisions == ["FP8"]
+    fp8 = branch_files(prep, account.id, model_id, "fp8")
+    converted: dict[str, np.ndarray] = {}
+    for name, data in fp8.items():
+        if name.endswith(".safetensors"):
+            (tmp_path / name).write_bytes(data)
+            converted.update(load(tmp_path / name))
+    for name, original in tensors.items():
+        if name.endswith("_proj.weight"):
+            assert_fp8_block_close(original, converted[name], converted[name + "_scale_inv"])
+    assert [j.state for j in prep.store.jobs.for_model(account.id, model_id)] == ["done"]
