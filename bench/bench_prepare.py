@@ -12,6 +12,12 @@ checkpoint against a plain read-and-write copy of the same files, with peak memo
    each output fsync'd. Prints parameters/s, source bytes/s, the ratio to the copy, and the process's
    peak RSS growth against the largest tensor (``ru_maxrss``).
 
+3. the whole job through the storage layer (``--job``): the same checkpoint stored as blobs of a file
+   storage and committed as ``main`` of a model (SQLite), then the ``prepare`` job run by a ``Worker``
+   (read by range from storage, convert, hash, write new blobs, commit the ``fp8`` branch, update the
+   model), against a plain copy of the same blobs through the same storage (read, hash, write, fsync,
+   rename: ``blobs.open_sink``), with the process's peak RSS growth.
+
 Results go to stdout and ``bench/results/prepare.json``. Run it small on a shared machine: the defaults
 take a few seconds.
 """
@@ -163,6 +169,74 @@ def bench_job(total_mib: int, shards: int) -> dict[str, Any]:
     return results
 
 
+def bench_storage_job(total_mib: int, shards: int) -> dict[str, Any]:
+    from modelyard.prepare import blobs
+    from modelyard.prepare.jobs import handlers
+    from modelyard.prepare.service import PrepareService
+    from modelyard.prepare.worker import Worker
+    from modelyard.storage.local import LocalStorage
+    from modelyard.store.engine import make_engine
+    from modelyard.store.migrate import upgrade
+    from modelyard.store.repository import Store
+
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-prepare-job-") as tmp:
+        root = Path(tmp)
+        source = root / "source"
+        source.mkdir()
+        make_checkpoint(source, total_mib, shards)
+        store = Store(make_engine(f"sqlite:///{root / 'db.sqlite'}"))
+        upgrade(store.engine)
+        storage = LocalStorage(root / "storage")
+
+        def put(path: Path) -> tuple[str, int]:
+            sink = blobs.open_sink(store, storage)
+            with open(path, "rb") as f:
+                while chunk := f.read(8 << 20):
+                    sink.write(memoryview(chunk))
+            return sink.finish()
+
+        store.create_model("bench", "m", {"kind": "HF_BASE_MODEL", "state": "READY"})
+        changes = {p.name: put(p) for p in sorted(source.iterdir())}
+        store.revisions.commit(
+            "bench", "m", changes=changes, author="modelyard", message="bench", allow_create_branch=True
+        )
+        source_bytes = sum(size for _, size in changes.values())
+
+        def copy_through_storage() -> None:
+            for sha256, _ in changes.values():
+                put(storage.blob_path(sha256))
+
+        os.sync()
+        copy_s = _timed(copy_through_storage)
+        PrepareService(store).request("bench", "bench", "m", {"precision": "FP8"})
+        worker = Worker(store, handlers(store, storage))
+        before = rss_mib()
+        os.sync()
+        job_s = _timed(worker.run_once)
+        model = store.get_model("accounts/bench/models/m")
+        assert model is not None and model[0].get("supportedPrecisions") == ["FP8"], model
+        params = sum(
+            int(np.prod(info["shape"])) for p in source.glob("*.safetensors") for info in _header(p).values()
+        )
+        results["job_source_mib"] = round(source_bytes / 2**20, 1)
+        results["job_copy_through_storage_mb_s"] = round(source_bytes / copy_s / 1e6, 1)
+        results["job_fp8_mparams_s"] = round(params / job_s / 1e6, 1)
+        results["job_fp8_source_mb_s"] = round(source_bytes / job_s / 1e6, 1)
+        results["job_fp8_vs_copy"] = round(copy_s / job_s, 2)
+        results["job_peak_rss_growth_mib"] = round(rss_mib() - before, 1)
+        store.engine.dispose()
+    return results
+
+
+def _header(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        length = int.from_bytes(f.read(8), "little")
+        header: dict[str, Any] = json.loads(f.read(length))
+    header.pop("__metadata__", None)
+    return header
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -172,6 +246,7 @@ def main() -> None:
     parser.add_argument("--checkpoint-mib", type=int, default=256)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--skip-job", action="store_true", help="kernels only")
+    parser.add_argument("--job", action="store_true", help="also the job through file storage and a commit")
     args = parser.parse_args()
     results: dict[str, Any] = {"kernels": bench_kernels(args.rows, args.cols)}
     for name, value in results["kernels"].items():
@@ -179,6 +254,10 @@ def main() -> None:
     if not args.skip_job:
         results["job"] = bench_job(args.checkpoint_mib, args.shards)
         for name, value in results["job"].items():
+            print(f"{name:32s} {value}")
+    if args.job:
+        results["storage_job"] = bench_storage_job(args.checkpoint_mib, args.shards)
+        for name, value in results["storage_job"].items():
             print(f"{name:32s} {value}")
     out = Path(__file__).parent / "results" / "prepare.json"
     out.parent.mkdir(exist_ok=True)
