@@ -205,6 +205,7 @@ class Caster:
         self._bits = np.empty(CAST_CHUNK, dtype=np.uint32)
         self._other = np.empty(CAST_CHUNK, dtype=np.uint32)
         self._mask = np.empty(CAST_CHUNK, dtype=np.bool_)
+        self._halves = np.empty((2, CAST_CHUNK), dtype=np.uint16)
 
     def cast(self, tensor: Array, target: np.dtype[Any], out: Array | None = None) -> Array:
         if target not in (BF16, FP16):
@@ -220,6 +221,9 @@ class Caster:
             part = src[start : start + CAST_CHUNK]
             n = part.size
             floats = self._floats[:n]
+            if part.dtype == BF16 and target == FP16:
+                self._bf16_to_f16(part, dst[start : start + n].view(np.uint16))
+                continue
             if part.dtype == BF16:
                 widened = floats.view(np.uint32)
                 np.copyto(widened, part.view(np.uint16), casting="unsafe")
@@ -234,6 +238,29 @@ class Caster:
             else:
                 self._to_bf16(floats, dst[start : start + n].view(np.uint16))
         return out
+
+    def _bf16_to_f16(self, part: Array, out: Array) -> None:
+        """BF16 to FP16 on the 16-bit patterns: in FP16's normal range every BF16 value is exact in FP16
+        (7 mantissa bits into 10): rebias the exponent (127 -> 15) and shift the mantissa 3 bits up.
+        Values below 2**-14 (FP16 subnormals: rounded) or above 65280 (clipped to 65504), inf and NaN
+        go through the float32 path."""
+        n = part.size
+        bits = part.view(np.uint16)
+        a, sign = self._halves[0, :n], self._halves[1, :n]
+        np.bitwise_and(bits, 0x7FFF, out=a)
+        # Normal and in range: 0x3880 (2**-14) <= a <= 0x477F (65280); one unsigned compare tests both.
+        np.subtract(a, np.uint16(0x3880), out=sign)
+        mask = self._mask[:n]
+        np.greater(sign, np.uint16(0x477F - 0x3880), out=mask)
+        special = np.flatnonzero(mask)
+        np.subtract(a, np.uint16(0x3800), out=a)
+        np.left_shift(a, 3, out=a)
+        np.bitwise_and(bits, 0x8000, out=sign)
+        np.bitwise_or(a, sign, out=out)
+        if special.size:
+            picked = part[special].astype(np.float32)
+            np.clip(picked, -FP16_MAX, FP16_MAX, out=picked)
+            out[special] = picked.astype(np.float16).view(np.uint16)
 
     def _widen_f16(self, part: Array, floats: Array) -> None:
         """float16 to float32 by the bits (NumPy's own cast is element by element): the exponent
