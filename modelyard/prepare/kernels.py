@@ -224,6 +224,9 @@ class Caster:
             if part.dtype == BF16 and target == FP16:
                 self._bf16_to_f16(part, dst[start : start + n].view(np.uint16))
                 continue
+            if part.dtype == FP16 and target == BF16:
+                self._f16_to_bf16(part, dst[start : start + n].view(np.uint16))
+                continue
             if part.dtype == BF16:
                 widened = floats.view(np.uint32)
                 np.copyto(widened, part.view(np.uint16), casting="unsafe")
@@ -261,6 +264,32 @@ class Caster:
             picked = part[special].astype(np.float32)
             np.clip(picked, -FP16_MAX, FP16_MAX, out=picked)
             out[special] = picked.astype(np.float16).view(np.uint16)
+
+    def _f16_to_bf16(self, part: Array, out: Array) -> None:
+        """FP16 to BF16 on the 16-bit patterns: FP16's normal range lies inside BF16's, so rebias the
+        exponent (15 -> 127) and round the mantissa from 10 bits to 7 (nearest even; a carry lands in
+        the exponent). Zeros, subnormals, inf and NaN go through float32."""
+        n = part.size
+        bits = part.view(np.uint16)
+        a, other = self._halves[0, :n], self._halves[1, :n]
+        np.bitwise_and(bits, 0x7C00, out=a)
+        mask = self._mask[:n]
+        np.equal(a, 0, out=mask)
+        special = np.flatnonzero(mask)
+        np.equal(a, 0x7C00, out=mask)
+        if mask.any():
+            special = np.union1d(special, np.flatnonzero(mask))
+        np.bitwise_and(bits, 0x7FFF, out=a)
+        np.right_shift(a, 3, out=other)
+        np.bitwise_and(other, 1, out=other)
+        np.add(a, other, out=a)
+        np.add(a, np.uint16(3), out=a)
+        np.right_shift(a, 3, out=a)
+        np.add(a, np.uint16(112 << 7), out=a)
+        np.bitwise_and(bits, 0x8000, out=other)
+        np.bitwise_or(a, other, out=out)
+        if special.size:
+            out[special] = part[special].astype(np.float32).astype(BF16).view(np.uint16)
 
     def _widen_f16(self, part: Array, floats: Array) -> None:
         """float16 to float32 by the bits (NumPy's own cast is element by element): the exponent
