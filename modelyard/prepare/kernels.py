@@ -192,13 +192,18 @@ CAST_CHUNK = 1 << 20
 
 
 class Caster:
-    """Casts floating tensors to BF16 or FP16 in chunks through reused float32 buffers (one caster per
-    thread).
+    """Casts floating tensors to BF16 or FP16 in chunks through reused buffers (one caster per thread),
+    with the same results as ``astype`` (round to nearest even) but without NumPy's element-by-element
+    float16 code:
 
-    * to BF16: widen to float32 (BF16 and FP16 exactly, float64 rounded), then round to nearest even
-      on the bits (``(u + 0x7FFF + lsb) >> 16``; NaN kept a quiet NaN), as ``astype(bfloat16)``;
-    * to FP16: widen to float32, clip to +-65504 (so a large value becomes FP16's largest, not inf),
-      and NumPy's float32 -> float16 cast (round to nearest even)."""
+    * BF16 -> FP16 and FP16 -> BF16 on the 16-bit patterns (a BF16 value in FP16's normal range is exact
+      in FP16; FP16's range lies inside BF16's, its 10 mantissa bits rounded to 7); the rare values outside
+      those ranges (zeros, subnormals, large values, inf, NaN) through float32;
+    * otherwise widened to float32 (BF16 and FP16 exactly, float64 rounded), then to BF16 by the bits
+      (``(u + 0x7FFF + lsb) >> 16``, NaN kept a quiet NaN) or to FP16 (rebiased and rounded at bit 13,
+      subnormals and NaN by NumPy).
+
+    FP16 results are clipped to +-65504 first, so a large value becomes FP16's largest instead of inf."""
 
     def __init__(self) -> None:
         self._floats = np.empty(CAST_CHUNK, dtype=np.float32)
