@@ -31,6 +31,7 @@ from modelyard.prepare.service import KIND, PrepareService
 from modelyard.prepare.worker import Handler, JobContext
 from modelyard.resources.revision import SYSTEM_AUTHOR
 from modelyard.storage.base import FileRef, RangeReader, Storage
+from modelyard.store.errors import NotFound
 from modelyard.store.jobs import Job
 from modelyard.store.repository import Store
 from modelyard.store.revisions import CommitConflict, RevisionNotFound
@@ -64,8 +65,14 @@ class PrepareJob:
         self.service = PrepareService(store)
         self.threads = threads
 
-    def failed(self, job: Job, message: str) -> None:
-        self.service.failed(job, message)
+    def failed(self, job: Job, error: Exception) -> None:
+        """The model's status names what is wrong with the checkpoint; other failures (storage, database)
+        are only in the job row and the worker's log: a public model's status is no place for bucket
+        names."""
+        if isinstance(error, ConversionError | NotFound):
+            self.service.failed(job, str(error))
+        else:
+            self.service.failed(job, "an internal error stopped it (the worker's log has the details)")
 
     def _reader(self, job: Job, path: str, sha256: str, size: int) -> RangeReader:
         ref = FileRef(job.account_id, job.model_id, path, size, "", f"sha256:{sha256}")

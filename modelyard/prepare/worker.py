@@ -58,8 +58,8 @@ class Handler(Protocol):
         """Do the job and commit its result together with ``Jobs.finish_in`` (one transaction)."""
         ...
 
-    def failed(self, job: Job, message: str) -> None:
-        """Record a failure where users see it (after the job row is failed)."""
+    def failed(self, job: Job, error: Exception) -> None:
+        """Record a failure where users see it (after the job row is failed with ``str(error)``)."""
         ...
 
 
@@ -111,7 +111,7 @@ class Worker:
             message = str(e) or type(e).__name__
             log.exception("job %s failed", job.id)
             if self.store.jobs_call(lambda jobs: jobs.fail(job.id, self.worker_id, message)):
-                handler.failed(job, message)
+                handler.failed(job, e)
         finally:
             stop.set()
             beat.join()

@@ -130,8 +130,8 @@ class Recording:
         with self.store.database.write() as conn:
             assert self.store.jobs.finish_in(conn, ctx.job.id, ctx.worker_id)
 
-    def failed(self, job: Job, message: str) -> None:
-        self.failures.append(message)
+    def failed(self, job: Job, error: Exception) -> None:
+        self.failures.append(str(error))
 
 
 _HOLDER = textwrap.dedent(
