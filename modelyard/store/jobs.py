@@ -8,7 +8,8 @@ is the leased-row pattern of Oban, River and GoodJob:
 * ``enqueue`` inserts a ``queued`` row, idempotently: while a job of the same kind for the same model
   and argument is queued or running, it is returned instead (a partial unique index makes two
   concurrent enqueues agree).
-* ``take(worker_id, lease_seconds)`` picks the oldest job that is ``queued``, or ``running`` with a
+* ``take(worker_id, lease_seconds)`` (after a read that finds something to take: idle workers poll
+  without write transactions) picks the oldest job that is ``queued``, or ``running`` with a
   lease that expired (its worker died or lost the database), and marks it ``running`` for this
   worker until ``now + lease``, counting the attempt. It is atomic: ``SELECT ... FOR UPDATE SKIP
   LOCKED`` on PostgreSQL (concurrent takers skip each other's rows), a write transaction that takes
@@ -226,6 +227,12 @@ class Jobs:
             jobs.c.state == QUEUED,
             and_(jobs.c.state == RUNNING, jobs.c.lease_expires < now),
         )
+        probe = select(jobs.c.id).where(takeable)
+        if kinds is not None:
+            probe = probe.where(jobs.c.kind.in_(kinds))
+        with self.database.reader() as reader:  # idle workers poll: no write transaction for nothing
+            if reader.execute(probe.limit(1)).first() is None:
+                return None
         with self.database.write() as conn:
             while True:
                 stmt = select(jobs).where(takeable)
