@@ -18,6 +18,7 @@ from modelyard.cli_group import ModelyardGroup
 from modelyard.cli_support import AccountOption, DbOption, database_label, err, open_store
 from modelyard.files.cli import StorageOption, storage_app
 from modelyard.importers.commands import import_app
+from modelyard.prepare.cli import worker
 
 app = typer.Typer(
     cls=ModelyardGroup,
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(import_app, name="import")
 app.add_typer(storage_app, name="storage")
+app.command("worker")(worker)
 
 DEFAULT_PORT = 8765
 

@@ -42,6 +42,9 @@ class Settings:
     #: Seconds between two sweeps of expired uploads and unreferenced blobs (``MODELYARD_GC_INTERVAL``,
     #: default 600; 0 turns the sweep off).
     gc_interval: float = 600.0
+    #: Jobs (``:prepare``) each server process runs at a time, on threads of its own
+    #: (``MODELYARD_SERVER_JOBS``, default 1; 0: only ``modelyard worker`` processes run them).
+    server_jobs: int = 1
     #: The base of the signed file URLs when clients reach the server through another address
     #: (``MODELYARD_PUBLIC_URL``, e.g. ``https://registry.example.com``); empty: the request's own.
     public_url: str = ""
@@ -75,6 +78,7 @@ class Settings:
             "drain_seconds": _drain_seconds(env.get("MODELYARD_DRAIN_SECONDS", "")),
             "storage_url": env.get("MODELYARD_STORAGE", ""),
             "gc_interval": _seconds("MODELYARD_GC_INTERVAL", env.get("MODELYARD_GC_INTERVAL", ""), 600.0),
+            "server_jobs": int(_seconds("MODELYARD_SERVER_JOBS", env.get("MODELYARD_SERVER_JOBS", ""), 1.0)),
             "public_url": env.get("MODELYARD_PUBLIC_URL", "").rstrip("/"),
             "max_body_bytes": _max_body_bytes(env.get("MODELYARD_MAX_BODY_BYTES", "")),
             "rate_limit": env.get("MODELYARD_RATE_LIMIT", ""),

@@ -40,9 +40,11 @@ from modelyard.api.fastpath import ListFastPath
 from modelyard.api.files import file_service, install_files, periodic_sweep
 from modelyard.api.http_edges import HeadAsGet, method_not_allowed, no_such_endpoint
 from modelyard.api.observability import Observability, ObservabilityMiddleware
+from modelyard.api.prepare import prepare_jobs
 from modelyard.api.ratelimit import BadKeyThrottle, RateLimit, TokenBuckets
 from modelyard.errors import KNOWN_TYPES, RegistryError, internal_error, known_error
 from modelyard.files import sandbox
+from modelyard.prepare.service import PrepareService
 from modelyard.settings import Settings
 from modelyard.storage import Storage
 from modelyard.store.repository import Store
@@ -74,7 +76,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with periodic_sweep(app.state.files, settings.gc_interval):
+        async with periodic_sweep(app.state.files, settings.gc_interval), prepare_jobs(app, store, settings):
             yield
         await anyio.to_thread.run_sync(sandbox.shutdown)  # validation's checking process, if started
         await store.aclose()
@@ -98,6 +100,7 @@ def create_app(
     # Before the models router (its ``{model_id}`` would take ``id:verb``).
     install_files(app, file_service(store, storage, settings))
     app.mount("/hf", hub.routes())  # the Hugging Face Hub protocol (modelyard.hub)
+    app.state.prepare = PrepareService(store)
     app.include_router(models_routes.router)
     for identity_router in (accounts_routes, users_routes, apikeys_routes, auditlogs_routes):
         app.include_router(identity_router.router)

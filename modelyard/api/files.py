@@ -3,8 +3,7 @@
 * ``POST .../models/{id}:getUploadEndpoint`` ``{"filenameToSize": {...}, "enableResumableUpload"}``
 * ``GET  .../models/{id}:validateUpload?configOnly&skipHfConfigValidation&trustRemoteCode``
 * ``GET  .../models/{id}:getDownloadEndpoint``
-* ``POST .../models/{id}:prepare`` is declared in ``api/models.py``'s ``MODEL_METHODS`` without a handler:
-  501 UNIMPLEMENTED with ``x-should-retry: false``.
+(``POST .../models/{id}:prepare`` is ``api/prepare.py``.)
 
 Thin: authentication, parameters and errors here; the rules live in ``modelyard.files``.
 """

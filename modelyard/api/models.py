@@ -64,9 +64,9 @@ def _check_list_path(params: dict[str, str]) -> None:
 
 
 #: ``.../models/{model_id}:verb``: the SDK's model methods. The model-files feature adds the handlers of
-#: getUploadEndpoint, validateUpload and getDownloadEndpoint; prepare stays unimplemented.
+#: getUploadEndpoint, validateUpload and getDownloadEndpoint; ``api/prepare.py`` adds prepare's.
 MODEL_METHODS = CustomMethods(MODEL_PATH, _check_model_path)
-MODEL_METHODS.add("prepare", "POST", note="modelyard serves models as uploaded, in one precision")
+MODEL_METHODS.add("prepare", "POST", note="served by api/prepare.py")
 MODEL_METHODS.add("getUploadEndpoint", "POST", note="served by api/files.py, installed first")
 MODEL_METHODS.add("validateUpload", "GET", note="served by api/files.py, installed first")
 MODEL_METHODS.add("getDownloadEndpoint", "GET", note="served by api/files.py, installed first")

@@ -26,7 +26,7 @@ from modelyard.aip.schema import (
     TypeDecl,
 )
 
-STATE = EnumDecl("gatewayModelState", ("STATE_UNSPECIFIED", "UPLOADING", "READY"))
+STATE = EnumDecl("gatewayModelState", ("STATE_UNSPECIFIED", "UPLOADING", "READY", "PREPARING"))
 KIND = EnumDecl(
     "ModelKind",
     (

@@ -36,6 +36,7 @@ from modelyard.store.errors import (
 )
 from modelyard.store.existing import existing_names
 from modelyard.store.files import FileStore
+from modelyard.store.jobs import Jobs
 from modelyard.store.keys import ApiKeys, KeyOwner, hash_key, list_keys
 from modelyard.store.listing import SQLITE_LIST_THREADS, Lister, Page
 from modelyard.store.models import Models
@@ -92,6 +93,8 @@ class Store:
         self.revisions = Revisions(self.database)
         self.batches = BatchWriter(self.database, self.accounts)
         self.lister = Lister(self.database)
+        #: Jobs (``jobs.py``): call through ``Store.jobs_call`` so driver errors are translated.
+        self.jobs = Jobs(self.database)
         #: List (translated by the lister itself: the hot path takes no extra call here).
         self.list_models = self.lister.list_models
         self.alist_models = self.lister.alist_models
@@ -178,8 +181,16 @@ class Store:
 
     @translating
     def delete_model(self, name: str) -> None:
-        """Raises NotFound."""
+        """Raises NotFound. Cancels the model's jobs."""
         self.models.delete(name)
+        account_id, _, model_id = name.removeprefix("accounts/").partition("/models/")
+        self.jobs.cancel_model(account_id, model_id)
+
+    @translating
+    def jobs_call(self, call: Callable[[Jobs], T]) -> T:
+        """``call(self.jobs)`` inside the store's error translation (``jobs.py``: enqueue, take, renew,
+        finish, fail)."""
+        return call(self.jobs)
 
     @translating
     def export_models(self, account_id: str, *, batch: int = 1000) -> Iterator[bytes]:

@@ -68,10 +68,10 @@ def test_a_known_verb_with_the_wrong_method_is_405_with_allow(
     assert resp.headers["allow"] == ("GET, HEAD" if right == "GET" else right)
 
 
-def test_prepare_is_501_and_tells_the_sdk_not_to_retry(account: Account, model_id: str) -> None:
+def test_prepare_needs_a_ready_model(account: Account, model_id: str) -> None:
+    """``:prepare`` is served (tests/prepare/); a model still UPLOADING is refused."""
     resp = account.client.post(account.url() + f"/{model_id}:prepare", json={"precision": "FP8"})
-    assert_error(resp, 501, UNIMPLEMENTED, reason="CUSTOM_METHOD_UNIMPLEMENTED")
-    assert resp.headers["x-should-retry"] == "false"
+    assert_error(resp, 400, 9, reason="MODEL_NOT_READY")  # FAILED_PRECONDITION
 
 
 @pytest.mark.parametrize(

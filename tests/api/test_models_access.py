@@ -244,23 +244,6 @@ def test_unsupported_method_on_a_model_is_a_json_error(account: Account) -> None
     assert resp.headers["allow"] == "GET, HEAD, PATCH, DELETE"
 
 
-@pytest.mark.parametrize(
-    ("method", "verb", "body"),
-    [
-        ("POST", "prepare", {"precision": "FP8"}),
-        # getUploadEndpoint, validateUpload and getDownloadEndpoint: tests/files/
-    ],
-)
-def test_custom_methods_not_implemented_yet_are_501(
-    account: Account, method: str, verb: str, body: dict[str, Any] | None
-) -> None:
-    model_id = uid()
-    create(account.client, account.id, base_model(), model_id)
-    resp = account.client.request(method, account.url() + f"/{model_id}:{verb}", json=body)
-    assert_error(resp, 501, UNIMPLEMENTED, reason="CUSTOM_METHOD_UNIMPLEMENTED")
-    assert resp.headers["x-should-retry"] == "false"
-
-
 @pytest.mark.parametrize("account_id", ["UPPER", "1digit", "a_b", "x" * 64])
 def test_invalid_account_id_in_path_is_400(account: Account, account_id: str) -> None:
     assert_error(account.client.get(models_url(account_id)), 400, INVALID_ARGUMENT)

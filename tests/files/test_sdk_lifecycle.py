@@ -319,25 +319,6 @@ def _stored_under(server: FilesServer, account_id: str) -> list[str]:
     return [r[0] for r in found]
 
 
-def test_prepare_is_unimplemented_and_not_retried(files_server: FilesServer) -> None:
-    account = files_server.new_account()
-    model_id = uid("prep")
-    _create_base(files_server.sdk(account), model_id)
-    seen: list[int] = []
-    client = files_server.sdk(
-        account,
-        http_client=httpx.Client(event_hooks={"response": [lambda r: seen.append(r.status_code)]}),
-    )
-    client = client.with_options(max_retries=3)
-    with pytest.raises(Exception) as info:
-        client.models.prepare(model_id, precision="FP8")
-    assert getattr(info.value, "status_code", None) == 501
-    assert seen == [501]  # x-should-retry: false, so no retries
-    response = account.client.post(f"/v1/accounts/{account.id}/models/{model_id}:prepare", json={})
-    assert response.headers["x-should-retry"] == "false"
-    assert response.json()["code"] == 12
-
-
 def test_the_readme_upload_example_runs(
     file_storage_server: FilesServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

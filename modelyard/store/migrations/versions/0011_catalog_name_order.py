@@ -1,6 +1,6 @@
 """the catalog's name order: case-insensitive, unnamed models among the others by id
 
-Revision ID: 0008
+Revision ID: 0011
 Revises: 0007
 Create Date: 2026-12-07 22:00:00
 
