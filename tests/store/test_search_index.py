@@ -31,6 +31,7 @@ from modelyard.store.search import (
     FILL,
     FTS_TABLE,
     FTS_TRIGGERS,
+    PG_DOCUMENT_SQL,
     PG_INDEX,
     PG_INDEXES_0006,
     Lookup,
@@ -196,6 +197,21 @@ def test_fts5_folds_ascii_and_the_kelvin_sign_like_python(sqlite_store: Store) -
     for word in sorted(words):
         found = _names(sqlite_store, quote(word))
         assert found == _expected(sqlite_store, quote(word)) != [], word
+
+
+def test_postgresql_lowers_the_search_document_column_by_column() -> None:
+    """``search.pg_document`` holds every column's lower case: ICU's lowering of the joined text is the
+    columns' lowerings joined, final sigma (the one context-dependent rule) and expansions included."""
+    texts = ["ΟΔΟΣ", "Σ", "ΑΣ Β", "σΣ", "Σa", "aΣ", "\u0130stanbul", "ǅ", "ΌΣΟΣ.", "a\u0301Σ", "Σ\u0301", ""]
+    joined = PG_DOCUMENT_SQL.replace("model_id", "%(a)s::text").replace("display_name", "%(b)s::text")
+    joined = joined.replace("description", "%(c)s::text")
+    apart = " || E'\\x01' || ".join(f'lower(%({k})s::text COLLATE "und-x-icu")' for k in "abc")
+    with psycopg.connect(PG_ADMIN_URL) as conn:
+        for a in texts:
+            for b in texts:
+                for c in texts[::3]:
+                    row = conn.execute(f"SELECT {joined}, {apart}", {"a": a, "b": b, "c": c}).fetchone()
+                    assert row is not None and row[0] == row[1], (a, b, c, row)
 
 
 def test_which_words_the_index_narrows() -> None:
