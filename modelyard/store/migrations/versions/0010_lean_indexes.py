@@ -1,7 +1,7 @@
 """a leaner index set: partial indexes of public models, one trigram index for global search
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0009 (chained to 0007 on this branch until 0008 and 0009 are merged: see down_revision)
 Create Date: 2026-12-07 23:00:00
 
 Measured at 100k and 1M models (``bench/bench_footprint.py``, ``docs/benchmarks.md``), the indexes of the
