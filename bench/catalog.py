@@ -10,6 +10,14 @@ The mix imitates a busy self-hosted registry: a few hundred base models and a lo
 * kinds, states, ``public``/``supportsServerless`` flags, parameter counts, context lengths, and create /
   update times over three years (:data:`START` .. :data:`END`) follow fixed weights.
 
+Descriptions come in two styles: ``"short"`` (one line, the data set of the benchmarks so far) and
+``"demo"`` (one or two sentences like the demo catalog's, ``modelyard/resources/demo_catalog.json``: who
+made the model, what it is for, how it was trained); only the description differs between the two.
+
+``python bench/catalog.py jsonl N [--out FILE]`` streams N models as a ``modelyard import`` file (JSON
+Lines) to stdout or a file, one model at a time: item ``i`` depends only on ``i`` and the seed, so 10M
+lines need no more memory than ten, and ``--start`` writes any slice of the same catalog.
+
 Every resource is in the canonical form :func:`modelyard.importers.records.admin_model` produces, so
 ``Store.import_batch`` and ``modelyard import FILE.jsonl`` store exactly the same rows
 (:func:`check_canonical` verifies it).
@@ -17,10 +25,12 @@ Every resource is in the canonical form :func:`modelyard.importers.records.admin
 
 from __future__ import annotations
 
+import argparse
 import random
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -212,6 +222,77 @@ _PURPOSES = (
     "summarising meeting notes",
     "retrieval-augmented answers",
 )
+#: Who publishes each family (for ``"demo"`` descriptions) and what its base models are good at.
+_MAKERS = {
+    "llama": "Meta",
+    "qwen": "Alibaba Cloud",
+    "mistral": "Mistral AI",
+    "mixtral": "Mistral AI",
+    "deepseek": "DeepSeek",
+    "gemma": "Google",
+    "phi": "Microsoft",
+    "yi": "01.AI",
+    "codellama": "Meta",
+    "starcoder2": "BigCode",
+    "support-bot": "the support team",
+    "nomic-embed": "Nomic AI",
+    "bge": "BAAI",
+    "flux": "Black Forest Labs",
+    "sdxl": "Stability AI",
+}
+_STRENGTHS = {
+    "text": (
+        "dialogue and instruction following",
+        "reasoning, coding and multilingual chat",
+        "long-context retrieval and summarisation",
+        "tool use and structured JSON output",
+        "efficient on-device inference",
+    ),
+    "embedding": (
+        "semantic search and clustering",
+        "retrieval-augmented generation over long documents",
+        "multilingual sentence similarity",
+    ),
+    "image": (
+        "photorealistic text-to-image generation",
+        "fast, few-step image generation",
+        "style-consistent illustration",
+    ),
+}
+_TRAINING = (
+    "supervised fine-tuning on {k}k curated examples",
+    "LoRA rank {r} on {k}k conversations",
+    "{k}k preference pairs (DPO) after supervised warm-up",
+    "distillation from a larger teacher on {k}k prompts",
+)
+_EVALS = (
+    "Evaluated on a held-out set of {k}k examples.",
+    "Beats its base model on the team's internal benchmark by {p} points.",
+    "Replaces the previous revision, which regressed on long inputs.",
+    "Experimental: not for production traffic.",
+    "",
+)
+
+
+def demo_description(
+    fam: Family, disp: str, base: bool, purpose: str, tag: str, rank: int, rng: random.Random
+) -> str:
+    """A description in the demo catalog's style (one or two sentences, 60-260 characters)."""
+    maker = _MAKERS.get(fam.slug, fam.display)
+    strength = rng.choice(_STRENGTHS[fam.modality])
+    if base:
+        size = disp.split()[-1] if disp.split()[-1].endswith("B") else disp
+        return (
+            f"{maker}'s {fam.display} {disp} ({size}), mirrored from Hugging Face, tuned for {strength}; "
+            f"used here for {purpose}."
+        )
+    k = rng.choice((2, 5, 12, 40, 150))
+    training = rng.choice(_TRAINING).format(k=k, r=rank)
+    tail = rng.choice(_EVALS).format(k=max(1, k // 10), p=rng.randrange(2, 15))
+    text = f"Fine-tune of {maker}'s {fam.display} {disp} for {purpose} (run {tag}), trained with {training}."
+    return f"{text} {tail}".rstrip()
+
+
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _SUFFIX_SPACE = 36**6
 _SUFFIX_MULT = 1_000_003  # prime, coprime with 36**6: i -> i*M mod 36**6 is a bijection
@@ -239,8 +320,11 @@ def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
 _FAMILY_WEIGHTS = [f.weight for f in FAMILIES]
 
 
-def model(i: int, rng: random.Random) -> tuple[str, dict[str, Any]]:
-    """(model id, canonical resource without ``name``) of item ``i``."""
+def model(
+    i: int, rng: random.Random, *, descriptions: str = "short", text_rng: random.Random | None = None
+) -> tuple[str, dict[str, Any]]:
+    """(model id, canonical resource without ``name``) of item ``i``. ``descriptions="demo"`` draws the
+    longer description from ``text_rng``, so that every other field is the same as with ``"short"``."""
     fam = rng.choices(FAMILIES, weights=_FAMILY_WEIGHTS)[0]
     part, disp, billions = rng.choice(fam.variants)
     tag = suffix(i)
@@ -314,13 +398,53 @@ def model(i: int, rng: random.Random) -> tuple[str, dict[str, Any]]:
     resource["updateTime"] = format_rfc3339(update)
     if public and ready and kind == "HF_BASE_MODEL" and rng.random() < 0.6:
         resource["supportsServerless"] = True
+    if descriptions == "demo":  # drawn last, from its own generator: every other field stays the same
+        rank = resource.get("peftDetails", {}).get("r", 16)
+        resource["description"] = demo_description(fam, disp, base, purpose, tag, rank, text_rng or rng)
     return model_id, resource
 
 
-def generate(n: int, *, seed: int = 20261124, start: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Items ``start`` .. ``start + n - 1`` (the same ``seed`` always gives the same catalog)."""
+DESCRIPTION_STYLES = ("short", "demo")
+
+
+def generate(
+    n: int, *, seed: int = 20261124, start: int = 0, descriptions: str = "short"
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Items ``start`` .. ``start + n - 1`` (the same ``seed`` always gives the same catalog), one at a
+    time: item ``i`` depends only on ``seed`` and ``i``."""
+    if descriptions not in DESCRIPTION_STYLES:
+        raise ValueError(f"descriptions must be one of {DESCRIPTION_STYLES}, not {descriptions!r}")
     for i in range(start, start + n):
-        yield model(i, random.Random(seed * 1_000_003 + i))
+        text_rng = random.Random(seed * 1_000_003 + i + (1 << 62)) if descriptions == "demo" else None
+        yield model(i, random.Random(seed * 1_000_003 + i), descriptions=descriptions, text_rng=text_rng)
+
+
+def write_jsonl(
+    out: BinaryIO,
+    n: int,
+    *,
+    seed: int = 20261124,
+    start: int = 0,
+    descriptions: str = "short",
+    account: str = ACCOUNT,
+    chunk: int = 1000,
+) -> int:
+    """Write items ``start`` .. ``start + n - 1`` to ``out`` as a ``modelyard import`` file (JSON Lines),
+    ``chunk`` lines per write; returns the bytes written. Memory stays flat whatever ``n``."""
+    written = 0
+    lines: list[bytes] = []
+    for model_id, resource in generate(n, seed=seed, start=start, descriptions=descriptions):
+        lines.append(json_line(model_id, resource, account=account))
+        if len(lines) >= chunk:
+            data = b"\n".join(lines) + b"\n"
+            out.write(data)
+            written += len(data)
+            lines.clear()
+    if lines:
+        data = b"\n".join(lines) + b"\n"
+        out.write(data)
+        written += len(data)
+    return written
 
 
 def json_line(model_id: str, resource: dict[str, Any], *, account: str = ACCOUNT) -> bytes:
@@ -328,21 +452,22 @@ def json_line(model_id: str, resource: dict[str, Any], *, account: str = ACCOUNT
     return orjson.dumps({"name": f"accounts/{account}/models/{model_id}", **resource})
 
 
-def check_canonical(count: int = 500) -> None:
+def check_canonical(count: int = 500, *, descriptions: str = "short") -> None:
     """Raise AssertionError unless the first ``count`` items are exactly what the import path stores."""
     from modelyard.importers.records import admin_model
 
-    for model_id, resource in generate(count):
+    for model_id, resource in generate(count, descriptions=descriptions):
         got_id, got = admin_model(orjson.loads(json_line(model_id, resource)), account=ACCOUNT)
         assert got_id == model_id, (got_id, model_id)
         assert got == resource, (model_id, got, resource)
 
 
-def summary(n: int) -> dict[str, Any]:
+def summary(n: int, *, descriptions: str = "short") -> dict[str, Any]:
     """Shares of the interesting attributes among the first ``n`` items (for the report)."""
     kinds: dict[str, int] = {}
-    qwen = public = serverless = ready = big_serverless_base = 0
-    for _, r in generate(n):
+    qwen = public = serverless = ready = big_serverless_base = description_chars = 0
+    for _, r in generate(n, descriptions=descriptions):
+        description_chars += len(r["description"])
         kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
         qwen += r["displayName"].startswith(QWEN_PREFIX)
         public += bool(r.get("public"))
@@ -359,12 +484,55 @@ def summary(n: int) -> dict[str, Any]:
         "supports_serverless": serverless / n,
         "ready": ready / n,
         "serverless_base_gt_7b": big_serverless_base / n,
+        "description_chars_mean": description_chars / n,
         "kinds": {k: v / n for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])},
     }
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> None:
+    """``catalog.py`` checks the generator and prints the mix; ``catalog.py jsonl N`` writes N lines."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command")
+    lines = sub.add_parser("jsonl", help="write N models as a modelyard import file (JSON Lines)")
+    lines.add_argument("n", type=int)
+    lines.add_argument("--out", "-o", default="-", help="file to write (default: stdout)")
+    lines.add_argument("--start", type=int, default=0, help="first item (a slice of the same catalog)")
+    lines.add_argument("--seed", type=int, default=20261124)
+    lines.add_argument("--descriptions", choices=DESCRIPTION_STYLES, default="demo")
+    lines.add_argument("--account", default=ACCOUNT)
+    summ = sub.add_parser("summary", help="check the generator and print the mix of the first N items")
+    summ.add_argument("n", type=int, nargs="?", default=20_000)
+    summ.add_argument("--descriptions", choices=DESCRIPTION_STYLES, default="short")
+    args = parser.parse_args(argv)
+    if args.command == "jsonl":
+
+        def write(out: BinaryIO) -> None:
+            write_jsonl(
+                out,
+                args.n,
+                seed=args.seed,
+                start=args.start,
+                descriptions=args.descriptions,
+                account=args.account,
+            )
+
+        if args.out == "-":
+            write(sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            with open(args.out, "wb") as f:
+                write(f)
+        return
     check_canonical()
-    print(orjson.dumps(summary(20_000), option=orjson.OPT_INDENT_2).decode())
-    for mid, res in generate(3):
+    check_canonical(descriptions="demo")
+    n = args.n if args.command == "summary" else 20_000
+    style = args.descriptions if args.command == "summary" else "short"
+    print(orjson.dumps(summary(n, descriptions=style), option=orjson.OPT_INDENT_2).decode())
+    for mid, res in generate(3, descriptions=style):
         print(json_line(mid, res).decode())
+
+
+if __name__ == "__main__":
+    main()

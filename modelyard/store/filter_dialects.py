@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from modelyard.aip.schema import Kind
-from modelyard.store.search import fts_candidates, lookup
+from modelyard.store.search import fts_candidates, lookup, pg_document
 from modelyard.store.tables import models
 
 Condition = ColumnElement[bool]
@@ -175,6 +175,20 @@ class PostgresFilters(FilterDialect):
         lowered = func.lower(col.collate("und-x-icu"))
         return lowered.like("%" + _escape_like(lower_text(text)) + "%", escape="\\")
 
+    def search(self, columns: tuple[ColumnElement[Any], ...], text: str) -> Condition:
+        return self.search_all(columns, [text])
+
+    def search_all(self, columns: tuple[ColumnElement[Any], ...], texts: list[str]) -> Condition:
+        """The exact tests, on the rows whose search document (``search.pg_document``: the searched
+        columns joined, lower case) holds every word: the trigram index ``ix_models_search`` finds
+        those, and the document holds whatever a column holds, so the answer is the exact tests'."""
+        exact = and_(*(self.exact_search(columns, text) for text in texts))
+        if {c.name for c in columns} != _DOCUMENT_COLUMNS:
+            return exact
+        document = pg_document()
+        found = [document.like("%" + _escape_like(lower_text(t)) + "%", escape="\\") for t in texts]
+        return and_(*found, exact)
+
     def json_clean(self) -> Condition:
         resource = models.c.resource
         escape = literal(_NUL_ESCAPE, Text)
@@ -206,6 +220,9 @@ class PostgresFilters(FilterDialect):
         target = literal(_pg_text(value), Text)
         return exists(select(literal(1)).select_from(elems).where(found == target))
 
+
+#: The columns the PostgreSQL search document joins (``search.pg_document``).
+_DOCUMENT_COLUMNS = frozenset({"model_id", "display_name", "description"})
 
 _DIALECTS: dict[str, FilterDialect] = {d.name: d for d in (SqliteFilters(), PostgresFilters())}
 

@@ -1,4 +1,4 @@
-"""The full-text index global search uses as a pre-filter (migration 0006).
+"""The full-text index global search uses as a pre-filter (migrations 0006 and 0010).
 
 A bare filter word matches a model when it is a case-insensitive substring (``filter_dialects.lower_text``)
 of its model id, display name or description. That test reads every visible row, so the databases keep a
@@ -9,13 +9,21 @@ trigram index of the three columns:
   two ``END`` characters (``indexed()``), so that every occurrence of even a two-character word starts a
   trigram. ``models_search_terms`` (``fts5vocab``) lists its trigrams. The ``models_search_*`` triggers
   keep it in sync, and ``bulk.py`` refills it after a bulk load (``FILL``);
-* PostgreSQL: ``pg_trgm`` GIN indexes on the three lower-cased columns (``ix_models_search_*``), when
-  the extension could be created; the planner uses them for the ``LIKE`` of
-  ``PostgresFilters.contains`` itself, so nothing here is needed at query time.
+* PostgreSQL: one ``pg_trgm`` GIN index, ``ix_models_search``, on one expression: the lower-cased
+  *document* ``model_id || U+0001 || display_name || U+0001 || description`` (:func:`pg_document`,
+  :data:`PG_INDEX_SQL`), when the extension could be created (migration 0010; 0006 indexed the three
+  columns separately, three times the entries and one bitmap per column). ``PostgresFilters.search_all``
+  tests each word against the document first (``LIKE '%word%'``: the planner answers it from the index,
+  since the query's expression is the index's own), then runs the exact per-column test on the rows the
+  index found.
 
-On SQLite the index only narrows the rows: the exact substring test still runs on every candidate, so a
-search answers exactly what it answered without the index. It is used only where its candidates are a
-guaranteed superset of the exact test's matches (``lookup``).
+On both databases the index only narrows the rows: the exact substring test still runs on every
+candidate, so a search answers exactly what it answered without the index. It is used only where its
+candidates are a guaranteed superset of the exact test's matches: on SQLite, ``lookup``; on PostgreSQL,
+the lower case (ICU, root locale) of the document is the columns' lower cases joined by U+0001, since
+the only context-dependent lowering of that locale, the final sigma, treats U+0001 (a control character,
+neither cased nor case-ignorable) like the end of the text, so every column's lower case is a substring
+of the document's.
 """
 
 from __future__ import annotations
@@ -25,11 +33,27 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Integer, Text, column, func, literal, literal_column, select, table
 
-#: The SQLite FTS5 table, its term list, its triggers, and the PostgreSQL trigram indexes (by name).
+from modelyard.store.tables import models
+
+#: The SQLite FTS5 table, its term list, its triggers, and the PostgreSQL trigram index (by name).
 FTS_TABLE = "models_search"
 FTS_TERMS = "models_search_terms"
 FTS_TRIGGERS = ("models_search_insert", "models_search_delete", "models_search_update")
-PG_INDEXES = ("ix_models_search_model_id", "ix_models_search_display_name", "ix_models_search_description")
+PG_INDEX = "ix_models_search"
+PG_INDEXES = (PG_INDEX,)
+#: The per-column trigram indexes of migration 0006, replaced by ``PG_INDEX`` in 0010.
+PG_INDEXES_0006 = (
+    "ix_models_search_model_id",
+    "ix_models_search_display_name",
+    "ix_models_search_description",
+)
+
+#: The PostgreSQL search document, as the index's definition writes it (migration 0010 holds a copy;
+#: ``tests/store/test_search_index.py`` checks that the planner matches it with :func:`pg_document`).
+PG_DOCUMENT_SQL = (
+    "lower((model_id || E'\\x01' || display_name || E'\\x01' || description) COLLATE \"und-x-icu\")"
+)
+PG_INDEX_SQL = f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON models USING gin ({PG_DOCUMENT_SQL} gin_trgm_ops)"
 
 #: The columns indexed, and what follows each one in the index.
 COLUMNS = ("model_id", "display_name", "description")
@@ -57,10 +81,20 @@ _terms = table(FTS_TERMS, column("term", Text))
 _NO_TERM = '"\x02\x02\x02"'
 
 
+def pg_document() -> ColumnElement[str]:
+    """The lower-cased search document of a row on PostgreSQL: the expression ``PG_INDEX`` indexes
+    (``PG_DOCUMENT_SQL``), written the same way so that the planner recognises it."""
+    separator = literal_column("E'\\x01'", Text)
+    joined = models.c.model_id + separator + models.c.display_name + separator + models.c.description
+    return func.lower(joined.self_group().collate("und-x-icu"))
+
+
 def is_search_object(name: str | None) -> bool:
     """Whether a schema object belongs to the search index (not declared in ``tables.metadata``: FTS5
     creates its own shadow tables, and the PostgreSQL indexes exist only where pg_trgm could be created)."""
-    return bool(name) and (str(name).startswith(FTS_TABLE) or str(name) in PG_INDEXES)
+    return bool(name) and (
+        str(name).startswith(FTS_TABLE) or str(name) in PG_INDEXES or str(name) in PG_INDEXES_0006
+    )
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
@@ -143,11 +177,16 @@ __all__ = [
     "FTS_TABLE",
     "FTS_TERMS",
     "FTS_TRIGGERS",
+    "PG_DOCUMENT_SQL",
+    "PG_INDEX",
     "PG_INDEXES",
+    "PG_INDEXES_0006",
+    "PG_INDEX_SQL",
     "Lookup",
     "fts_candidates",
     "include_name",
     "indexed",
     "is_search_object",
     "lookup",
+    "pg_document",
 ]

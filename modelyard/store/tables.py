@@ -35,6 +35,7 @@ from sqlalchemy import (
     Text,
     func,
     literal_column,
+    true,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -222,15 +223,43 @@ INDEXED_COLUMNS = (
 )
 Index("ix_models_account_name", models.c.account_id, models.c.name, unique=True)
 for _col in INDEXED_COLUMNS:
+    if _col == "public":
+        continue  # below: partial
     Index(f"ix_models_account_{_col}"[:63], models.c.account_id, models.c[_col], models.c.name)
-Index("ix_models_public_name", models.c.public, models.c.name)
-#: The catalog's name order (``store/catalog_order.py``, migration 0008): the display name, else the model
+#: The condition of the indexes of public models only (migration 0010), written as the queries write it
+#: (``planner.scope_condition``, ``facets.py``): PostgreSQL and SQLite use a partial index only for a
+#: query whose conditions imply (SQLite: contain) the index's.
+PUBLIC_ONLY = models.c.public.is_(true())
+# Another account's public models (a small share of its models): a partial index.
+Index(
+    "ix_models_account_public",
+    models.c.account_id,
+    models.c.public,
+    models.c.name,
+    postgresql_where=PUBLIC_ONLY,
+    sqlite_where=PUBLIC_ONLY,
+)
+Index(
+    "ix_models_public_name",
+    models.c.public,
+    models.c.name,
+    postgresql_where=PUBLIC_ONLY,
+    sqlite_where=PUBLIC_ONLY,
+)
+#: The catalog's name order (``store/catalog_order.py``, migration 0011): the display name, else the model
 #: id, lowered; ``''`` is a literal so that queries match the expression indexes.
 CATALOG_NAME_SQL = func.lower(
     func.coalesce(func.nullif(models.c.display_name, literal_column("''")), models.c.model_id)
 )
 Index("ix_models_account_catalog_name", models.c.account_id, CATALOG_NAME_SQL, models.c.name)
-Index("ix_models_public_catalog_name", models.c.public, CATALOG_NAME_SQL, models.c.name)
+Index(
+    "ix_models_public_catalog_name",
+    models.c.public,
+    CATALOG_NAME_SQL,
+    models.c.name,
+    postgresql_where=PUBLIC_ONLY,
+    sqlite_where=PUBLIC_ONLY,
+)
 
 
 def _search_column(json_name: str) -> Column[object]:
@@ -306,10 +335,23 @@ COUNTED_COLUMNS = (
     "rl_full_parameter_tunable",
 )
 for _col in PUBLIC_ORDER_COLUMNS:
-    Index(f"ix_models_public_{_col}"[:63], models.c.public, models.c[_col], models.c.name)
+    Index(
+        f"ix_models_public_{_col}"[:63],
+        models.c.public,
+        models.c[_col],
+        models.c.name,
+        postgresql_where=PUBLIC_ONLY,
+        sqlite_where=PUBLIC_ONLY,
+    )
 _counted = [models.c[c] for c in (*FACET_COLUMNS, *COUNTED_COLUMNS)]
 Index("ix_models_facets_account", models.c.account_id, models.c.public, *_counted)
-Index("ix_models_facets_public", models.c.public, *_counted)
+Index(
+    "ix_models_facets_public",
+    models.c.public,
+    *_counted,
+    postgresql_where=PUBLIC_ONLY,
+    sqlite_where=PUBLIC_ONLY,
+)
 
 #: Revisions (0008): immutable snapshots of a model's files. ``commit_id`` is 40 hex digits (SHA-1 of the
 #: canonical serialisation in ``store/revisions.py``), unique across models; ``parent_id`` is the previous

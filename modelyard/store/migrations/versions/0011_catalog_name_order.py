@@ -1,7 +1,7 @@
 """the catalog's name order: case-insensitive, unnamed models among the others by id
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0010
 Create Date: 2026-12-07 22:00:00
 
 Expression indexes on ``lower(coalesce(nullif(display_name, ''), model_id))`` per account and over the
@@ -25,8 +25,10 @@ def upgrade() -> None:
     # Plain statements, not a batch: a batch may rebuild ``models`` on SQLite, which would drop the search
     # index's triggers (0006).
     op.execute(f"CREATE INDEX ix_models_account_catalog_name ON models (account_id, {_KEY}, name)")
-    op.execute(f"CREATE INDEX ix_models_public_catalog_name ON models (public, {_KEY}, name)")
     bind = op.get_bind()
+    # Over public models only, as the other public-prefixed indexes since 0010 (a partial index).
+    public = "public IS 1" if bind.dialect.name == "sqlite" else "public IS true"
+    op.execute(f"CREATE INDEX ix_models_public_catalog_name ON models (public, {_KEY}, name) WHERE {public}")
     if bind.dialect.name == "sqlite":
         if (
             bind.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first()
