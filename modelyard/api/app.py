@@ -40,6 +40,7 @@ from modelyard.api.files import file_service, install_files, periodic_sweep
 from modelyard.api.http_edges import HeadAsGet, method_not_allowed, no_such_endpoint
 from modelyard.api.observability import Observability, ObservabilityMiddleware
 from modelyard.api.ratelimit import BadKeyThrottle, RateLimit, TokenBuckets
+from modelyard.hub.upload_routes import install_uploads
 from modelyard.resources.codec import ResourceError
 from modelyard.settings import Settings
 from modelyard.storage import Storage
@@ -96,6 +97,7 @@ def create_app(
     )
     # Before the models router (its ``{model_id}`` would take ``id:verb``).
     install_files(app, file_service(store, storage, settings))
+    install_uploads(app, app.state.files, store, settings)  # the Hub door's writes, before its mount
     app.mount("/hf", hub.routes())  # the Hugging Face Hub protocol (modelyard.hub)
     app.include_router(models_routes.router)
     for identity_router in (accounts_routes, users_routes, apikeys_routes, auditlogs_routes):
