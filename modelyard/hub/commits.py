@@ -38,6 +38,7 @@ from modelyard.hub.errors import REVISION_NOT_FOUND, HubError
 from modelyard.hub.names import repo_ids
 from modelyard.hub.operations import check_file_path, parse_operations, upload_mode
 from modelyard.hub.repo_writes import hub_endpoint
+from modelyard.hub.repos import tree_file
 from modelyard.hub.uploads import HubUploads, repo_not_found
 from modelyard.hub.write_support import (
     PREFIX,
@@ -48,7 +49,7 @@ from modelyard.hub.write_support import (
     writer,
 )
 from modelyard.storage.base import FileRef, StorageError
-from modelyard.store.revisions import MAIN, InvalidRef, RefExists, RevisionNotFound, TreeEntry
+from modelyard.store.revisions import MAIN, InvalidRef, RefExists, RevisionNotFound
 
 router = APIRouter()
 
@@ -321,17 +322,3 @@ async def xet_write_token(namespace: str, name: str, revision: str, request: Req
 @router.get(XET_HINT_PATH, include_in_schema=False)
 async def xet_hint(request: Request) -> Response:
     raise HubError(400, XET_REFUSAL)
-
-
-def tree_file(entry: TreeEntry) -> dict[str, Any]:
-    """A file as ``/tree`` and ``paths-info`` list it (``RepoFile``): every committed file is an LFS
-    object with its SHA-256."""
-    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{entry.sha256}\nsize {entry.size}\n"
-    oid = hashlib.sha1(b"blob %d\x00" % len(pointer) + pointer.encode(), usedforsecurity=False).hexdigest()
-    return {
-        "type": "file",
-        "oid": oid,
-        "size": entry.size,
-        "path": entry.path,
-        "lfs": {"oid": entry.sha256, "size": entry.size, "pointerSize": len(pointer)},
-    }

@@ -32,21 +32,9 @@ def _no_xet(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield S3Server(f"http://{host}:{port}", server)
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def hub(pg_database: str, tmp_root: Path, s3: S3Server) -> Iterator[HubServer]:
-    with serving(pg_database, "s3", tmp_root, s3, threshold=PART, part_size=PART) as srv:
+def hub(pg_database: str, tmp_root: Path, s3_server: S3Server) -> Iterator[HubServer]:
+    """PostgreSQL and S3 (moto's server: the ``s3_server`` fixture of ``tests/files``)."""
+    with serving(pg_database, "s3", tmp_root, s3_server, threshold=PART, part_size=PART) as srv:
         yield srv
 
 
@@ -66,7 +54,8 @@ def _read(hub: HubServer, s3: S3Server, sha: str) -> bytes:
     return data
 
 
-def test_push_to_s3_basic_and_multipart(hub: HubServer, s3: S3Server, tmp_path: Path) -> None:
+def test_push_to_s3_basic_and_multipart(hub: HubServer, s3_server: S3Server, tmp_path: Path) -> None:
+    s3 = s3_server
     team = hub.team("s3")
     api = team.api()
     repo = team.repo()
@@ -93,7 +82,8 @@ def test_push_to_s3_basic_and_multipart(hub: HubServer, s3: S3Server, tmp_path: 
         api.delete_file("model.safetensors", repo_id=repo)
 
 
-def test_s3_bytes_that_do_not_hash_to_the_oid_are_dropped(hub: HubServer, s3: S3Server) -> None:
+def test_s3_bytes_that_do_not_hash_to_the_oid_are_dropped(hub: HubServer, s3_server: S3Server) -> None:
+    s3 = s3_server
     team = hub.team("s3")
     repo = team.repo()
     team.api().create_repo(repo)
