@@ -65,6 +65,16 @@ def repo_not_found(account_id: str, model_id: str) -> HubError:
     return errors.repo_not_found(f"{account_id}/{model_id}")
 
 
+#: How many times a commit that lost a race is applied again.
+COMMIT_ATTEMPTS = 5
+
+
+class _Raced(Exception):
+    def __init__(self, head: str | None) -> None:
+        super().__init__(head)
+        self.head = head
+
+
 @dataclass
 class CommitResult:
     revision: Revision
@@ -173,7 +183,31 @@ class HubUploads:
         branch: str,
         ops: Operations,
     ) -> CommitResult:
-        """Apply ``ops`` to ``branch`` (``main`` may not exist yet: a new repository) and commit."""
+        """Apply ``ops`` to ``branch`` (``main`` may not exist yet: a new repository) and commit. A commit
+        that names no parent and loses a race with another one is applied again to the new head (and
+        checked again), as the Hub does; one that names its parent gets a 412."""
+        for _ in range(COMMIT_ATTEMPTS - 1):
+            try:
+                return self._commit(caller, author, account_id, model_id, branch, ops)
+            except _Raced:
+                if ops.parent_commit is not None:
+                    break
+        try:
+            return self._commit(caller, author, account_id, model_id, branch, ops)
+        except _Raced as e:
+            raise HubError(
+                412, f"another commit landed on {branch!r} meanwhile (head {e.head}); commit again"
+            ) from None
+
+    def _commit(
+        self,
+        caller: str,
+        author: str,
+        account_id: str,
+        model_id: str,
+        branch: str,
+        ops: Operations,
+    ) -> CommitResult:
         model = self.files.files.model(account_id, model_id)
         if model is None:
             raise repo_not_found(account_id, model_id)
@@ -225,9 +259,7 @@ class HubUploads:
                 changes=changes, author=author, message=message, allow_create_branch=head is None,
             )  # fmt: skip
         except CommitConflict as e:
-            raise HubError(
-                412, f"another commit landed on {branch!r} meanwhile (head {e.head}); commit again"
-            ) from None
+            raise _Raced(e.head) from None
         except BlobMissing as e:
             raise HubError(
                 400, f"{e.path}: the LFS object {e.sha256} was not uploaded; upload it first"

@@ -598,3 +598,22 @@ def test_creating_a_repository_in_another_account_is_forbidden(hub: HubServer, t
         other.api().create_repo(team.repo())
     assert exc.value.response.status_code == 403
     assert "cannot create repositories" in str(exc.value)
+
+
+def test_concurrent_pushes_to_one_branch_all_land(hub: HubServer, team: Team) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    api = team.api()
+    repo = team.repo()
+    api.create_repo(repo)
+
+    def push(n: int) -> str:
+        info = api.upload_file(path_or_fileobj=f"file {n}\n".encode(), path_in_repo=f"f{n}.txt", repo_id=repo)
+        return str(info.oid)
+
+    with ThreadPoolExecutor(6) as pool:
+        oids = list(pool.map(push, range(6)))
+    assert set(tree(hub, repo)) == {f"f{n}.txt" for n in range(6)}
+    account, name = repo.split("/")
+    log = hub.store.revisions.log(account, name, "main")
+    assert len(log) == 7 and set(oids) <= {r.commit_id for r in log}
