@@ -3,7 +3,7 @@
 ``create_branch``/``delete_branch`` call them:
 
 * ``POST /hf/api/models/{repo}/preupload/{rev}`` ``{"files": [{"path", "size", "sample"}], "gitIgnore"}``
-  answers each file's ``uploadMode`` (``lfs`` or ``regular``, :func:`modelyard.hub.uploads.upload_mode`),
+  answers each file's ``uploadMode`` (``lfs`` or ``regular``, :func:`modelyard.hub.operations.upload_mode`),
   ``shouldIgnore`` (the ``.gitignore`` sent along) and, when the revision holds the path, its ``oid``
   (SHA-256 for LFS files, git's blob SHA-1 for regular ones), so unchanged files are not sent again.
 * ``POST /hf/api/models/{repo}/commit/{branch}`` (NDJSON: a ``header`` line, then ``file`` (inline,
@@ -14,8 +14,10 @@
   ``POST .../branch/{branch}`` ``{"startingPoint"}``, ``DELETE .../branch/{branch}``: refs
   (``store/revisions.py``); a ref that exists is a 409 (``exist_ok=True`` accepts it). Tag messages are
   not kept.
-* ``GET /hf/api/models/{repo}/xet-write-token/{rev}``: modelyard does not speak Xet yet; the answer is an
-  error telling the user to set ``HF_HUB_DISABLE_XET=1``, which huggingface_hub >= 1.0 needs for uploads.
+* ``GET /hf/api/models/{repo}/xet-write-token/{rev}``: modelyard does not speak Xet yet. hf_xet prints
+  only the status and the URL of a failed request, so the answer redirects to a URL that says to set
+  ``HF_HUB_DISABLE_XET=1`` (which huggingface_hub >= 1.0 needs for uploads) and fails there; ``preupload``
+  also sends an ``X-HF-Warning`` the client logs before any LFS upload.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import base64
 import binascii
 import hashlib
 from typing import Any
-from urllib.parse import parse_qs
 
 import anyio.to_thread
 import orjson
@@ -33,12 +34,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from modelyard.api.auth import Action
-from modelyard.hub import identity
 from modelyard.hub.errors import REVISION_NOT_FOUND, HubError
 from modelyard.hub.names import repo_ids
 from modelyard.hub.operations import check_file_path, parse_operations, upload_mode
 from modelyard.hub.repo_writes import hub_endpoint
-from modelyard.hub.repos import tree_file
 from modelyard.hub.uploads import HubUploads, repo_not_found
 from modelyard.hub.write_support import (
     PREFIX,
@@ -153,45 +152,6 @@ def _git_oid(
     except StorageError:
         return None
     return hashlib.sha1(b"blob %d\x00" % len(data) + data, usedforsecurity=False).hexdigest()
-
-
-# -- paths-info (what create_commit reads before copying files) ------------------------------------------
-
-
-@router.post(REPO + "/paths-info/{revision:path}", include_in_schema=False)
-async def paths_info(namespace: str, name: str, revision: str, request: Request) -> Response:
-    account_id, model_id = repo_ids(namespace, name)
-    reader = (await identity.caller(request)).reader
-    form = parse_qs((await read_bytes(request, 4 << 20)).decode("utf-8", "replace"))
-    paths = form.get("paths", [])
-    if len(paths) > MAX_PREUPLOAD_FILES:
-        raise HubError(400, f"at most {MAX_PREUPLOAD_FILES} paths per request")
-    hub = uploads(request)
-    found = await anyio.to_thread.run_sync(_paths_info, hub, reader, account_id, model_id, revision, paths)
-    return json_response(found)
-
-
-def _paths_info(
-    hub: HubUploads, reader: str, account_id: str, model_id: str, revision: str, paths: list[str]
-) -> list[dict[str, Any]]:
-    model = hub.files.files.model(account_id, model_id)
-    if model is None or (reader != account_id and not model.public):
-        raise repo_not_found(account_id, model_id)
-    try:
-        head = hub.files.revisions.resolve(account_id, model_id, revision)
-    except RevisionNotFound:
-        raise HubError(404, f"Invalid rev id: {revision}", code=REVISION_NOT_FOUND) from None
-    entries = hub.files.revisions.tree(head.commit_id)
-    by_path = {e.path: e for e in entries}
-    out: list[dict[str, Any]] = []
-    for raw in paths:
-        path = raw.strip("/")
-        entry = by_path.get(path)
-        if entry is not None:
-            out.append(tree_file(entry))
-        elif any(e.path.startswith(path + "/") for e in entries):
-            out.append({"type": "directory", "oid": "", "path": path})
-    return out
 
 
 # -- commit -----------------------------------------------------------------------------------------------
