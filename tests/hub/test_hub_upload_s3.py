@@ -1,7 +1,7 @@
-"""Pushing through the Hub door on PostgreSQL with S3 storage (moto's S3 server): LFS objects go straight
-to presigned URLs of the bucket (basic ``PUT`` and multipart ``UploadPart``), are hashed once by the
-server before they count, and land at their content-addressed keys; commits validate as on file
-storage."""
+"""Pushing through the Hub door on PostgreSQL with two workers and S3 storage (moto's S3 server): LFS
+objects go straight to presigned URLs of the bucket (basic ``PUT`` and multipart ``UploadPart``), are
+hashed once by the server before they count, and land at their content-addressed keys; commits validate
+as on file storage."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def _no_xet(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def hub(pg_database: str, tmp_root: Path, s3_server: S3Server) -> Iterator[HubServer]:
-    """PostgreSQL and S3 (moto's server: the ``s3_server`` fixture of ``tests/files``)."""
-    with serving(pg_database, "s3", tmp_root, s3_server, threshold=PART, part_size=PART) as srv:
+    """PostgreSQL, two worker processes and S3 (moto's server, ``tests/files``' ``s3_server``)."""
+    with serving(pg_database, "s3", tmp_root, s3_server, threshold=PART, part_size=PART, workers=2) as srv:
         yield srv
 
 

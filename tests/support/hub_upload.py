@@ -97,6 +97,7 @@ def serving(
     part_size: int = PART_SIZE,
     extra_env: dict[str, str] | None = None,
     storage_url: str = "",
+    workers: int = 1,
 ) -> Iterator[HubServer]:
     """A server on ``db_url`` with a new storage of ``kind`` (or ``storage_url``: a replica of another)."""
     new_url, env = storage_for(kind, tmp_root, s3)
@@ -110,7 +111,7 @@ def serving(
     }
     store = Store(make_engine(db_url))
     upgrade(store.engine)
-    proc, base = start_server(db_url, "--storage", storage_url, env=env)
+    proc, base = start_server(db_url, "--storage", storage_url, "--workers", str(workers), env=env)
     srv = HubServer(base, db_url, storage_url, store, proc, env)
     try:
         yield srv
