@@ -411,6 +411,8 @@ def _complete_s3(
             MultipartUpload={"Parts": [{"ETag": e, "PartNumber": n} for n, e in enumerate(etags, start=1)]},
         )
     except Exception as e:
+        with contextlib.suppress(Exception):  # nothing half-uploaded is left behind in the bucket
+            storage.client.abort_multipart_upload(Bucket=storage.bucket, Key=key, UploadId=signed["s3upload"])
         raise HubError(400, f"the object store refused to complete the upload of {oid}: {e}") from None
 
 

@@ -149,7 +149,6 @@ def _delete(request: Request, account_id: str, model_id: str) -> None:
     except NotFound:
         raise repo_not_found(account_id, model_id) from None
     files.model_deleted(account_id, model_id, committed)
-    uploads(request).objects.forget(account_id, model_id)
 
 
 @router.post(PREFIX + "/api/validate-yaml", include_in_schema=False)

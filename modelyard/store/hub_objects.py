@@ -3,19 +3,29 @@
 Blobs are content addressed and shared by every model, so knowing a SHA-256 must not be enough to put a
 blob in a revision: a Hub commit may name an LFS object only when the repository's revisions already
 hold it or its bytes were uploaded (and verified) for this repository, which :meth:`HubObjects.add`
-records. Rows of committed objects are dropped by the commit (:meth:`forget`), the rest with the model.
+records. Rows of committed objects are dropped by the commit (:meth:`forget`), the rest with the model
+(:func:`forget_model`, in the transaction that deletes it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Engine, and_, delete, insert, select
+from sqlalchemy import Connection, Engine, and_, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.aip.timestamps import now_nanos
 from modelyard.store.errors import translating
 from modelyard.store.tables import hub_lfs_objects
+
+
+def forget_model(conn: Connection, account_id: str, model_id: str) -> None:
+    """Drop a deleted model's rows, inside the transaction that deletes it (``store/models.py``)."""
+    conn.execute(
+        delete(hub_lfs_objects).where(
+            hub_lfs_objects.c.account_id == account_id, hub_lfs_objects.c.model_id == model_id
+        )
+    )
 
 
 class HubObjects:
@@ -51,13 +61,10 @@ class HubObjects:
         return found
 
     @translating
-    def forget(self, account_id: str, model_id: str, shas: Iterable[str] | None = None) -> None:
-        """Drop the rows of ``shas`` (committed now), or every row of the repository (deleted)."""
+    def forget(self, account_id: str, model_id: str, shas: Iterable[str]) -> None:
+        """Drop the rows of ``shas`` (committed now: the revisions hold them)."""
         where = and_(hub_lfs_objects.c.account_id == account_id, hub_lfs_objects.c.model_id == model_id)
         with self.engine.begin() as conn:
-            if shas is None:
-                conn.execute(delete(hub_lfs_objects).where(where))
-                return
             wanted = sorted(set(shas))
             for start in range(0, len(wanted), 500):
                 conn.execute(

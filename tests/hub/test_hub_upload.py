@@ -123,6 +123,21 @@ def test_delete_repo(hub: HubServer, team: Team) -> None:
     api.delete_repo(repo, missing_ok=True)
 
 
+def test_uploads_for_a_deleted_repository_do_not_carry_over(hub: HubServer, team: Team) -> None:
+    api = team.api()
+    repo = team.repo()
+    api.create_repo(repo)
+    data = os.urandom(4000)
+    sha = hashlib.sha256(data).hexdigest()
+    action = _batch(hub, team.keys["admin"], repo, [{"oid": sha, "size": len(data)}])["objects"][0]["actions"]
+    with httpx.Client(timeout=30) as http:
+        assert http.put(action["upload"]["href"], content=data).status_code == 200
+    api.delete_repo(repo)  # before any commit named the object
+    api.create_repo(repo)
+    again = _batch(hub, team.keys["admin"], repo, [{"oid": sha, "size": len(data)}])
+    assert "upload" in again["objects"][0]["actions"]  # the new repository must send the bytes itself
+
+
 # -- commits ---------------------------------------------------------------------------------------------
 
 
