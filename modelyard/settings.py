@@ -66,6 +66,11 @@ class Settings:
     metrics_dir: str = ""
     #: The HTTP server's limits on what a connection may hold (:class:`HttpLimits`).
     http: HttpLimits = dataclasses.field(default_factory=lambda: HttpLimits())
+    #: Hub door uploads: files larger than this many bytes go through the LFS multipart transfer
+    #: (``MODELYARD_HF_MULTIPART_THRESHOLD``, default 1 GiB), in parts of ``hf_part_size`` bytes
+    #: (``MODELYARD_HF_PART_SIZE``, default 64 MiB; S3 wants at least 5 MiB).
+    hf_multipart_threshold: int = 1 << 30
+    hf_part_size: int = 64 << 20
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -85,6 +90,10 @@ class Settings:
             "catalog_anonymous": env.get("MODELYARD_CATALOG_ANONYMOUS", "1").strip().lower() not in _FALSE,
             "metrics_accounts": _metrics_accounts(env.get("MODELYARD_METRICS_ACCOUNTS", "")),
             "http": HttpLimits.from_env(env),
+            "hf_multipart_threshold": _bytes(
+                "MODELYARD_HF_MULTIPART_THRESHOLD", env.get("MODELYARD_HF_MULTIPART_THRESHOLD", ""), 1 << 30
+            ),
+            "hf_part_size": _bytes("MODELYARD_HF_PART_SIZE", env.get("MODELYARD_HF_PART_SIZE", ""), 64 << 20),
         }
         names = {f.name for f in dataclasses.fields(cls)}
         for name, value in flags.items():
@@ -110,6 +119,16 @@ def _seconds(name: str, raw: str, default: float) -> float:
         log.warning("ignoring %s=%r: not a number", name, raw)
         return default
     return max(value, 0.0)
+
+
+def _bytes(name: str, raw: str, default: int) -> int:
+    raw = raw.strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        log.warning("ignoring %s=%r: not a positive number of bytes", name, raw)
+        return default
+    return int(raw)
 
 
 def _drain_seconds(raw: str) -> float:

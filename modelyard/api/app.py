@@ -44,6 +44,7 @@ from modelyard.api.prepare import prepare_jobs
 from modelyard.api.ratelimit import BadKeyThrottle, RateLimit, TokenBuckets
 from modelyard.errors import KNOWN_TYPES, RegistryError, internal_error, known_error
 from modelyard.files import sandbox
+from modelyard.hub.upload_routes import install_uploads
 from modelyard.prepare.service import PrepareService
 from modelyard.settings import Settings
 from modelyard.storage import Storage
@@ -99,6 +100,7 @@ def create_app(
     )
     # Before the models router (its ``{model_id}`` would take ``id:verb``).
     install_files(app, file_service(store, storage, settings))
+    install_uploads(app, app.state.files, store, settings)  # the Hub door's writes, before its mount
     app.mount("/hf", hub.routes())  # the Hugging Face Hub protocol (modelyard.hub)
     app.state.prepare = PrepareService(store)
     app.include_router(models_routes.router)

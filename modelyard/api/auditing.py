@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 import anyio
 import anyio.to_thread
@@ -37,6 +38,16 @@ _VERBS = {"POST": "Create", "PATCH": "Update", "PUT": "Update", "DELETE": "Delet
 #: Collections and the singular their methods are named by (``CreateModel``, ``DeleteApiKey``).
 _SINGULAR = {"accounts": "Account", "models": "Model", "users": "User", "apiKeys": "ApiKey", "files": "File"}
 _ERROR_BODY_LIMIT = 64 * 1024
+
+#: Other doors' write requests (the Hugging Face Hub door): functions that name the audit entry of a
+#: request from its scope, or return None when it is not one of theirs (``add_audited_door``).
+_DOORS: list[Callable[[Scope], audit.AuditContext | None]] = []
+
+
+def add_audited_door(context: Callable[[Scope], audit.AuditContext | None]) -> None:
+    """Audit the writes another door recognises (once per function, whatever the number of apps)."""
+    if context not in _DOORS:
+        _DOORS.append(context)
 
 
 def note_resource(name: str) -> None:
@@ -103,6 +114,12 @@ class IdentityMiddleware:
     @staticmethod
     def _context(scope: Scope) -> audit.AuditContext | None:
         path: str = scope["path"]
+        if not path.startswith("/v1/"):
+            for door in _DOORS:
+                found = door(scope)
+                if found is not None:
+                    return found
+            return None
         # :validateUpload is a GET (as the SDK calls it) that writes: it fills the model and makes it READY.
         if scope["method"] not in _WRITES and not path.endswith(":validateUpload"):
             return None
@@ -124,6 +141,8 @@ class IdentityMiddleware:
             parsed = orjson.loads(body) if body else None
             if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
                 message = parsed["message"]
+            elif isinstance(parsed, dict) and isinstance(parsed.get("error"), str):  # the Hub door's errors
+                message = parsed["error"]
         except orjson.JSONDecodeError:
             message = body[:200].decode("utf-8", "replace")
         try:

@@ -261,6 +261,19 @@ class FileService:
             )  # fmt: skip
         return FileRef(ref.account_id, ref.model_id, ref.path, ref.size, ref.upload_id, f"{SHA_PREFIX}{sha}")
 
+    def check_tree(
+        self,
+        caller: Principal,
+        account_id: str,
+        model_id: str,
+        model: dict[str, Any],
+        entries: list[TreeEntry],
+        flags: Flags,
+    ) -> Outcome:
+        """The ``:validateUpload`` checks of a tree of committed blobs for ``model``'s kind (the Hub door
+        checks every commit to ``main`` with it); raises FileError naming what is wrong."""
+        return self._check(caller, model, [_ref(account_id, model_id, e) for e in entries], flags)
+
     def _check(self, caller: Principal, model: dict[str, Any], refs: list[FileRef], flags: Flags) -> Outcome:
         by_path = {r.path: r for r in refs}
 

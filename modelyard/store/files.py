@@ -298,3 +298,19 @@ class FileStore:
                 select(model_files.c.account_id, model_files.c.model_id, model_files.c.upload_id).distinct()
             )
             return {(str(a), str(m), str(u)) for a, m, u in rows}
+
+    # -- blobs written outside a declared file list (the Hugging Face Hub door) --------------------------
+    @translating
+    def record_blob(self, sha256: str, size: int, place: Callable[[], None]) -> None:
+        """Lock (creating) the row of blob ``sha256`` and ``place()`` its bytes, in one transaction: the
+        bytes were hashed by the server and are in place once this returns."""
+        with self._write() as conn:
+            self._lock_blob(conn, sha256, size, create=True)
+            place()
+
+    @translating
+    def blob_size(self, sha256: str) -> int | None:
+        """The size of blob ``sha256``, or None when the storage does not hold it."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(blobs.c.size).where(blobs.c.sha256 == sha256)).first()
+        return None if row is None else int(row[0])

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelyard.aip.timestamps import format_rfc3339, now_nanos, parse_rfc3339
 from modelyard.resources.model import model_name
+from modelyard.store import hub_objects
 from modelyard.store.accounts import Accounts
 from modelyard.store.connections import Database
 from modelyard.store.errors import AlreadyExists, NotFound
@@ -145,6 +146,7 @@ class Models:
                 raise NotFound(name)
             account_id, _, model_id = name.removeprefix("accounts/").partition("/models/")
             forget_model(conn, account_id, model_id)  # its revisions and refs, in the same transaction
+            hub_objects.forget_model(conn, account_id, model_id)  # its Hub LFS upload records
             self.accounts.bump(conn, gone[0], -1, -1 if gone[1] else 0)
 
     def export(self, account_id: str, *, batch: int = 1000) -> Iterator[bytes]:

@@ -394,3 +394,14 @@ refs = Table(
     Column("commit_id", string_c(40), nullable=False),
     Column("update_time", BigInteger, nullable=False),
 )
+
+#: The Hub door's LFS objects (0010): blobs uploaded and verified per repository (``store/hub_objects.py``).
+hub_lfs_objects = Table(
+    "hub_lfs_objects",
+    metadata,
+    Column("account_id", string_c(63), primary_key=True),
+    Column("model_id", string_c(63), primary_key=True),
+    Column("sha256", string_c(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("create_time", BigInteger, nullable=False),
+)
