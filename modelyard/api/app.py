@@ -40,6 +40,7 @@ from modelyard.api.files import file_service, install_files, periodic_sweep
 from modelyard.api.http_edges import HeadAsGet, method_not_allowed, no_such_endpoint
 from modelyard.api.observability import Observability, ObservabilityMiddleware
 from modelyard.api.ratelimit import BadKeyThrottle, RateLimit, TokenBuckets
+from modelyard.oci.app import install_oci
 from modelyard.resources.codec import ResourceError
 from modelyard.settings import Settings
 from modelyard.storage import Storage
@@ -101,6 +102,7 @@ def create_app(
         app.include_router(identity_router.router)
     limit = RateLimit.parse(settings.rate_limit)
     app.state.rate_limits = TokenBuckets(limit) if limit is not None else None
+    install_oci(app)  # the OCI Distribution door at /v2 (modelyard/oci)
     app.identity = (store, BadKeyThrottle())
     _install_error_handlers(app)
     app.include_router(health.router)
