@@ -19,11 +19,10 @@ from typing import Any
 import anyio.to_thread
 import orjson
 from fastapi import FastAPI
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.api.errors import ApiError
@@ -109,6 +108,9 @@ class OciAudit:
             request_id=request_id.decode("ascii") if isinstance(request_id, bytes) else str(request_id),
         )
         ctx.success = operation[1]
+        query = scope.get("query_string", b"")
+        if scope["method"] == "POST" and (b"digest=" in query or b"mount=" in query):
+            ctx.success = 201  # a monolithic upload or a mount completes at once
         return ctx
 
     async def _record(self, ctx: audit.AuditContext, status: int, body: bytes) -> None:
@@ -160,10 +162,6 @@ def _error_response(request: Request, exc: Exception) -> Response:
     return OciError("INTERNAL", "internal error").response(head=head)
 
 
-async def _handle(request: Request, exc: Exception) -> Response:
-    return _error_response(request, exc)
-
-
 def _staging(storage: Any) -> Path:
     if isinstance(storage, LocalStorage):
         return storage.root / "oci-uploads"
@@ -171,8 +169,9 @@ def _staging(storage: Any) -> Path:
     return Path(tempfile.gettempdir()) / f"modelyard-oci-uploads-{name}"
 
 
-def oci_app(app: FastAPI) -> Starlette:
-    """The ``/v2`` app over ``app``'s store and file service (``app.state.files``)."""
+def oci_app(app: FastAPI) -> Router:
+    """The ``/v2`` routes over ``app``'s store and file service (``app.state.files``). A bare router: requests
+    keep the main app as ``request.app`` (settings, rate limits) and every error reaches ``_Boundary``."""
     store = app.state.store
     files = app.state.files
     records = OciRecords(store.engine)
@@ -197,26 +196,19 @@ def oci_app(app: FastAPI) -> Starlette:
         Route(_REPO + "/tags/list", pull.tags_list, methods=["GET"]),
         Route(_REPO + "/referrers/{digest}", pull.referrers, methods=["GET"]),
     ]
-    handlers = {cls: _handle for cls in (OciError, ApiError, Unavailable, HTTPException)}
-    sub = Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
-    sub.state.oci = registry
-    sub.state.store = store
-    sub.state.settings = app.state.settings
-    sub.state.files = files
-    sub.state.rate_limits = getattr(app.state, "rate_limits", None)
     app.state.oci = registry
-    return sub
+    return Router(routes=routes)
 
 
 def install_oci(app: FastAPI) -> None:
     """Mount the door at ``/v2`` (after the file service and the rate limits are installed)."""
-    sub = oci_app(app)
-    app.mount("/v2", OciAudit(_Boundary(sub), sub.state.oci.records))
+    router = oci_app(app)
+    app.mount("/v2", OciAudit(_Boundary(router), app.state.oci.records))
 
 
 class _Boundary:
-    """The door's last error boundary: an exception no handler took becomes an OCI ``INTERNAL`` error
-    (logged), unless the response has started (then the connection is dropped, as it must be)."""
+    """The door's one error boundary: every exception becomes an OCI error response (an unexpected one
+    ``INTERNAL``, logged), unless the response has started (then the connection is dropped)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
