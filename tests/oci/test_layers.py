@@ -102,10 +102,18 @@ def test_not_an_archive(tmp_path: Path) -> None:
 
 
 def test_model_push_or_stored_artifact() -> None:
-    raw = {"mediaType": modelpack.WEIGHT, "digest": "sha256:" + "4" * 64, "size": 1,
-           "annotations": {modelpack.FILEPATH: "model.safetensors"}}  # fmt: skip
-    signature = {"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": "sha256:" + "5" * 64,
-                 "size": 1, "annotations": {"dev.cosignproject.cosign/signature": "MEUC..."}}  # fmt: skip
+    raw = {
+        "mediaType": modelpack.WEIGHT,
+        "digest": "sha256:" + "4" * 64,
+        "size": 1,
+        "annotations": {modelpack.FILEPATH: "model.safetensors"},
+    }
+    signature = {
+        "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+        "digest": "sha256:" + "5" * 64,
+        "size": 1,
+        "annotations": {"dev.cosignproject.cosign/signature": "MEUC..."},
+    }
     assert layers.is_model_push({"layers": [raw]})
     assert not layers.is_model_push({"layers": [raw], "subject": {"digest": "sha256:" + "6" * 64}})
     assert not layers.is_model_push({"layers": [signature]})
@@ -114,11 +122,18 @@ def test_model_push_or_stored_artifact() -> None:
 
 
 def test_modelpack_manifest_is_canonical_and_stable() -> None:
-    files = [modelpack.File("model.safetensors", "a" * 64, 10), modelpack.File("README.md", "b" * 64, 3),
-             modelpack.File("config.json", "c" * 64, 2), modelpack.File("tokenizer.json", "d" * 64, 2)]  # fmt: skip
+    files = [
+        modelpack.File("model.safetensors", "a" * 64, 10),
+        modelpack.File("README.md", "b" * 64, 3),
+        modelpack.File("config.json", "c" * 64, 2),
+        modelpack.File("tokenizer.json", "d" * 64, 2),
+    ]
     revision = modelpack.Revision("f" * 40, "2026-12-07T22:00:00Z", files)
-    model = {"displayName": "Tiny", "baseModelDetails": {"modelType": "qwen2", "parameterCount": "7615616512"},
-             "supportsTools": True}  # fmt: skip
+    model = {
+        "displayName": "Tiny",
+        "baseModelDetails": {"modelType": "qwen2", "parameterCount": "7615616512"},
+        "supportsTools": True,
+    }
     hf_config = {"torch_dtype": "bfloat16", "architectures": ["Qwen2ForCausalLM"]}
     (digest, manifest), (config_digest, config) = modelpack.build("acme", "tiny", model, revision, hf_config)
     shuffled = modelpack.Revision("f" * 40, "2026-12-07T22:00:00Z", list(reversed(files)))
@@ -131,9 +146,11 @@ def test_modelpack_manifest_is_canonical_and_stable() -> None:
         f.path for f in files
     )
     assert {layer["annotations"][modelpack.FILEPATH]: layer["mediaType"] for layer in parsed["layers"]} == {
-        "README.md": modelpack.DOC, "config.json": modelpack.WEIGHT_CONFIG,
-        "model.safetensors": modelpack.WEIGHT, "tokenizer.json": modelpack.WEIGHT_CONFIG,
-    }  # fmt: skip
+        "README.md": modelpack.DOC,
+        "config.json": modelpack.WEIGHT_CONFIG,
+        "model.safetensors": modelpack.WEIGHT,
+        "tokenizer.json": modelpack.WEIGHT_CONFIG,
+    }
     assert parsed["config"] == {
         "mediaType": modelpack.CONFIG_MEDIA_TYPE,
         "digest": config_digest,
@@ -141,8 +158,13 @@ def test_modelpack_manifest_is_canonical_and_stable() -> None:
     }
     document = json.loads(config)
     assert document["descriptor"]["family"] == "qwen2" and document["descriptor"]["revision"] == "f" * 40
-    assert document["config"] == {"architecture": "transformer", "format": "safetensors", "paramSize": "7.6b",
-                                  "precision": "bf16", "capabilities": {"inputTypes": ["text"], "toolUsage": True}}  # fmt: skip
+    assert document["config"] == {
+        "architecture": "transformer",
+        "format": "safetensors",
+        "paramSize": "7.6b",
+        "precision": "bf16",
+        "capabilities": {"inputTypes": ["text"], "toolUsage": True},
+    }
     assert document["modelfs"]["diffIds"] == [layer["digest"] for layer in parsed["layers"]]
 
 
