@@ -62,3 +62,12 @@ def read_tree(directory: Path) -> dict[str, bytes]:
         for p in sorted(directory.rglob("*"))
         if p.is_file()
     }
+
+
+def fireworks_download(server: FilesServer, account: Account, model_id: str) -> dict[str, bytes]:
+    """Every file of a model, through the Fireworks flow (``:getDownloadEndpoint``, then the signed URLs)."""
+    import httpx
+
+    urls = server.sdk(account).models.get_download_endpoint(model_id).filename_to_signed_urls or {}
+    with httpx.Client(timeout=60, follow_redirects=True) as http:
+        return {name: http.get(url).raise_for_status().content for name, url in urls.items()}
