@@ -85,3 +85,14 @@ def test_anonymous_pull_of_public_model(oci_server: FilesServer, tmp_path: Path)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith('Bearer realm="')
     assert response.json()["errors"][0]["code"] == "UNAUTHORIZED"
+
+
+def test_catalog_page_shows_the_pull_reference(oci_server: FilesServer, tmp_path: Path) -> None:
+    account = oci_server.new_account()
+    model_id, _ = fireworks_model(oci_server, account, tmp_path, public=True)
+    page = httpx.get(f"{oci_server.base_url}/catalog/accounts/{account.id}/models/{model_id}")
+    assert page.status_code == 200
+    reference = f"{host(oci_server)}/{account.id}/{model_id}:latest"
+    assert f"oras pull --plain-http {reference}" in page.text
+    assert f"docker model pull {reference}" in page.text
+    assert f"storageUri: oci://{reference}" in page.text
