@@ -10,7 +10,7 @@ to hash it. ``PUT ?digest=`` completes: the digest must match, then the file goe
 
 The staging directory is the storage root's ``oci-uploads/`` on ``file://`` storage and a local
 directory on ``s3://`` (so a session's chunks must reach servers of one host). Sessions untouched for an
-hour are swept.
+hour are swept (when a session starts, at most every ten minutes per process).
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from modelyard.storage.hashstates import HashStates
 _ID = re.compile(r"[0-9a-f]{32}")
 #: Sessions untouched this long are removed by the sweep.
 SESSION_TTL = 3600
+#: Starting a session sweeps the staging directory at most this often (seconds, per process).
+SWEEP_EVERY = 600
 
 
 class UploadError(Exception):
@@ -62,6 +64,7 @@ class Uploads:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.hash_states = HashStates()
+        self._swept = float("-inf")
 
     def _meta(self, upload_id: str) -> Path:
         return self.root / f"{upload_id}.json"
@@ -70,6 +73,9 @@ class Uploads:
         return self.root / f"{upload_id}.part"
 
     def start(self, account_id: str, model_id: str) -> Session:
+        if time.monotonic() - self._swept > SWEEP_EVERY:
+            self._swept = time.monotonic()
+            self.sweep()
         upload_id = secrets.token_hex(16)
         part = self._part(upload_id)
         part.touch()

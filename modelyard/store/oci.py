@@ -239,13 +239,16 @@ class OciRecords:
             return {str(r[0]) for r in conn.execute(select(oci_blobs.c.sha256).distinct())}
 
     @translating
-    def forget_orphans(self) -> int:
-        """Delete the rows of models that no longer exist; returns how many rows went."""
+    def forget_orphans(self, older_than_nanos: int) -> int:
+        """Delete the rows of models that no longer exist; returns how many rows went. Blobs pushed to a
+        model that a manifest will create are kept while younger than ``older_than_nanos``."""
         total = 0
         with self.database.write() as conn:
             for table in (oci_blobs, oci_tags, oci_manifests):
                 name = "accounts/" + table.c.account_id + "/models/" + table.c.model_id
                 gone = ~select(models.c.name).where(models.c.name == name).exists()
+                if table is oci_blobs:
+                    gone = and_(gone, oci_blobs.c.create_time < now_nanos() - older_than_nanos)
                 total += conn.execute(delete(table).where(gone)).rowcount
         return total
 
