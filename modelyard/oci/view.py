@@ -131,12 +131,14 @@ class View:
         if isinstance(storage, LocalStorage):
             self.records.place_blob(sha256, size, lambda: storage.place(temp, sha256))
             return
-        if self._s3_size(sha256) == size:
-            return
-        try:
-            storage.client.upload_file(str(temp), storage.bucket, self.blob_key(sha256))  # type: ignore[attr-defined]
-        except Exception as e:
-            raise StorageError(f"cannot store blob sha256:{sha256}: {e}") from e
+        if self._s3_size(sha256) != size:
+            try:
+                storage.client.upload_file(str(temp), storage.bucket, self.blob_key(sha256))  # type: ignore[attr-defined]
+            except Exception as e:
+                raise StorageError(f"cannot store blob sha256:{sha256}: {e}") from e
+        # Recorded after the upload (not around it: a long upload would hold the blob row's lock); the
+        # sweep leaves young objects the database does not know alone.
+        self.records.place_blob(sha256, size, lambda: None)
 
     def open_blob(self, sha256: str) -> BinaryIO:
         """A stream of blob ``sha256``'s bytes."""
