@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from modelyard import __version__
+from modelyard import __version__, hub
 from modelyard.aip.errors import AipError
 from modelyard.aip.pagetoken import PageTokenCodec
 from modelyard.api import accounts as accounts_routes
@@ -97,6 +97,7 @@ def create_app(
     )
     # Before the models router (its ``{model_id}`` would take ``id:verb``).
     install_files(app, file_service(store, storage, settings))
+    app.mount("/hf", hub.routes())  # the Hugging Face Hub protocol (modelyard.hub)
     app.include_router(models_routes.router)
     for identity_router in (accounts_routes, users_routes, apikeys_routes, auditlogs_routes):
         app.include_router(identity_router.router)

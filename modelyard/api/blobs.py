@@ -7,7 +7,10 @@
     With ``Content-Range`` the Google Cloud Storage resumable protocol applies: each chunk is appended
     and fsync'd, ``308`` with ``Range: bytes=0-N`` acknowledges it, the last chunk completes the file;
     ``Content-Range: bytes */SIZE`` with an empty body asks how far the upload got.
-``GET`` (or ``HEAD``) the same path (a signed download URL): the file, ``Range`` honoured.
+``GET`` (or ``HEAD``) the same path (a signed download URL): the file, ``Range`` honoured. A committed
+file's URL names its blob (``upload=sha256:<hex>``) and works while a revision of the model holds that
+file; once the files are committed, the upload URLs of the file list stop working (a committed file is
+immutable).
 
 No API key: the signature is the credential.
 """
@@ -78,11 +81,22 @@ async def _verified(request: Request, method: str, account_id: str, model_id: st
         raise ApiError(
             "PERMISSION_DENIED", f"{path}: {e.message}", reason=e.reason, metadata={"file": path}
         ) from None
+    if method == "GET" and signed.upload_id.startswith(SHA_PREFIX):
+        sha = signed.upload_id[len(SHA_PREFIX) :]
+        if await anyio.to_thread.run_sync(service.serves, account_id, model_id, path, sha):
+            committed = FileRef(account_id, model_id, path, signed.size, "", signed.upload_id)
+            return DeclaredFile(committed, signed.expires, True)
+        raise ApiError(
+            "NOT_FOUND",
+            f"{path}: no revision of this model holds this file any more",
+            reason="FILE_NOT_FOUND",
+        )
     declared = await anyio.to_thread.run_sync(service.files.file, account_id, model_id, path)
     if declared is None or declared.ref.upload_id != signed.upload_id:
         raise ApiError(
             "FAILED_PRECONDITION" if method == "PUT" else "NOT_FOUND",
-            f"{path}: this URL belongs to a file list that was replaced or deleted; ask for new URLs",
+            f"{path}: this URL belongs to a file list that was replaced, deleted or committed (a committed "
+            "file cannot be changed); ask for new URLs",
             reason="UPLOAD_REPLACED",
             metadata={"file": path},
         )

@@ -12,6 +12,7 @@ Thin: authentication, parameters and errors here; the rules live in ``modelyard.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -109,7 +110,10 @@ async def get_upload_endpoint(account_id: str, model_id: str, request: Request) 
 
 @router.get(MODEL_PATH + ":validateUpload", include_in_schema=False)
 async def validate_upload(account_id: str, model_id: str, request: Request) -> Response:
-    caller = await _caller(request, account_id, Action.WRITE_FILES)
+    principal = await authenticate(request)
+    if principal.account_id == account_id:
+        require(principal, Action.WRITE_FILES, account_id)
+    caller = principal.account_id
     _ids(account_id, model_id)
     flags = Flags(
         config_only=_bool(request, "configOnly", "config_only"),
@@ -117,7 +121,11 @@ async def validate_upload(account_id: str, model_id: str, request: Request) -> R
         trust_remote_code=_bool(request, "trustRemoteCode", "trust_remote_code"),
     )
     service = _service(request)
-    return _json(await run_in_threadpool(service.validate, caller, account_id, model_id, flags))
+    return _json(
+        await run_in_threadpool(
+            functools.partial(service.validate, author=principal.name), caller, account_id, model_id, flags
+        )
+    )
 
 
 @router.get(MODEL_PATH + ":getDownloadEndpoint", include_in_schema=False)
@@ -171,7 +179,7 @@ def file_service(
         storage = open_storage(storage_url(configured, str(store.engine.url)))
     if isinstance(storage, LocalStorage) and storage.signer is None:
         storage.signer = UrlSigner(store.secret("file_url_key"))
-    return FileService(store, FileStore(store.engine), storage)
+    return FileService(store, FileStore(store.engine), storage, store.revisions)
 
 
 @contextlib.asynccontextmanager

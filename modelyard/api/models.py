@@ -262,11 +262,12 @@ def _delete_model(account_id: str, model_id: str, request: Request) -> Response:
     _check_model_id(model_id)
     require(principal, Action.DELETE_MODELS, account_id)
     name = model_name(account_id, model_id)
+    committed = request.app.state.files.committed_blobs(account_id, model_id)
     try:
         request_store(request).delete_model(name)
     except NotFound:
         raise _not_found(name) from None
-    request.app.state.files.model_deleted(account_id, model_id)  # its files (modelyard.files)
+    request.app.state.files.model_deleted(account_id, model_id, committed)  # its files (modelyard.files)
     return json_response({})
 
 

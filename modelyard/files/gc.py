@@ -5,10 +5,13 @@ It removes, in this order:
 1. declared files whose upload URLs expired without the bytes arriving (on S3 an object that did arrive
    with the declared size is recorded instead: only ``:validateUpload`` notices S3 uploads);
 2. files of models that no longer exist (a delete interrupted before its files were released);
-3. on file storage, blobs no file refers to (locked against a concurrent PUT of the same content, and
-   only past a grace period for blobs the database never recorded), and temporary or partial files
-   untouched since longer than the URL lifetime (a PUT cut off by a crash, an abandoned resumable upload);
-   on S3, objects of file lists that were replaced or deleted.
+3. revisions of models that no longer exist;
+4. on both backends, content-addressed blobs that neither a declared file nor any revision of any model
+   refers to (locked against a concurrent PUT or commit of the same content, and only past a grace
+   period: a blob may be waiting for the commit that refers to it, or be unknown to the database between
+   placing its bytes and committing); on file storage temporary or partial files untouched since longer
+   than the URL lifetime (a PUT cut off by a crash, an abandoned resumable upload); on S3, upload objects
+   of file lists that were replaced, deleted or committed.
 
 Safe to run on several replicas at once.
 """
@@ -22,6 +25,7 @@ from modelyard.files.service import FileService
 from modelyard.storage.base import URL_TTL_SECONDS
 from modelyard.storage.local import LocalStorage
 from modelyard.storage.s3 import S3Storage
+from modelyard.store.oci import OciRecords
 
 #: Blobs and objects younger than this are never collected when the database does not know them (a PUT
 #: may be between placing its bytes and committing).
@@ -67,13 +71,17 @@ def collect(service: FileService, *, now: float | None = None, grace: float = GR
     report.orphaned_files = len(orphans)
     report.bytes_freed += service.release(orphans)
 
-    if isinstance(storage, LocalStorage):
+    service.revisions.delete_orphans()
+    OciRecords(files.engine).forget_orphans(int(grace * 1e9))  # rows of the OCI door's deleted models
+
+    if isinstance(storage, LocalStorage | S3Storage):
+        cutoff = int((now - grace) * 1e9)
         locations = files.all_locations()
         for blob in storage.list_blobs():
             if f"sha256:{blob.sha256}" in locations:
                 continue
             if files.blob_known(blob.sha256):
-                freed = files.release_blob(blob.sha256, storage.delete_blob)
+                freed = files.release_blob(blob.sha256, storage.delete_blob, created_before=cutoff)
             elif blob.mtime < now - grace:
                 freed = storage.delete_blob(blob.sha256)
             else:
@@ -81,6 +89,7 @@ def collect(service: FileService, *, now: float | None = None, grace: float = GR
             if freed:
                 report.blobs += 1
                 report.bytes_freed += freed
+    if isinstance(storage, LocalStorage):
         count, freed = storage.sweep_stale(grace)
         report.temp_files += count
         report.bytes_freed += freed

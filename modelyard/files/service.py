@@ -1,6 +1,15 @@
 """The model-file lifecycle: ``:getUploadEndpoint``, ``:validateUpload``, ``:getDownloadEndpoint`` and the
 release of a deleted model's files. Framework-free and synchronous (the API runs it in a worker thread);
 the CLI's ``modelyard storage gc`` and the periodic sweep use the same objects (``modelyard.files.gc``).
+
+Declared files (``model_files``) are a staging area: ``:getUploadEndpoint`` declares them while the model
+is ``UPLOADING``, their signed URLs receive the bytes, and a successful ``:validateUpload`` commits them
+as a revision on ``main`` (``store/revisions.py``; author: the caller) and then removes the declared rows,
+so the old upload URLs stop working: a committed file is immutable. On S3 each upload is hashed once and
+copied to its content-addressed key before the commit, so every committed file has a verified SHA-256 on
+both backends. ``:getDownloadEndpoint`` and the catalog serve ``main``. A ``READY`` model from before
+revisions whose files are on S3 (no SHA-256 yet) is hashed and committed the first time its files are
+read (``ensure_main``).
 """
 
 from __future__ import annotations
@@ -8,7 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,8 +27,18 @@ from modelyard.files.names import parse_file_sizes
 from modelyard.files.validate import Flags, Outcome, validate_adapter, validate_base_model
 from modelyard.resources.codec import ResourceError, prune, validate_model
 from modelyard.storage.base import URL_TTL_SECONDS, FileRef, RangeReader, Storage, StorageError
-from modelyard.storage.local import LocalStorage
+from modelyard.storage.local import SHA_PREFIX, LocalStorage
+from modelyard.storage.s3 import S3Storage
 from modelyard.store.files import DeclaredFile, FileStore, ModelMissing, ModelRow
+from modelyard.store.revisions import (
+    MAIN,
+    SYSTEM_AUTHOR,
+    CommitConflict,
+    Revision,
+    RevisionNotFound,
+    Revisions,
+    TreeEntry,
+)
 
 ADAPTER_KINDS = ("HF_PEFT_ADDON", "HF_TEFT_ADDON")
 
@@ -37,6 +56,7 @@ class FileService:
     models: ModelUpdater
     files: FileStore
     storage: Storage
+    revisions: Revisions
 
     # -- :getUploadEndpoint ----------------------------------------------------------------------------
     def upload_endpoint(
@@ -91,20 +111,25 @@ class FileService:
         return out
 
     # -- :validateUpload -------------------------------------------------------------------------------
-    def validate(self, caller: str, account_id: str, model_id: str, flags: Flags) -> dict[str, Any]:
+    def validate(
+        self, caller: str, account_id: str, model_id: str, flags: Flags, *, author: str = ""
+    ) -> dict[str, Any]:
+        """Check the declared files (or, with none declared, ``main``'s) and commit them as a revision on
+        ``main`` by ``author`` (a principal's resource name); then the model is ``READY``."""
         access.check_validate(caller, account_id)
         model = self.files.model(account_id, model_id)
         if model is None:
             raise access.not_found(account_id, model_id)
         declared = self.files.files(account_id, model_id)
-        if not declared:
+        head = self._main(account_id, model_id)
+        if not declared and head is None:
             raise FileError(
                 "FAILED_PRECONDITION",
                 "no files were declared for this model; call getUploadEndpoint and upload them first",
                 reason="NO_FILES_DECLARED",
             )
         try:
-            complete = self._complete_files(declared)
+            complete = self._complete_files(declared) if declared else self._committed(head)
             outcome = self._check(caller, model.resource, complete, flags)
         except FileError as e:
             if e.status in ("INVALID_ARGUMENT", "FAILED_PRECONDITION"):
@@ -112,7 +137,7 @@ class FileService:
             raise
         upload_ids = {f.ref.upload_id for f in declared}
 
-        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+        def unchanged() -> None:
             now = {f.ref.upload_id for f in self.files.files(account_id, model_id)}
             if now != upload_ids:
                 raise FileError(
@@ -120,6 +145,14 @@ class FileService:
                     "the file list was replaced while it was being validated; validate again",
                     reason="FILE_LIST_CHANGED",
                 )
+
+        if declared:
+            unchanged()
+            self._commit_files(account_id, model_id, complete, head, author or f"accounts/{caller}")
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            if declared:
+                unchanged()
             new = {**current, **outcome.updates, "state": "READY"}
             new.pop("status", None)
             new = prune(new)
@@ -132,13 +165,50 @@ class FileService:
             raise FileError(
                 "INVALID_ARGUMENT", f"the files describe an invalid model: {e}", reason="INVALID_MODEL"
             ) from None
+        if declared:  # committed: the upload URLs stop working, the upload objects (S3) go
+            self.files.forget(declared)
+            self.release(declared)
         return {"warnings": outcome.warnings} if outcome.warnings else {}
+
+    def _main(self, account_id: str, model_id: str) -> Revision | None:
+        try:
+            return self.revisions.resolve(account_id, model_id, MAIN)
+        except RevisionNotFound:
+            return None
+
+    def _committed(self, head: Revision | None) -> list[FileRef]:
+        assert head is not None
+        return [_ref(head.account_id, head.model_id, e) for e in self.revisions.tree(head.commit_id)]
+
+    def _commit_files(
+        self, account_id: str, model_id: str, refs: list[FileRef], head: Revision | None, author: str
+    ) -> Revision:
+        """``main`` becomes exactly ``refs`` (each at ``sha256:<hex>``)."""
+        changes: dict[str, tuple[str, int] | None] = {}
+        if head is not None:
+            changes.update({e.path: None for e in self.revisions.tree(head.commit_id)})
+        for ref in refs:
+            assert ref.location is not None and ref.location.startswith(SHA_PREFIX)
+            changes[ref.path] = (ref.location[len(SHA_PREFIX) :], ref.size)
+        try:
+            return self.revisions.commit(
+                account_id, model_id, branch=MAIN, changes=changes, author=author,
+                message="Upload validated by validateUpload" if author != SYSTEM_AUTHOR else
+                "Files uploaded before revisions",
+                expected_parent=None if head is None else head.commit_id, allow_create_branch=head is None,
+            )  # fmt: skip
+        except CommitConflict:
+            raise FileError(
+                "ABORTED", "another commit to main landed while these files were validated; validate again",
+                reason="COMMIT_CONFLICT",
+            ) from None  # fmt: skip
 
     def _complete_files(self, declared: list[DeclaredFile]) -> list[FileRef]:
         missing: list[str] = []
         refs: list[FileRef] = []
         for f in declared:
-            if f.complete:
+            hashed = f.complete and (f.ref.location or "").startswith(SHA_PREFIX)
+            if hashed:
                 refs.append(f.ref)
                 continue
             if isinstance(self.storage, LocalStorage):
@@ -158,8 +228,7 @@ class FileService:
                     metadata={"file": f.ref.path},
                 )
             else:
-                self.files.set_location(f.ref, info.location)
-                refs.append(FileRef(**{**f.ref.__dict__, "location": info.location}))
+                refs.append(self._hash_upload(f.ref))
         if missing:
             shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
             raise FileError(
@@ -169,6 +238,30 @@ class FileService:
                 metadata={"missing": ",".join(missing[:100])},
             )
         return refs
+
+    def _hash_upload(self, ref: FileRef) -> FileRef:
+        """S3: hash an arrived upload once and copy it to its blob key; the file is then at
+        ``sha256:<hex>`` like on file storage."""
+        storage = self.storage
+        if not isinstance(storage, S3Storage):  # pragma: no cover - file storage hashes on PUT
+            raise StorageError(f"{ref.path}: not stored by SHA-256")
+        sha, size, etag = storage.hash_upload(ref)
+        if size != ref.size:
+            raise FileError(
+                "ABORTED", f"{ref.path} changed while it was being validated; validate again",
+                reason="FILE_CHANGED", field=ref.path,
+            )  # fmt: skip
+        if not self.files.complete_blob(ref, sha, size, lambda: storage.place_blob(ref, sha, etag)):
+            raise FileError(
+                "ABORTED", "the file list was replaced while it was being validated; validate again",
+                reason="FILE_LIST_CHANGED",
+            )  # fmt: skip
+        return FileRef(ref.account_id, ref.model_id, ref.path, ref.size, ref.upload_id, f"{SHA_PREFIX}{sha}")
+
+    def validate_tree(self, caller: str, model: dict[str, Any], refs: list[FileRef], flags: Flags) -> Outcome:
+        """Check a tree of committed blobs (``sha256:`` locations) as ``:validateUpload`` checks an upload
+        (the OCI door validates a pushed tree with it before committing)."""
+        return self._check(caller, model, refs, flags)
 
     def _check(self, caller: str, model: dict[str, Any], refs: list[FileRef], flags: Flags) -> Outcome:
         by_path = {r.path: r for r in refs}
@@ -223,6 +316,7 @@ class FileService:
 
     # -- :getDownloadEndpoint --------------------------------------------------------------------------
     def download_endpoint(self, caller: str, account_id: str, model_id: str, base_url: str) -> dict[str, Any]:
+        """Signed URLs of ``main``'s files."""
         model = self.files.model(account_id, model_id)
         if model is None:
             raise access.not_found(account_id, model_id)
@@ -235,37 +329,72 @@ class FileService:
                 reason="MODEL_NOT_READY",
                 metadata={"state": model.state},
             )
+        head = self.ensure_main(account_id, model_id)
         expires = int(time.time()) + URL_TTL_SECONDS
-        urls = {
-            f.ref.path: self.storage.download_url(f.ref, base_url, expires)
-            for f in self.files.files(account_id, model_id)
-            if f.complete
-        }
+        tree = self.revisions.tree(head.commit_id) if head is not None else []
+        urls = {e.path: self.download_url(account_id, model_id, e, base_url, expires) for e in tree}
         return {"filenameToSignedUrls": urls}
 
+    def download_url(
+        self, account_id: str, model_id: str, entry: TreeEntry, base_url: str, expires: int
+    ) -> str:
+        """A signed GET URL (``Range`` honoured) of one committed file, valid until ``expires``."""
+        return self.storage.download_url(_ref(account_id, model_id, entry), base_url, expires)
+
+    def ensure_main(self, account_id: str, model_id: str) -> Revision | None:
+        """``main`` of a model; a ``READY`` model from before revisions with files on S3 gets its first
+        revision here (its uploads hashed and committed by ``modelyard``)."""
+        head = self._main(account_id, model_id)
+        if head is not None:
+            return head
+        model = self.files.model(account_id, model_id)
+        declared = self.files.files(account_id, model_id)
+        if model is None or model.state != "READY" or not declared or not all(f.complete for f in declared):
+            return None
+        refs = self._complete_files(declared)
+        head = self._commit_files(account_id, model_id, refs, None, SYSTEM_AUTHOR)
+        self.files.forget(declared)
+        self.release(declared)
+        return head
+
     def listing(self, account_id: str, model_id: str, base_url: str) -> list[tuple[str, int, str | None]]:
-        """The declared files of a model the caller may read (the catalog's model page): name, size and,
-        once the model is READY, a signed download URL valid for :data:`URL_TTL_SECONDS`."""
+        """The files of a model the caller may read (the catalog's model page): ``main``'s with signed
+        download URLs valid for :data:`URL_TTL_SECONDS` once it is READY, else the declared ones."""
         model = self.files.model(account_id, model_id)
         if model is None:
             return []
         ready = model.state == "READY"
+        head = self.ensure_main(account_id, model_id) if ready else self._main(account_id, model_id)
         expires = int(time.time()) + URL_TTL_SECONDS
-        return [
-            (
-                f.ref.path,
-                f.ref.size,
-                self.storage.download_url(f.ref, base_url, expires) if ready and f.complete else None,
-            )
-            for f in self.files.files(account_id, model_id)
-        ]
+        if head is not None:
+            return [
+                (
+                    e.path,
+                    e.size,
+                    self.download_url(account_id, model_id, e, base_url, expires) if ready else None,
+                )
+                for e in self.revisions.tree(head.commit_id)
+            ]
+        return [(f.ref.path, f.ref.size, None) for f in self.files.files(account_id, model_id)]
+
+    def serves(self, account_id: str, model_id: str, path: str, sha256: str) -> bool:
+        """Whether a revision of the model holds ``path`` with these bytes (a signed URL of a committed
+        file stays valid only while one does)."""
+        return self.revisions.holds(account_id, model_id, path, sha256)
 
     # -- deletion --------------------------------------------------------------------------------------
-    def model_deleted(self, account_id: str, model_id: str) -> None:
-        """Release the files of a model that was just deleted (blobs other models use stay). A storage
-        failure here is logged, not raised: the model is gone, and the sweep frees what is left."""
+    def committed_blobs(self, account_id: str, model_id: str) -> set[str]:
+        """The SHA-256 of every blob a revision of the model holds (read before deleting the model)."""
+        return self.revisions.blobs_of(account_id, model_id)
+
+    def model_deleted(self, account_id: str, model_id: str, committed: Iterable[str] = ()) -> None:
+        """Release the files of a model that was just deleted, and the blobs ``committed`` (its
+        revisions' blobs, from ``committed_blobs``) no other revision or file holds. A storage failure
+        here is logged, not raised: the model is gone, and the sweep frees what is left."""
         try:
             self.release(self.files.forget_model(account_id, model_id))
+            for sha in sorted(committed):
+                self.files.release_blob(sha, self._delete_blob)
         except StorageError:
             logging.getLogger("modelyard").warning(
                 "releasing the files of accounts/%s/models/%s failed; the sweep will",
@@ -275,17 +404,29 @@ class FileService:
             )
 
     def release(self, files: list[DeclaredFile]) -> int:
-        """Free the bytes of file rows that are gone; returns the bytes freed (as far as known)."""
+        """Free the bytes of file rows that are gone (their blobs when nothing else holds them, and on S3
+        their upload objects); returns the bytes freed (as far as known)."""
         freed = 0
         storage = self.storage
         for f in files:
-            if isinstance(storage, LocalStorage):
-                if f.ref.location and f.ref.location.startswith("sha256:"):
-                    freed += self.files.release_blob(f.ref.location[7:], storage.delete_blob)
-            else:
+            location = f.ref.location or ""
+            if isinstance(storage, S3Storage):
                 storage.delete(f.ref)
-                freed += f.ref.size if f.complete else 0
+                freed += f.ref.size if f.complete and not location.startswith(SHA_PREFIX) else 0
+            if location.startswith(SHA_PREFIX):
+                freed += self.files.release_blob(location[len(SHA_PREFIX) :], self._delete_blob)
         return freed
+
+    def _delete_blob(self, sha256: str) -> int:
+        storage = self.storage
+        if isinstance(storage, LocalStorage | S3Storage):
+            return storage.delete_blob(sha256)
+        return 0  # pragma: no cover - every backend is one of the two
+
+
+def _ref(account_id: str, model_id: str, entry: TreeEntry) -> FileRef:
+    """The FileRef of a committed file (its bytes are the blob ``sha256:<hex>``)."""
+    return FileRef(account_id, model_id, entry.path, entry.size, "", f"{SHA_PREFIX}{entry.sha256}")
 
 
 def _name(account_id: str, model_id: str) -> str:

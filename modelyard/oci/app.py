@@ -176,7 +176,7 @@ def oci_app(app: FastAPI) -> Router:
     files = app.state.files
     records = OciRecords(store.engine)
     registry = Registry(
-        view=View(files, records),
+        view=View(files, records, store),
         records=records,
         uploads=Uploads(_staging(files.storage)),
         tokens=Tokens(store.secret("oci_token_key")),

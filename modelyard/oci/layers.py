@@ -2,10 +2,12 @@
 
 A layer is a **file** when it names one (``org.cncf.model.filepath``, else ``org.opencontainers.image.title``,
 as ModelPack tools and ``oras push FILE`` write) and is not an archive; its blob becomes that file as is
-(no copy: the same content-addressed blob). A layer is an **archive** when its media type says tar
-(``application/vnd.oci.image.layer.v1.tar[+gzip|+zstd]``, ModelPack's ``...v1.tar``, KitOps'
-``application/vnd.kitops.modelkit.*.v1.tar[+gzip]``) or it carries oras' ``io.deis.oras.content.unpack``
-annotation (a directory pushed by ``oras push DIR``: the directory's own name is taken off the paths).
+(no copy: the same content-addressed blob). A layer is an **archive** when it is a ModelPack
+or KitOps tar layer (``application/vnd.cncf.model.*.v1.tar[+gzip|+zstd]``,
+``application/vnd.kitops.modelkit.*.v1.tar[+gzip]``), carries oras' ``io.deis.oras.content.unpack``
+annotation (a directory pushed by ``oras push DIR``: the directory's own name is taken off the paths), or
+is an untitled ``application/vnd.oci.image.layer.v1.tar[+gzip|+zstd]``. (oras gives every *file* it
+pushes the media type ``application/vnd.oci.image.layer.v1.tar``; with a title it is that file.)
 Its regular files are unpacked, each hashed on the way and stored by content; links, devices and paths
 that leave the model directory are refused.
 
@@ -30,6 +32,8 @@ from modelyard.files.names import check_file_name
 from modelyard.oci import modelpack
 
 ORAS_UNPACK = "io.deis.oras.content.unpack"
+#: Media type families whose ``.tar`` layers are always archives (ModelPack, KitOps).
+_ARCHIVE_FAMILIES = ("application/vnd.cncf.model.", "application/vnd.kitops.")
 _COPY_CHUNK = 1 << 20
 
 
@@ -44,7 +48,14 @@ def _annotations(layer: dict[str, Any]) -> dict[str, str]:
 
 def is_archive(layer: dict[str, Any]) -> bool:
     media = str(layer.get("mediaType", ""))
-    return ".tar" in media or media.endswith("tar") or _annotations(layer).get(ORAS_UNPACK) == "true"
+    notes = _annotations(layer)
+    if notes.get(ORAS_UNPACK) == "true":
+        return True
+    tar = ".tar" in media or media.endswith("tar")
+    if media.startswith(_ARCHIVE_FAMILIES):
+        return tar
+    # oras labels every file it pushes application/vnd.oci.image.layer.v1.tar: a title makes it a file
+    return tar and not (notes.get(modelpack.TITLE) or notes.get(modelpack.FILEPATH))
 
 
 def file_path(layer: dict[str, Any]) -> str | None:

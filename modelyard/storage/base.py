@@ -7,7 +7,11 @@ live is the backend's business:
 * ``LocalStorage`` (``file:///path``) serves the signed URLs itself (the raw PUT/GET endpoints in
   ``modelyard.api.blobs``) and keeps each file once, by SHA-256 (content-addressed);
 * ``S3Storage`` (``s3://bucket/prefix``) presigns URLs of the object store, so the bytes never pass
-  through modelyard; objects are keyed per model file.
+  through modelyard; an upload lands at a key of its own, and ``:validateUpload`` hashes it and copies
+  it to its content-addressed key (``blobs/sha256/<hex>``).
+
+Committed files (revisions, ``store/revisions.py``) are blobs on both backends: ``FileRef.location`` is
+``sha256:<hex>``, shared by every revision and model holding the same bytes.
 
 Backends are synchronous (call them from a worker thread): they do file-system or HTTP I/O.
 """
@@ -45,6 +49,15 @@ class ObjectInfo:
 
     size: int
     location: str
+
+
+@dataclass(frozen=True)
+class BlobEntry:
+    """A content-addressed blob the storage holds (what garbage collection walks)."""
+
+    sha256: str
+    size: int
+    mtime: float
 
 
 class RangeReader(Protocol):

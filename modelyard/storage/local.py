@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelyard.storage.base import FileRef, ObjectInfo, StorageError
+from modelyard.storage.base import BlobEntry, FileRef, ObjectInfo, StorageError
 from modelyard.storage.blobwriter import BlobWriter
 from modelyard.storage.hashstates import HashStates
 from modelyard.storage.signing import SignedRequest, UrlSigner
@@ -63,13 +63,6 @@ class LocalReader:
             return os.pread(f.fileno(), length, offset)
 
 
-@dataclass(frozen=True)
-class BlobEntry:
-    sha256: str
-    size: int
-    mtime: float
-
-
 class LocalStorage:
     scheme = "file"
     serves_bytes = True
@@ -99,7 +92,10 @@ class LocalStorage:
         return None
 
     def download_url(self, ref: FileRef, base_url: str, expires: int) -> str:
-        req = SignedRequest("GET", ref.account_id, ref.model_id, ref.path, ref.upload_id, ref.size, expires)
+        """A committed file's URL names its blob (``upload=sha256:<hex>``); the file endpoint serves it
+        while a revision of that model holds the file."""
+        upload = ref.location if ref.location and ref.location.startswith(SHA_PREFIX) else ref.upload_id
+        req = SignedRequest("GET", ref.account_id, ref.model_id, ref.path, upload, ref.size, expires)
         return self._signer().sign(base_url, req)
 
     # -- blobs -----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from modelyard.aip.timestamps import now_nanos
 from modelyard.storage.base import FileRef
 from modelyard.store.errors import translating
-from modelyard.store.tables import blobs, model_files, models
+from modelyard.store.tables import blobs, model_files, models, oci_blobs, revision_files
 
 
 class ModelMissing(Exception):
@@ -214,14 +214,26 @@ class FileStore:
         return conn.execute(stmt).first() is not None
 
     @translating
-    def release_blob(self, sha256: str, delete_bytes: Callable[[str], int]) -> int:
-        """Delete blob ``sha256`` when no model file refers to it; returns the bytes freed."""
+    def release_blob(
+        self, sha256: str, delete_bytes: Callable[[str], int], *, created_before: int | None = None
+    ) -> int:
+        """Delete blob ``sha256`` when no declared file and no revision of any model refers to it (and,
+        with ``created_before`` in nanoseconds, only when its row is older: a blob uploaded for a commit
+        that has not landed yet stays); returns the bytes freed."""
         location = f"sha256:{sha256}"
         with self._write() as conn:
             self._lock_blob(conn, sha256, 0, create=False)
             used = conn.execute(select(exists().where(model_files.c.location == location))).scalar()
-            if used:
+            if used or conn.execute(select(exists().where(revision_files.c.sha256 == sha256))).scalar():
                 return 0
+            if conn.execute(select(exists().where(oci_blobs.c.sha256 == sha256))).scalar():  # OCI pushes
+                return 0
+            if created_before is not None:
+                young = select(blobs.c.sha256).where(
+                    blobs.c.sha256 == sha256, blobs.c.create_time >= created_before
+                )
+                if conn.execute(young).first() is not None:
+                    return 0
             conn.execute(delete(blobs).where(blobs.c.sha256 == sha256))
             return delete_bytes(sha256)
 
@@ -232,8 +244,15 @@ class FileStore:
 
     @translating
     def referenced(self, location: str) -> bool:
+        """Whether a declared file is at ``location`` or, for ``sha256:<hex>``, any revision holds it."""
         with self.engine.connect() as conn:
-            return bool(conn.execute(select(exists().where(model_files.c.location == location))).scalar())
+            if conn.execute(select(exists().where(model_files.c.location == location))).scalar():
+                return True
+            if not location.startswith("sha256:"):
+                return False
+            return bool(
+                conn.execute(select(exists().where(revision_files.c.sha256 == location[7:]))).scalar()
+            )
 
     # -- garbage collection ----------------------------------------------------------------------------
     @translating
@@ -256,9 +275,13 @@ class FileStore:
 
     @translating
     def all_locations(self) -> set[str]:
+        """Where declared files are, and ``sha256:<hex>`` of every blob any revision holds."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(model_files.c.location).where(model_files.c.location.is_not(None)))
-            return {str(r[0]) for r in rows}
+            found = {str(r[0]) for r in rows}
+            committed = conn.execute(select(revision_files.c.sha256).distinct())
+            found.update(f"sha256:{r[0]}" for r in committed)
+            return found
 
     @translating
     def all_upload_keys(self) -> set[tuple[str, str, str]]:

@@ -18,6 +18,7 @@ from modelyard.resources.model import model_name
 from modelyard.store.accounts import Accounts
 from modelyard.store.connections import Database
 from modelyard.store.errors import AlreadyExists, NotFound
+from modelyard.store.revisions import forget_model
 from modelyard.store.rows import resource_to_row
 from modelyard.store.tables import models
 
@@ -140,6 +141,8 @@ class Models:
             ).first()
             if gone is None:
                 raise NotFound(name)
+            account_id, _, model_id = name.removeprefix("accounts/").partition("/models/")
+            forget_model(conn, account_id, model_id)  # its revisions and refs, in the same transaction
             self.accounts.bump(conn, gone[0], -1, -1 if gone[1] else 0)
 
     def export(self, account_id: str, *, batch: int = 1000) -> Iterator[bytes]:

@@ -15,7 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from modelyard.aip.timestamps import now_nanos
 from modelyard.store.connections import Database
 from modelyard.store.errors import translating
-from modelyard.store.tables import blobs, models, oci_blobs, oci_manifests, oci_tags
+from modelyard.store.tables import (
+    blobs,
+    models,
+    oci_blobs,
+    oci_manifests,
+    oci_tags,
+    revision_files,
+    revisions,
+)
 
 
 @dataclass(frozen=True)
@@ -221,6 +229,19 @@ class OciRecords:
         )
         with self.database.reader() as conn:
             row = conn.execute(stmt).first()
+        return None if row is None else int(row[0])
+
+    @translating
+    def revision_blob_size(self, account_id: str, model_id: str, sha256: str) -> int | None:
+        """The size of blob ``sha256`` when a revision of the model holds it as a file."""
+        owned = select(revisions.c.commit_id).where(
+            revisions.c.account_id == account_id, revisions.c.model_id == model_id
+        )
+        stmt = select(revision_files.c.size).where(
+            revision_files.c.sha256 == sha256, revision_files.c.commit_id.in_(owned)
+        )
+        with self.database.reader() as conn:
+            row = conn.execute(stmt.limit(1)).first()
         return None if row is None else int(row[0])
 
     @translating

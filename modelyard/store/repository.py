@@ -32,6 +32,7 @@ from modelyard.store.keys import ApiKeys, hash_key
 from modelyard.store.listing import SQLITE_LIST_THREADS, Lister, Page
 from modelyard.store.models import Models
 from modelyard.store.planner import Scope, scope_condition
+from modelyard.store.revisions import Revisions
 from modelyard.store.secrets import shared_secret
 from modelyard.store.statistics import Statistics
 from modelyard.store.users import Users
@@ -48,6 +49,8 @@ class Store:
         self.keys = ApiKeys(self.database)
         self.users = Users(self.database, self.accounts, self.keys)
         self.models = Models(self.database, self.accounts)
+        #: Revisions and refs of model files (``store/revisions.py``; its methods are translated).
+        self.revisions = Revisions(self.database)
         self.batches = BatchWriter(self.database, self.accounts)
         self.lister = Lister(self.database)
         #: List (translated by the lister itself: the hot path takes no extra call here).

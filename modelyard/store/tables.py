@@ -302,6 +302,48 @@ _counted = [models.c[c] for c in (*FACET_COLUMNS, *COUNTED_COLUMNS)]
 Index("ix_models_facets_account", models.c.account_id, models.c.public, *_counted)
 Index("ix_models_facets_public", models.c.public, *_counted)
 
+#: Revisions (0008): immutable snapshots of a model's files. ``commit_id`` is 40 hex digits (SHA-1 of the
+#: canonical serialisation in ``store/revisions.py``), unique across models; ``parent_id`` is the previous
+#: revision on the ref it was committed to (NULL for a first revision); ``author`` is the principal's
+#: resource name (``accounts/a/users/u``) or ``modelyard`` for revisions the system made.
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("commit_id", string_c(40), primary_key=True),
+    Column("account_id", string_c(63), nullable=False),
+    Column("model_id", string_c(63), nullable=False),
+    Column("parent_id", string_c(40), nullable=True),
+    Column("author", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("create_time", BigInteger, nullable=False),
+)
+Index("ix_revisions_model", revisions.c.account_id, revisions.c.model_id, revisions.c.create_time)
+
+#: The tree of each revision: path -> SHA-256 and size of its bytes (every committed file has a verified
+#: SHA-256). The index on ``sha256`` lets garbage collection ask whether any revision refers to a blob.
+revision_files = Table(
+    "revision_files",
+    metadata,
+    Column("commit_id", string_c(40), primary_key=True),
+    Column("path", string_c(1024), primary_key=True),
+    Column("sha256", string_c(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+)
+Index("ix_revision_files_sha256", revision_files.c.sha256)
+
+#: Refs (0008): the names of revisions, per model: branches (``main``, ``fp8``, ...) move by commits,
+#: tags do not move. One namespace per model (a tag and a branch cannot share a name).
+refs = Table(
+    "refs",
+    metadata,
+    Column("account_id", string_c(63), primary_key=True),
+    Column("model_id", string_c(63), primary_key=True),
+    Column("name", string_c(255), primary_key=True),
+    Column("kind", string_c(8), nullable=False),
+    Column("commit_id", string_c(40), nullable=False),
+    Column("update_time", BigInteger, nullable=False),
+)
+
 #: The OCI door (``modelyard/oci``, ``store/oci.py``; migration 0009): manifests stored as pushed (signatures,
 #: SBOMs, anything with a ``subject``) and the ModelPack manifests generated from revisions (``commit_id``
 #: set; frozen at first pull so a revision's digest never changes), with their config blob.

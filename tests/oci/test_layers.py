@@ -119,6 +119,16 @@ def test_model_push_or_stored_artifact() -> None:
     assert not layers.is_model_push({"layers": [signature]})
     assert not layers.is_model_push({"layers": []})
     assert layers.raw_file(raw) == ("model.safetensors", "4" * 64, 1)
+    # oras labels plain files application/vnd.oci.image.layer.v1.tar: a title makes them files
+    oras_file = {
+        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+        "digest": "sha256:" + "7" * 64,
+        "size": 1,
+        "annotations": {modelpack.TITLE: "config.json"},
+    }
+    assert not layers.is_archive(oras_file) and layers.is_model_push({"layers": [oras_file]})
+    modelpack_tar = {**raw, "mediaType": "application/vnd.cncf.model.weight.v1.tar"}
+    assert layers.is_archive(modelpack_tar)
 
 
 def test_modelpack_manifest_is_canonical_and_stable() -> None:

@@ -73,7 +73,7 @@ def test_oras_artifact_with_subject_and_referrers(oci_server: FilesServer, tmp_p
         http.get(f"/v2/{account.id}/{model_id}/manifests/latest").headers["docker-content-digest"] == subject
     )
     tags = http.get(f"/v2/{account.id}/{model_id}/tags/list").json()["tags"]
-    assert tags == ["latest", "sbom"]
+    assert tags == ["latest", "main", "sbom"]
     # deleting the artifact's tag and then the artifact
     assert http.delete(f"/v2/{account.id}/{model_id}/manifests/sbom").status_code == 202
     assert http.delete(f"/v2/{account.id}/{model_id}/manifests/{referrer}").status_code == 202

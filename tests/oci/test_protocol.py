@@ -160,12 +160,14 @@ def test_tags_paging(oci_server: FilesServer, model: tuple[Any, str, dict[str, b
         )
         assert put.status_code == 201, put.text
     everything = http.get(base + "/tags/list").json()
-    assert everything == {"name": f"{account.id}/{model_id}", "tags": ["a1", "b2", "c3", "latest"]}
+    assert everything == {"name": f"{account.id}/{model_id}", "tags": ["a1", "b2", "c3", "latest", "main"]}
     page = http.get(base + "/tags/list", params={"n": 2})
     assert page.json()["tags"] == ["a1", "b2"]
     assert page.headers["link"] == f'</v2/{account.id}/{model_id}/tags/list?n=2&last=b2>; rel="next"'
-    rest = http.get(base + "/tags/list", params={"n": 2, "last": "b2"})
-    assert rest.json()["tags"] == ["c3", "latest"] and "link" not in rest.headers
+    middle = http.get(base + "/tags/list", params={"n": 2, "last": "b2"})
+    assert middle.json()["tags"] == ["c3", "latest"] and "last=latest" in middle.headers["link"]
+    rest = http.get(base + "/tags/list", params={"n": 2, "last": "latest"})
+    assert rest.json()["tags"] == ["main"] and "link" not in rest.headers
     assert _code(http.get(base + "/tags/list", params={"n": "x"})) == "PAGINATION_NUMBER_INVALID"
 
 

@@ -1,7 +1,7 @@
 """the OCI door: stored and generated manifests, tags of stored manifests, blobs linked to repositories
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07 22:00:00
 
 ``oci_manifests``: manifests pushed as they are (signatures, SBOMs: anything that is not a model's files)
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
