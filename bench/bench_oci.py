@@ -8,8 +8,9 @@ Per run:
 
 * pull: ``modelyard models download`` of the model, then ``skopeo copy docker://HOST/bench/m:latest
   dir:OUT`` of the same model (the OCI door, ModelPack manifest, blobs sent with sendfile);
-* push: ``skopeo copy dir:OUT docker://HOST/bench/pushed-N:latest`` (blob upload, SHA-256 check,
-  placement, a commit of the model's files), against a local fsync'd copy of the same files;
+* push: ``skopeo copy dir:OUT docker://HOST/bench-push/pushed-N:latest`` (blob upload, SHA-256 check,
+  placement, validation and a commit of the model's files; another account, so that skopeo cannot mount
+  the blobs instead of sending them), against a local fsync'd copy of the same files;
 * manifest GET latency: 300 ``GET /v2/bench/m/manifests/latest`` on one keep-alive connection (p50, p99).
 
 Wall times include each command's start-up. Results go to ``bench/results/oci.json``.
@@ -69,6 +70,9 @@ def main() -> None:
         store = Store(make_engine(db))
         upgrade(store.engine)
         key = store.create_api_key("bench", "bench")
+        # Pushes go to another account: skopeo would otherwise mount the blobs it knows from bench/m (a
+        # cross-repository mount sends no bytes); bench-push cannot read bench/m, so every byte is sent.
+        push_key = store.create_api_key("bench-push", "bench")
         store.engine.dispose()
         proc, url = start_server(
             db, "--storage", f"file://{base / 'storage'}", env={"MODELYARD_GC_INTERVAL": "0"}
@@ -96,8 +100,9 @@ def main() -> None:
             pulled = base / f"pulled-{run}"
             ref = f"docker://{host}/bench/m:latest"
             times["skopeo pull"].append(timed([*skopeo, "--src-creds", creds, ref, f"dir:{pulled}"]))
-            dest = f"docker://{host}/bench/pushed-{run}:latest"
-            times["skopeo push"].append(timed([*skopeo, "--dest-creds", creds, f"dir:{pulled}", dest]))
+            dest = f"docker://{host}/bench-push/pushed-{run}:latest"
+            push_creds = f"bench:{push_key}"
+            times["skopeo push"].append(timed([*skopeo, "--dest-creds", push_creds, f"dir:{pulled}", dest]))
             shutil.rmtree(pulled)
             copy_dir = base / f"copy-{run}"
             times["copy"].append(reference_copy(model_dir, copy_dir))
