@@ -28,7 +28,7 @@ from modelyard.oci.registry import (
     respond,
     sha256_of_digest,
 )
-from modelyard.oci.view import Repo
+from modelyard.oci.view import Head, Repo
 from modelyard.store.oci import StoredManifest
 
 #: config.json files larger than this are not read for the ModelPack config.
@@ -81,15 +81,21 @@ def _hf_config(reg: Registry, revision: modelpack.Revision) -> dict[str, Any]:
     return {}
 
 
-def revision_manifest(reg: Registry, repo: Repo, revision: modelpack.Revision) -> StoredManifest:
-    """The manifest of a revision: the one kept for it, else built now and kept."""
-    kept = reg.records.generated(repo.account_id, repo.model_id, revision.commit_id)
-    if kept is not None:
-        return kept
-    manifest, config = modelpack.build(
-        repo.account_id, repo.model_id, repo.model, revision, _hf_config(reg, revision)
-    )
-    return reg.records.save_generated(repo.account_id, repo.model_id, revision.commit_id, manifest, config)
+def revision_manifest(reg: Registry, repo: Repo, head: Head) -> StoredManifest:
+    """The manifest of a revision: the one kept for it (remembered in this process: it never changes),
+    else built now and kept."""
+    key = (repo.account_id, repo.model_id, head.commit_id)
+    kept = reg.generated.get(key)
+    if kept is None:
+        kept = reg.records.generated(*key)
+    if kept is None:
+        revision = reg.view.revision(head)
+        manifest, config = modelpack.build(
+            repo.account_id, repo.model_id, repo.model, revision, _hf_config(reg, revision)
+        )
+        kept = reg.records.save_generated(*key, manifest, config)
+    reg.generated.put(key, kept)
+    return kept
 
 
 def find_manifest(reg: Registry, repo: Repo, reference: str) -> StoredManifest | None:
@@ -100,15 +106,15 @@ def find_manifest(reg: Registry, repo: Repo, reference: str) -> StoredManifest |
         if stored is not None:
             return stored
         for name in reg.view.ref_names(repo):  # a revision not pulled yet
-            revision = reg.view.resolve(repo, name)
-            if revision is not None:
-                made = revision_manifest(reg, repo, revision)
+            head = reg.view.resolve(repo, name)
+            if head is not None:
+                made = revision_manifest(reg, repo, head)
                 if made.digest == reference:
                     return made
         return None
-    revision = reg.view.resolve(repo, reference)
-    if revision is not None:
-        return revision_manifest(reg, repo, revision)
+    head = reg.view.resolve(repo, reference)
+    if head is not None:
+        return revision_manifest(reg, repo, head)
     tagged = reg.records.tag(repo.account_id, repo.model_id, reference)
     if tagged is not None:
         return reg.records.manifest(repo.account_id, repo.model_id, tagged)

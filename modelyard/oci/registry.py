@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -16,12 +18,36 @@ from modelyard.oci.errors import OciError, digest_invalid, name_unknown
 from modelyard.oci.uploads import Uploads
 from modelyard.oci.view import Repo, View
 from modelyard.resources.codec import ResourceError, check_id
-from modelyard.store.oci import OciRecords
+from modelyard.store.oci import OciRecords, StoredManifest
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 #: A tag (distribution-spec): at most 128 characters.
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+class Remembered:
+    """The manifests of revisions this process has served (a revision's manifest never changes), the
+    least recently used forgotten past ``limit``."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._items: OrderedDict[tuple[str, str, str], StoredManifest] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> StoredManifest | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, str, str], value: StoredManifest) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
 
 
 @dataclass
@@ -30,6 +56,7 @@ class Registry:
     records: OciRecords
     uploads: Uploads
     tokens: Tokens
+    generated: Remembered = field(default_factory=Remembered)
 
 
 def registry(request: Request) -> Registry:

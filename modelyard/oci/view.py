@@ -37,6 +37,14 @@ MAIN_TAGS = ("latest", MAIN)
 
 
 @dataclass(frozen=True)
+class Head:
+    """A revision a tag resolved to."""
+
+    commit_id: str
+    create_time: int
+
+
+@dataclass(frozen=True)
 class Repo:
     account_id: str
     model_id: str
@@ -66,7 +74,7 @@ class View:
         return None if row is None else Repo(account_id, model_id, row.resource, row.public)
 
     # -- revisions -------------------------------------------------------------------------------------
-    def resolve(self, repo: Repo, reference: str) -> Revision | None:
+    def resolve(self, repo: Repo, reference: str) -> Head | None:
         """The revision a tag names: ``latest`` (``main``), a branch, a tag or a commit id."""
         rev = MAIN if reference in MAIN_TAGS else reference
         found: StoreRevision | None
@@ -74,13 +82,13 @@ class View:
             found = self.revisions.resolve(repo.account_id, repo.model_id, rev)
         except (RevisionNotFound, InvalidRef):
             found = self.files.ensure_main(repo.account_id, repo.model_id) if rev == MAIN else None
-        if found is None:
-            return None
-        tree = self.revisions.tree(found.commit_id)
-        if not tree:
-            return None
+        return None if found is None else Head(found.commit_id, found.create_time)
+
+    def revision(self, head: Head) -> Revision:
+        """The files of a revision, for its manifest."""
+        tree = self.revisions.tree(head.commit_id)
         files = [File(e.path, e.sha256, e.size) for e in tree]
-        return Revision(found.commit_id, _rfc3339(found.create_time), files)
+        return Revision(head.commit_id, _rfc3339(head.create_time), files)
 
     def ref_names(self, repo: Repo) -> list[str]:
         """The tags of the repository's revisions: ``latest`` for ``main``, then every branch and tag."""
