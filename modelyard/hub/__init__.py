@@ -27,6 +27,7 @@ def routes() -> Router:
             Route(f"/api/models{_REPO}", download.model_info, methods=["GET"]),
             Route(f"/api/models{_REPO}/revision/{{rest:path}}", download.model_info, methods=["GET"]),
             Route(f"/api/models{_REPO}/tree/{{rest:path}}", download.list_tree, methods=["GET"]),
+            Route(f"/api/models{_REPO}/paths-info/{{rest:path}}", download.paths_info, methods=["POST"]),
             Route(f"/api/models{_REPO}/refs", download.list_refs, methods=["GET"]),
             Route(f"/api/models{_REPO}/commits/{{rest:path}}", download.list_commits, methods=["GET"]),
             Route(f"{_REPO}/resolve/{{rest:path}}", download.resolve_file, methods=["GET", "HEAD"]),

@@ -8,6 +8,8 @@ call them (paths relative to the ``/hf`` mount):
 ``GET /api/models/{repo}/tree/{rev}[/{path}]?recursive=&expand=&cursor=``
     ``list_repo_tree``/``list_repo_files``: files (as LFS files) and directories, 1,000 per page (50 with
     ``expand``), the next page named by a ``Link: <...>; rel="next"`` header, as the Hub pages.
+``POST /api/models/{repo}/paths-info/{rev}``
+    ``get_paths_info``, ``HfFileSystem.info``/``exists``: the files and folders among the form's ``paths``.
 ``GET /api/models/{repo}/refs``
     ``list_repo_refs``: branches and tags (``converts`` and ``pullRequests`` are empty).
 ``GET /api/models/{repo}/commits/{rev}?cursor=``
@@ -32,6 +34,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import parse_qs
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -63,6 +66,8 @@ from modelyard.store.revisions import MAIN, Revision, RevisionNotFound, TreeEntr
 T = TypeVar("T")
 
 #: Entries per page of ``/tree`` (the Hub's 1,000; 50 with ``expand``) and commits per page of ``/commits``.
+#: The most a ``paths-info`` form may hold.
+MAX_FORM_BYTES = 1024 * 1024
 TREE_PAGE = 1000
 TREE_PAGE_EXPANDED = 50
 COMMITS_PAGE = 50
@@ -147,6 +152,12 @@ def _next_link(request: Request, last: str) -> dict[str, str]:
     return {"Link": f'<{request.url.include_query_params(cursor=token)}>; rel="next"'}
 
 
+def _directory(path: str) -> dict[str, object]:
+    """A folder of ``/tree`` and ``/paths-info`` (``RepoFolder``)."""
+    oid = hashlib.sha1(path.encode(), usedforsecurity=False).hexdigest()
+    return {"type": "directory", "oid": oid, "size": 0, "path": path}
+
+
 def _listing(entries: list[TreeEntry], prefix: str, recursive: bool) -> list[dict[str, object]]:
     """The files and directories under ``prefix`` (all of them, or only its direct children)."""
     items: dict[str, dict[str, object]] = {}
@@ -161,8 +172,7 @@ def _listing(entries: list[TreeEntry], prefix: str, recursive: bool) -> list[dic
                 break
             directory = base + "/".join(parts[:depth])
             if directory not in items:
-                oid = hashlib.sha1(directory.encode(), usedforsecurity=False).hexdigest()
-                items[directory] = {"type": "directory", "oid": oid, "size": 0, "path": directory}
+                items[directory] = _directory(directory)
         if recursive or len(parts) == 1:
             items[entry.path] = tree_file(entry)
     return [items[k] for k in sorted(items)]
@@ -183,6 +193,30 @@ async def list_tree(request: Request) -> Response:
     size = TREE_PAGE_EXPANDED if _flag(request, "expand") else TREE_PAGE
     page, more = items[:size], len(items) > size
     return json_response(page, _next_link(request, str(page[-1]["path"])) if more else None)
+
+
+@hub_route
+async def paths_info(request: Request) -> Response:
+    """``POST .../paths-info/{rev}`` (form ``paths=...&expand=...``): the files and folders among
+    ``paths`` (others are left out, as on the Hub); ``get_paths_info``, ``HfFileSystem.info``."""
+    repo = await find_repo(request)
+    rev, _ = revision_and_path(request, 5)  # api models NAMESPACE NAME paths-info
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise HubError(413, f"the request body is over {MAX_FORM_BYTES} bytes")
+    form = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10_000)
+    wanted = [p.strip("/") for p in form.get("paths", [])]
+    revision = await resolve(request, repo, rev)
+    entries = {e.path: e for e in await tree(request, revision.commit_id)}
+    folders = {"/".join(p.split("/")[:i]) for p in entries for i in range(1, p.count("/") + 1)}
+    found = [
+        tree_file(entries[p]) if p in entries else _directory(p)
+        for p in dict.fromkeys(wanted)
+        if p in entries or p in folders
+    ]
+    return json_response(found)
 
 
 # -- refs and commits -------------------------------------------------------------------------------------
@@ -292,4 +326,13 @@ async def whoami(request: Request) -> Response:
     )
 
 
-__all__ = ["Repo", "list_commits", "list_refs", "list_tree", "model_info", "resolve_file", "whoami"]
+__all__ = [
+    "Repo",
+    "list_commits",
+    "list_refs",
+    "list_tree",
+    "model_info",
+    "paths_info",
+    "resolve_file",
+    "whoami",
+]

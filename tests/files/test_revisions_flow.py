@@ -5,18 +5,22 @@ file and S3 storage)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from fireworks import Fireworks
 
 from modelyard.api.files import file_service
 from modelyard.files.gc import collect
 from modelyard.files.service import FileService
 from modelyard.storage import open_storage
+from modelyard.storage.local import LocalStorage
+from modelyard.storage.s3 import S3Storage
 from modelyard.store.revisions import MAIN
 from tests.support.api import uid
 from tests.support.files import FilesServer, put_all, qwen2_files, sizes, upload
@@ -137,3 +141,78 @@ def test_upload_after_a_commit_needs_no_second_copy(files_server: FilesServer, t
     else:
         for sha in trees[0].values():
             assert (files_server.root / "blobs" / "sha256" / sha[:2] / sha[2:4] / sha).exists()
+
+
+def test_s3_files_from_before_revisions_are_hashed_and_committed_when_first_read(
+    files_server: FilesServer, tmp_path: Path
+) -> None:
+    """A READY model whose files were recorded on S3 before revisions (object keys, no SHA-256): the
+    migration cannot hash them, so the first read does, commits them to main (author ``modelyard``) and
+    serves them."""
+    if files_server.storage_kind != "s3":
+        pytest.skip("file storage hashes every PUT; migration 0008 commits its files")
+    account = files_server.new_account()
+    client = files_server.sdk(account)
+    files, _ = qwen2_files(tmp_path)
+    model_id = uid("legacy")
+    client.models.create(model_id=model_id, model={"kind": "HF_BASE_MODEL", "base_model_details": {}})
+    upload(client, model_id, files)
+    store = files_server.store
+    with _service(files_server) as service:
+        # What 0007 left behind: each declared file at its upload's object key, the model READY.
+        for f in service.files.files(account.id, model_id):
+            assert isinstance(service.storage, S3Storage)
+            service.files.set_location(f.ref, service.storage.key(f.ref))
+        store.update_model(f"accounts/{account.id}/models/{model_id}", lambda m: {**m, "state": "READY"})
+    urls = client.models.get_download_endpoint(model_id).filename_to_signed_urls
+    assert urls is not None
+    for name, url in urls.items():
+        assert httpx.get(url, timeout=30).content == files[name]
+    head = store.revisions.resolve(account.id, model_id, MAIN)
+    assert head.author == "modelyard"
+    tree = {e.path: e.sha256 for e in store.revisions.tree(head.commit_id)}
+    assert tree == {p: hashlib.sha256(d).hexdigest() for p, d in files.items()}
+
+
+def test_a_blob_waiting_for_its_commit_is_kept_for_the_grace_period(
+    files_server: FilesServer, tmp_path: Path
+) -> None:
+    """``FileStore.add_blob`` (bytes that arrive before the commit naming them, as a Hub LFS upload
+    does): garbage collection keeps such a blob for its grace period, and for as long as any revision
+    holds it once committed."""
+    account, model_id, _, _, _ = _ready_model(files_server, tmp_path)
+    revs = files_server.store.revisions
+    waiting, orphan = os.urandom(1000), os.urandom(1000)
+    with _service(files_server) as service:
+        storage = service.storage
+
+        def add(data: bytes) -> str:
+            sha = hashlib.sha256(data).hexdigest()
+            if isinstance(storage, S3Storage):
+                key = storage.blob_key(sha)
+                place = functools.partial(
+                    storage.client.put_object, Bucket=storage.bucket, Key=key, Body=data
+                )
+            else:
+                assert isinstance(storage, LocalStorage)
+                temp = storage.tmp / f"{sha}.part"
+                temp.write_bytes(data)
+                place = functools.partial(storage.place, temp, sha)
+            service.files.add_blob(sha, len(data), place)
+            return sha
+
+        sha, orphan_sha = add(waiting), add(orphan)
+        collect(service)  # within the grace period: both stay
+        assert service.files.blob_known(sha) and service.files.blob_known(orphan_sha)
+        revs.commit(
+            account, model_id, changes={"extra.bin": (sha, 1000)}, author="accounts/a/users/u", message="m"
+        )
+        revs.commit(account, model_id, changes={"extra.bin": None}, author="accounts/a/users/u", message="m")
+        collect(service, grace=0)
+        assert service.files.blob_known(sha)  # an older revision still holds it
+        assert not service.files.blob_known(orphan_sha)  # never committed, past its grace: freed
+        first_with_it = revs.log(account, model_id, MAIN)[1]
+        entry = revs.entry(first_with_it.commit_id, "extra.bin")
+        assert entry is not None
+        url = service.download_url(account, model_id, entry, files_server.base_url, 2**40)
+    assert httpx.get(url, timeout=30).content == waiting

@@ -151,3 +151,39 @@ def test_a_long_tree_is_paged_with_link_headers(file_storage_server: FilesServer
     assert sorted(top) == sorted([*model.files, "shards"])
     inside = list(model.api().list_repo_tree(model.repo, path_in_repo="shards"))
     assert len(inside) == 1100 and all(getattr(f, "size", 0) == blob.size for f in inside)
+
+
+def test_paths_info_and_hf_file_system(file_storage_server: FilesServer, tmp_path: Path) -> None:
+    model = hub_model(file_storage_server, tmp_path)
+    revs = file_storage_server.store.revisions
+    config = revs.entry(revs.resolve(model.account, model.model_id, MAIN).commit_id, "config.json")
+    assert config is not None
+    revs.commit(
+        model.account, model.model_id, changes={"sub/dir/config.json": (config.sha256, config.size)},
+        author="accounts/x/users/y", message="a folder",
+    )  # fmt: skip
+    infos = model.api().get_paths_info(model.repo, ["config.json", "sub", "sub/dir/config.json", "nope"])
+    assert [(i.path, type(i).__name__) for i in infos] == [
+        ("config.json", "RepoFile"), ("sub", "RepoFolder"), ("sub/dir/config.json", "RepoFile")
+    ]  # fmt: skip
+    result = run_python(
+        f"""
+        import json
+        from huggingface_hub import HfFileSystem
+        fs = HfFileSystem()
+        repo = {model.repo!r}
+        print(json.dumps({{
+            "info": fs.info(repo + "/config.json")["size"],
+            "dir": fs.isdir(repo + "/sub/dir"),
+            "missing": fs.exists(repo + "/nope.json"),
+            "read": fs.read_text(repo + "/sub/dir/config.json"),
+            "glob": sorted(fs.glob(repo + "/**/*.json")),
+        }}))
+        """,
+        model.env(tmp_path / "hf-home"),
+        tmp_path,
+    )
+    assert result["info"] == config.size and result["dir"] is True and result["missing"] is False
+    assert result["read"] == model.files["config.json"].decode()
+    json_files = sorted([*(n for n in model.files if n.endswith(".json")), "sub/dir/config.json"])
+    assert result["glob"] == [f"{model.repo}/{n}" for n in json_files]
