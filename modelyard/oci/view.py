@@ -127,7 +127,7 @@ class View:
         """Keep a complete, verified file as blob ``sha256`` (moved on file storage, uploaded on S3)."""
         storage = self.storage
         if isinstance(storage, LocalStorage):
-            self.records.place_blob(sha256, size, lambda: storage.place(temp, sha256))
+            self.files.files.add_blob(sha256, size, lambda: storage.place(temp, sha256))
             return
         if not isinstance(storage, S3Storage):  # pragma: no cover - the two backends
             raise StorageError(f"cannot store blobs in {storage.url}")
@@ -138,7 +138,7 @@ class View:
                 raise StorageError(f"cannot store blob sha256:{sha256}: {e}") from e
         # Recorded after the upload (not around it: a long upload would hold the blob row's lock); the
         # sweep leaves young objects the database does not know alone.
-        self.records.place_blob(sha256, size, lambda: None)
+        self.files.files.add_blob(sha256, size, lambda: None)
 
     def open_blob(self, sha256: str) -> BinaryIO:
         """A stream of blob ``sha256``'s bytes."""

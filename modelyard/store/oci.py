@@ -5,7 +5,6 @@ writes the request's audit entry); a database that does not answer raises ``Unav
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,6 @@ from modelyard.aip.timestamps import now_nanos
 from modelyard.store.connections import Database
 from modelyard.store.errors import translating
 from modelyard.store.tables import (
-    blobs,
     models,
     oci_blobs,
     oci_manifests,
@@ -272,19 +270,3 @@ class OciRecords:
                     gone = and_(gone, oci_blobs.c.create_time < now_nanos() - older_than_nanos)
                 total += conn.execute(delete(table).where(gone)).rowcount
         return total
-
-    @translating
-    def place_blob(self, sha256: str, size: int, place: Callable[[], None]) -> None:
-        """Record blob ``sha256`` of file storage (locking its row) and ``place()`` its bytes, in one
-        transaction: the sweep never deletes a blob between its bytes and its row."""
-        with self.database.write() as conn:
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(blobs).values(sha256=sha256, size=size, create_time=now_nanos()))
-            except IntegrityError:
-                pass
-            stmt = select(blobs.c.sha256).where(blobs.c.sha256 == sha256)
-            if self.database.postgresql:
-                stmt = stmt.with_for_update()
-            conn.execute(stmt).first()
-            place()
