@@ -1,6 +1,6 @@
 """Pushing models through the OCI door with real clients: oras pushes files, skopeo copies an OCI
 layout in, a KitOps-style tar layer is unpacked; each push is a revision that downloads byte for byte
-through the Fireworks flow, and pulls back with the digest that was pushed."""
+through the Fireworks flow (and the Hugging Face Hub door), and pulls back with the digest that was pushed."""
 
 from __future__ import annotations
 
