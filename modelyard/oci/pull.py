@@ -161,6 +161,11 @@ async def get_blob(request: Request) -> Response:
     if size is not None:
         path = reg.view.local_blob(sha256)
         if path is None:
+            if head:  # a HEAD answers itself: clients ask whether the blob exists and how large it is
+                headers["Content-Length"] = str(size)
+                return Response(
+                    status_code=200, headers={**API_VERSION, **headers}, media_type="application/octet-stream"
+                )
             url = await anyio.to_thread.run_sync(reg.view.download_url, sha256, size)
             return RedirectResponse(url, status_code=307, headers={**API_VERSION, **headers})
         if path.exists():

@@ -297,35 +297,36 @@ async def put_manifest(request: Request) -> Response:
 
 
 async def delete_manifest(request: Request) -> Response:
+    """``DELETE`` of a pushed artifact (by digest), of its tag, or of a revision tag (``v1``: the tag goes,
+    the revision stays). Revisions themselves and branches are not deleted through OCI."""
     account_id, model_id = names(request)
     reg = registry(request)
     who, repo = await readable(request, scope="pull,push")
     access.require_delete(request, who, account_id, model_id)
     reference = request.path_params["reference"]
 
-    def delete() -> bool:
+    def delete() -> bool | None:
+        """True when something was deleted, None when the reference names a revision or a branch."""
         if is_digest(reference):
             sha256_of_digest(reference)
-            return reg.records.delete_manifest(account_id, model_id, reference)
-        return reg.records.delete_tag(account_id, model_id, reference)
+            if reg.records.delete_manifest(account_id, model_id, reference):
+                return True
+            from modelyard.oci.pull import find_manifest
 
-    if await anyio.to_thread.run_sync(delete):
+            return None if find_manifest(reg, repo, reference) is not None else False
+        if reg.records.delete_tag(account_id, model_id, reference):
+            return True
+        if reg.view.delete_revision_tag(repo, reference):
+            return True
+        return None if reg.view.resolve(repo, reference) is not None else False
+
+    deleted = await anyio.to_thread.run_sync(delete)
+    if deleted:
         return empty(202, {})
-    found = (
-        await anyio.to_thread.run_sync(reg.view.resolve, repo, reference)
-        if not is_digest(reference)
-        else None
-    )
-    if found is not None or is_digest(reference):
-        from modelyard.oci.pull import find_manifest
-
-        if (
-            found is not None
-            or await anyio.to_thread.run_sync(find_manifest, reg, repo, reference) is not None
-        ):
-            raise OciError(
-                "UNSUPPORTED",
-                f"{reference} names a revision of {account_id}/{model_id}; revisions are "
-                "immutable (delete the model, or push another revision)",
-            )
+    if deleted is None:
+        raise OciError(
+            "UNSUPPORTED",
+            f"{reference} names a revision or a branch of {account_id}/{model_id}; revisions are immutable "
+            "(delete the model, or push another revision)",
+        )
     raise OciError("MANIFEST_UNKNOWN", f"{account_id}/{model_id} has no manifest {reference!r}")

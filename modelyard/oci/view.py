@@ -95,6 +95,19 @@ class View:
         names = [r.name for r in self.revisions.refs(repo.account_id, repo.model_id)]
         return (["latest"] if MAIN in names else []) + names
 
+    def delete_revision_tag(self, repo: Repo, name: str) -> bool:
+        """Delete the tag ``name`` (a tag, not a branch) of the model; False when there is none."""
+        if name in MAIN_TAGS or is_commit_id(name):
+            return False
+        tags = {r.name for r in self.revisions.refs(repo.account_id, repo.model_id) if r.kind == "tag"}
+        if name not in tags:
+            return False
+        try:
+            self.revisions.delete_tag(repo.account_id, repo.model_id, name)
+        except RevisionNotFound:
+            return False
+        return True
+
     def file_blob(self, repo: Repo, sha256: str) -> int | None:
         """The size of blob ``sha256`` when some revision of the model has it as a file."""
         return self.records.revision_blob_size(repo.account_id, repo.model_id, sha256)

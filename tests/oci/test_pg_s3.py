@@ -29,6 +29,11 @@ def test_fireworks_upload_pulls_through_oci(oci_pg_s3_server: FilesServer, tmp_p
     assert blob.status_code == 307
     assert blob.headers["location"].startswith(server.s3.endpoint if server.s3 else "")
     assert httpx.get(blob.headers["location"]).content == files["model.safetensors"]
+    head = httpx.head(
+        f"{server.base_url}/v2/{account.id}/{model_id}/blobs/{digest}", auth=("me", account.key)
+    )
+    assert head.status_code == 200
+    assert head.headers["content-length"] == str(len(files["model.safetensors"]))
 
 
 def test_oras_push_downloads_through_fireworks(oci_pg_s3_server: FilesServer, tmp_path: Path) -> None:

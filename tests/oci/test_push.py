@@ -111,6 +111,11 @@ def test_tar_layer_push(oci_server: FilesServer, tmp_path: Path) -> None:
     assert fireworks_download(oci_server, account, model_id) == files
     got = http.get(base + "/manifests/v1")
     assert got.content == manifest and got.headers["docker-content-digest"] == _digest(manifest)
+    # the tag v1 names the commit; deleting it removes the tag, the revision stays on main
+    assert http.get(base + "/tags/list").json()["tags"] == ["latest", "main", "v1"]
+    assert http.delete(base + "/manifests/v1").status_code == 202
+    assert http.get(base + "/manifests/v1").status_code == 404
+    assert http.get(base + "/manifests/latest").content == manifest
 
 
 def test_push_that_does_not_validate_is_refused(oci_server: FilesServer, tmp_path: Path) -> None:

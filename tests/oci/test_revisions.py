@@ -71,6 +71,8 @@ def test_branches_and_commit_ids_are_tags(oci_server: FilesServer, tmp_path: Pat
     # a revision cannot be deleted through OCI
     refused = http.delete(f"{base}/manifests/{by_commit.headers['docker-content-digest']}")
     assert refused.status_code == 405 and _code(refused) == "UNSUPPORTED"
+    branch = http.delete(f"{base}/manifests/fp8")
+    assert branch.status_code == 405 and _code(branch) == "UNSUPPORTED"
 
 
 def test_manifest_of_a_revision_never_changes(oci_server: FilesServer, tmp_path: Path) -> None:
