@@ -21,6 +21,7 @@ from modelyard.oci import access, modelpack
 from modelyard.oci.errors import OciError
 from modelyard.oci.registry import (
     API_VERSION,
+    TAG,
     Registry,
     is_digest,
     readable,
@@ -111,6 +112,8 @@ def find_manifest(reg: Registry, repo: Repo, reference: str) -> StoredManifest |
                 made = revision_manifest(reg, repo, head)
                 if made.digest == reference:
                     return made
+        return None
+    if not TAG.fullmatch(reference):  # not a tag the registry could hold (the distribution-spec's rule)
         return None
     head = reg.view.resolve(repo, reference)
     if head is not None:

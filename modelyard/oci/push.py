@@ -34,6 +34,7 @@ from modelyard.oci.registry import (
 )
 from modelyard.oci.uploads import Session, UploadError
 from modelyard.oci.view import Repo
+from modelyard.resources.model import is_valid_id
 from modelyard.store.oci import StoredManifest
 
 #: The largest manifest accepted (the distribution-spec asks registries to take at least 4 MiB).
@@ -118,7 +119,7 @@ async def _mount(
 ) -> bool:
     """Link a blob of repository ``source`` that the caller may read; False when it cannot."""
     parts = source.split("/")
-    if len(parts) != 2:
+    if len(parts) != 2 or not all(is_valid_id(part) for part in parts):
         return False
     other = await anyio.to_thread.run_sync(reg.view.repo, parts[0], parts[1])
     if other is None or not access.Caller(principal).reads(parts[0], other.public):
@@ -314,6 +315,8 @@ async def delete_manifest(request: Request) -> Response:
             from modelyard.oci.pull import find_manifest
 
             return None if find_manifest(reg, repo, reference) is not None else False
+        if not TAG.fullmatch(reference):
+            return False
         if reg.records.delete_tag(account_id, model_id, reference):
             return True
         if reg.view.delete_revision_tag(repo, reference):

@@ -57,3 +57,43 @@ def test_oras_push_downloads_through_fireworks(oci_pg_s3_server: FilesServer, tm
     assert read_tree(out) == files
     tags = httpx.get(f"{server.base_url}/v2/{account.id}/{model_id}/tags/list", auth=("me", account.key))
     assert json.loads(tags.content)["tags"] == ["latest", "main"]
+
+
+def test_hostile_input_gets_oci_errors(oci_pg_s3_server: FilesServer, tmp_path: Path) -> None:
+    """NUL bytes, overlong and malformed references, parameters and bodies: each an OCI error, never a 500
+    (PostgreSQL refuses NUL in text, so nothing unchecked may reach it)."""
+    server = oci_pg_s3_server
+    account = server.new_account()
+    model_id, _ = fireworks_model(server, account, tmp_path)
+    http = httpx.Client(base_url=server.base_url, auth=("me", account.key), timeout=60)
+    base = f"/v2/{account.id}/{model_id}"
+    cases = [
+        ("GET", f"{base}/manifests/%00", None, {}),
+        ("GET", f"{base}/manifests/{'x' * 300}", None, {}),
+        ("GET", f"{base}/manifests/sha256:%00", None, {}),
+        ("GET", f"{base}/blobs/sha512:{'a' * 128}", None, {}),
+        ("GET", f"{base}/tags/list?n=-1", None, {}),
+        ("GET", f"{base}/referrers/not-a-digest", None, {}),
+        ("GET", f"/v2/{account.id}/a%00b/manifests/latest", None, {}),
+        ("GET", f"{base}/blobs/uploads/%00", None, {}),
+        ("POST", f"{base}/blobs/uploads/?digest=sha256:nope", b"x", {}),
+        (
+            "PUT",
+            f"{base}/manifests/latest",
+            b"{not json",
+            {"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        ),
+        ("PUT", f"{base}/manifests/latest", b'{"schemaVersion": 2, "layers": [{"digest": 5}]}', {}),
+        ("PUT", f"{base}/manifests/bad%00tag", b"{}", {}),
+        ("DELETE", f"{base}/manifests/%00", None, {}),
+    ]
+    for method, url, body, headers in cases:
+        response = http.request(method, url, content=body, headers=headers)
+        assert 400 <= response.status_code < 500, (method, url, response.status_code, response.text)
+        if method != "HEAD":
+            assert response.json()["errors"][0]["code"], (method, url)
+    # a mount from a repository that cannot exist falls back to an upload session, as the spec says
+    mount = http.post(f"{base}/blobs/uploads/", params={"mount": "sha256:" + "0" * 64, "from": "a\0/b"})
+    assert mount.status_code == 202
+    after_nul = http.get(f"{base}/tags/list", params={"last": "\0"})  # a NUL is just a low string here
+    assert after_nul.status_code == 200 and after_nul.json()["tags"] == ["latest", "main"]
