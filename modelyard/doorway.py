@@ -102,6 +102,17 @@ async def authenticate(request: HTTPConnection, *, anonymous: bool = False, basi
         raise
 
 
+async def authenticate_key(request: HTTPConnection, key: str | None, *, anonymous: bool = False) -> Principal:
+    """:func:`authenticate` with a key the door found in its own credential form (e.g. OCI tokens)."""
+    try:
+        return await access.aauthenticate(
+            request_store(request), key, limits=_limits(request), client=_client(request), anonymous=anonymous
+        )
+    except access.InvalidKey as e:
+        request.scope[BAD_KEY_DELAY] = e.delay
+        raise
+
+
 def authenticate_sync(request: HTTPConnection, *, anonymous: bool = False, basic: bool = False) -> Principal:
     """The caller, from a worker thread."""
     key = request_key(request, basic=basic)

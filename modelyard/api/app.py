@@ -45,6 +45,7 @@ from modelyard.api.ratelimit import BadKeyThrottle, RateLimit, TokenBuckets
 from modelyard.errors import KNOWN_TYPES, RegistryError, internal_error, known_error
 from modelyard.files import sandbox
 from modelyard.hub.upload_routes import install_uploads
+from modelyard.oci.app import install_oci
 from modelyard.prepare.service import PrepareService
 from modelyard.settings import Settings
 from modelyard.storage import Storage
@@ -112,6 +113,7 @@ def create_app(
         rate_limits=TokenBuckets(limit) if limit is not None else None, bad_keys=BadKeyThrottle()
     )
     app.store = store
+    install_oci(app)  # the OCI Distribution door at /v2 (modelyard/oci)
     _install_error_handlers(app)
     app.include_router(health.router)
     install_docs(app)

@@ -274,6 +274,13 @@ class FileService:
         checks every commit to ``main`` with it); raises FileError naming what is wrong."""
         return self._check(caller, model, [_ref(account_id, model_id, e) for e in entries], flags)
 
+    def validate_tree(
+        self, caller: Principal, model: dict[str, Any], refs: list[FileRef], flags: Flags
+    ) -> Outcome:
+        """Check a tree of committed blobs (``sha256:`` locations) as ``:validateUpload`` checks an upload
+        (the OCI door validates a pushed tree with it before committing)."""
+        return self._check(caller, model, refs, flags)
+
     def _check(self, caller: Principal, model: dict[str, Any], refs: list[FileRef], flags: Flags) -> Outcome:
         by_path = {r.path: r for r in refs}
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from modelyard.aip.timestamps import now_nanos
 from modelyard.storage.base import FileRef
 from modelyard.store.errors import translating
-from modelyard.store.tables import blobs, model_files, models, revision_files
+from modelyard.store.tables import blobs, model_files, models, oci_blobs, revision_files
 
 
 class ModelMissing(Exception):
@@ -234,6 +234,8 @@ class FileStore:
             self._lock_blob(conn, sha256, 0, create=False)
             used = conn.execute(select(exists().where(model_files.c.location == location))).scalar()
             if used or conn.execute(select(exists().where(revision_files.c.sha256 == sha256))).scalar():
+                return 0
+            if conn.execute(select(exists().where(oci_blobs.c.sha256 == sha256))).scalar():  # OCI pushes
                 return 0
             if created_before is not None:
                 young = select(blobs.c.sha256).where(

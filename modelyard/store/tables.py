@@ -395,7 +395,7 @@ refs = Table(
     Column("update_time", BigInteger, nullable=False),
 )
 
-#: The Hub door's LFS objects (0010): blobs uploaded and verified per repository (``store/hub_objects.py``).
+#: The Hub door's LFS objects (0012): blobs uploaded and verified per repository (``store/hub_objects.py``).
 hub_lfs_objects = Table(
     "hub_lfs_objects",
     metadata,
@@ -405,3 +405,52 @@ hub_lfs_objects = Table(
     Column("size", BigInteger, nullable=False),
     Column("create_time", BigInteger, nullable=False),
 )
+
+#: The OCI door (``modelyard/oci``, ``store/oci.py``; migration 0013): manifests stored as pushed (signatures,
+#: SBOMs, anything with a ``subject``) and the ModelPack manifests generated from revisions (``commit_id``
+#: set; frozen at first pull so a revision's digest never changes), with their config blob.
+oci_manifests = Table(
+    "oci_manifests",
+    metadata,
+    Column("account_id", string_c(63), primary_key=True),
+    Column("model_id", string_c(63), primary_key=True),
+    Column("digest", string_c(71), primary_key=True),
+    Column("media_type", Text, nullable=False),
+    Column("artifact_type", Text, nullable=True),
+    Column("subject", string_c(71), nullable=True),
+    Column("commit_id", string_c(40), nullable=True),
+    Column("content", LargeBinary, nullable=False),
+    Column("config_digest", string_c(71), nullable=True),
+    Column("config", LargeBinary, nullable=True),
+    Column("create_time", BigInteger, nullable=False),
+)
+Index(
+    "ix_oci_manifests_subject", oci_manifests.c.account_id, oci_manifests.c.model_id, oci_manifests.c.subject
+)
+Index(
+    "ix_oci_manifests_commit", oci_manifests.c.account_id, oci_manifests.c.model_id, oci_manifests.c.commit_id
+)
+Index("ix_oci_manifests_config", oci_manifests.c.config_digest)
+
+#: Tags of stored (non-model) manifests, e.g. cosign's ``sha256-<hex>.sig``.
+oci_tags = Table(
+    "oci_tags",
+    metadata,
+    Column("account_id", string_c(63), primary_key=True),
+    Column("model_id", string_c(63), primary_key=True),
+    Column("tag", string_c(128), primary_key=True),
+    Column("digest", string_c(71), nullable=False),
+    Column("update_time", BigInteger, nullable=False),
+)
+
+#: Blobs pushed to (or mounted into) a repository: what it may serve and what garbage collection keeps.
+oci_blobs = Table(
+    "oci_blobs",
+    metadata,
+    Column("account_id", string_c(63), primary_key=True),
+    Column("model_id", string_c(63), primary_key=True),
+    Column("sha256", string_c(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("create_time", BigInteger, nullable=False),
+)
+Index("ix_oci_blobs_sha256", oci_blobs.c.sha256)

@@ -177,7 +177,8 @@ class Snippet:
 
 
 def snippets(model: dict[str, Any], base_url: str) -> list[Snippet]:
-    """Copyable ways to fetch this model: the Fireworks SDK, curl and the modelyard CLI."""
+    """Copyable ways to fetch this model: the Fireworks SDK, curl, the modelyard CLI and, by its OCI pull
+    reference (``HOST/ACCOUNT/MODEL:latest``), oras, ``docker model pull`` and KServe's ``storageUri``."""
     name = str(model.get("name", ""))
     _, account, _, model_id = name.split("/")
     base = base_url.rstrip("/")
@@ -192,7 +193,20 @@ def snippets(model: dict[str, Any], base_url: str) -> list[Snippet]:
     url = f"{base}/v1/{name}"
     curl = f'curl -H "Authorization: Bearer $MODELYARD_API_KEY" {shlex.quote(url)}'
     cli = f"modelyard models get {shlex.quote(name)} --base-url {shlex.quote(base)}"
-    return [Snippet("sdk", "Python SDK", sdk), Snippet("curl", "curl", curl), Snippet("cli", "CLI", cli)]
+    # The OCI reference (README, "Pull and push with OCI tools"): the registry is the server's host.
+    reference = f"{base.split('://', 1)[-1]}/{account}/{model_id}:latest"
+    plain = " --plain-http" if base.startswith("http://") else ""
+    oras = f"oras pull{plain} {reference} -o {model_id}"
+    docker = f"docker model pull {reference}"
+    kserve = f"storageUri: oci://{reference}"
+    return [
+        Snippet("sdk", "Python SDK", sdk),
+        Snippet("curl", "curl", curl),
+        Snippet("cli", "CLI", cli),
+        Snippet("oras", "oras pull", oras),
+        Snippet("docker", "docker model pull", docker),
+        Snippet("kserve", "KServe storageUri", kserve),
+    ]
 
 
 @dataclass(frozen=True)

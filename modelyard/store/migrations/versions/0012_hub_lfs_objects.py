@@ -1,7 +1,7 @@
 """the Hub door's LFS objects: which repository proved it holds which blob
 
-Revision ID: 0010
-Revises: 0008
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07 22:00:00
 
 ``hub_lfs_objects``: a blob whose bytes were uploaded (and verified) for a repository through the Hub's
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0008"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
