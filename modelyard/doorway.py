@@ -172,7 +172,13 @@ def body_limit(request: Request) -> int:
 
 
 async def _receive_body(request: Request) -> bytes:
-    limit = body_limit(request)
+    return await read_body(request, body_limit(request))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body of a request, refused (413 ``REQUEST_TOO_LARGE``) before more than ``limit`` bytes
+    are read: the one reader of request bodies that are not file uploads, for every door (a door renders
+    the refusal in its own convention)."""
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large(limit, int(declared))

@@ -201,9 +201,11 @@ def test_only_the_store_touches_its_engine() -> None:
 
 
 def test_only_the_preamble_reads_request_bodies() -> None:
-    """Every JSON body goes through ``modelyard.doorway.admit`` (authentication, ids, permission, then the
-    body under ``max_body_bytes``); the raw file uploads of ``api/blobs.py`` stream theirs."""
-    readers = {"modelyard.doorway", "modelyard.api.blobs"}
+    """Every JSON or form body goes through ``modelyard.doorway`` (``admit``: authentication, ids,
+    permission, then the body under ``max_body_bytes``; ``read_body`` for a door's own limit); only the
+    raw file uploads stream theirs: the signed PUTs of ``api/blobs.py``, the Hub's LFS object and part PUTs
+    (``hub/lfs.py``) and the OCI blob uploads (``oci/push.py``)."""
+    readers = {"modelyard.doorway", "modelyard.api.blobs", "modelyard.hub.lfs", "modelyard.oci.push"}
     pattern = re.compile(r"\b(?:request|req)\.(?:body|stream|json|form)\(")
     offenders = [
         name

@@ -33,7 +33,7 @@ from modelyard.api import auditlogs as auditlogs_routes
 from modelyard.api import health, metrics
 from modelyard.api import models as models_routes
 from modelyard.api import users as users_routes
-from modelyard.api.auditing import IdentityMiddleware
+from modelyard.api.auditing import IdentityMiddleware, add_audited_door
 from modelyard.api.docs import install_docs
 from modelyard.api.errors import render
 from modelyard.api.fastpath import ListFastPath
@@ -45,6 +45,7 @@ from modelyard.api.ratelimit import BadKeyThrottle, RateLimit, TokenBuckets
 from modelyard.errors import KNOWN_TYPES, RegistryError, internal_error, known_error
 from modelyard.files import sandbox
 from modelyard.hub.upload_routes import install_uploads
+from modelyard.hub.write_support import audit_context as hub_audit_context
 from modelyard.oci.app import install_oci
 from modelyard.prepare.service import PrepareService
 from modelyard.settings import Settings
@@ -102,6 +103,7 @@ def create_app(
     # Before the models router (its ``{model_id}`` would take ``id:verb``).
     install_files(app, file_service(store, storage, settings))
     install_uploads(app, app.state.files, store, settings)  # the Hub door's writes, before its mount
+    add_audited_door(hub_audit_context)  # Hub writes get audit entries like the API's
     app.mount("/hf", hub.routes())  # the Hugging Face Hub protocol (modelyard.hub)
     app.state.prepare = PrepareService(store)
     app.include_router(models_routes.router)

@@ -25,7 +25,6 @@ from modelyard.files.service import FileService
 from modelyard.storage.base import URL_TTL_SECONDS
 from modelyard.storage.local import LocalStorage
 from modelyard.storage.s3 import S3Storage
-from modelyard.store.oci import OciRecords
 
 #: Blobs and objects younger than this are never collected when the database does not know them (a PUT
 #: may be between placing its bytes and committing).
@@ -72,7 +71,8 @@ def collect(service: FileService, *, now: float | None = None, grace: float = GR
     report.bytes_freed += service.release(orphans)
 
     service.revisions.delete_orphans()
-    OciRecords(files.engine).forget_orphans(int(grace * 1e9))  # rows of the OCI door's deleted models
+    if service.oci is not None:
+        service.oci.forget_orphans(int(grace * 1e9))  # rows of the OCI door's deleted models
 
     if isinstance(storage, LocalStorage | S3Storage):
         cutoff = int((now - grace) * 1e9)

@@ -22,4 +22,4 @@ def file_service(
         storage = open_storage(storage_url(configured, store.database_url()))
     if isinstance(storage, LocalStorage) and storage.signer is None:
         storage.signer = UrlSigner(store.secret("file_url_key"))
-    return FileService(store, store.files, storage, store.revisions)
+    return FileService(store, store.files, storage, store.revisions, store.oci)

@@ -33,6 +33,7 @@ from modelyard.storage.base import URL_TTL_SECONDS, FileRef, RangeReader, Storag
 from modelyard.storage.local import SHA_PREFIX, LocalStorage
 from modelyard.storage.s3 import S3Storage
 from modelyard.store.files import DeclaredFile, FileStore, ModelMissing, ModelRow
+from modelyard.store.oci import OciRecords
 from modelyard.store.revisions import (
     MAIN,
     SYSTEM_AUTHOR,
@@ -60,6 +61,8 @@ class FileService:
     files: FileStore
     storage: Storage
     revisions: Revisions
+    #: The OCI door's records (pushed manifests and blobs), swept with the files: ``store.oci``.
+    oci: OciRecords | None = None
 
     # -- :getUploadEndpoint ----------------------------------------------------------------------------
     def upload_endpoint(

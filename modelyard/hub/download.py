@@ -40,6 +40,8 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from modelyard import doorway
+from modelyard.errors import RegistryError
 from modelyard.files.service import FileService
 from modelyard.hub.errors import HubError, entry_not_found
 from modelyard.hub.identity import authenticated, can_write
@@ -201,11 +203,10 @@ async def paths_info(request: Request) -> Response:
     ``paths`` (others are left out, as on the Hub); ``get_paths_info``, ``HfFileSystem.info``."""
     repo = await find_repo(request)
     rev, _ = revision_and_path(request, 5)  # api models NAMESPACE NAME paths-info
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise HubError(413, f"the request body is over {MAX_FORM_BYTES} bytes")
+    try:
+        body = await doorway.read_body(request, MAX_FORM_BYTES)
+    except RegistryError:
+        raise HubError(413, f"the request body is over {MAX_FORM_BYTES} bytes") from None
     form = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10_000)
     wanted = [p.strip("/") for p in form.get("paths", [])]
     revision = await resolve(request, repo, rev)

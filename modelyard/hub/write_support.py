@@ -28,7 +28,7 @@ from fastapi import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from modelyard import access
+from modelyard import access, doorway
 from modelyard.access import Action, Principal
 from modelyard.errors import RegistryError
 from modelyard.hub.errors import HubError
@@ -55,17 +55,10 @@ async def read_json(request: Request, limit: int) -> Any:
 
 
 async def read_bytes(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise HubError(413, f"the request body is larger than the limit of {limit:,} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HubError(413, f"the request body is larger than the limit of {limit:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await doorway.read_body(request, limit)
+    except RegistryError as e:
+        raise HubError(413, f"the request body is larger than the limit of {limit:,} bytes") from e
 
 
 def uploads(request: Request) -> HubUploads:

@@ -35,7 +35,7 @@ from modelyard.oci.view import View
 from modelyard.storage.local import LocalStorage
 from modelyard.store import audit
 from modelyard.store.errors import Unavailable
-from modelyard.store.oci import OciRecords
+from modelyard.store.repository import Store
 
 log = logging.getLogger("modelyard")
 
@@ -64,9 +64,9 @@ class OciAuditContext(audit.AuditContext):
 class OciAudit:
     """Opens the audit entry of a write and records it when nothing wrote it (see the module doc)."""
 
-    def __init__(self, app: ASGIApp, records: OciRecords) -> None:
+    def __init__(self, app: ASGIApp, store: Store) -> None:
         self.app = app
-        self.engine = records.database.engine
+        self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = self._context(scope) if scope["type"] == "http" else None
@@ -123,7 +123,7 @@ class OciAudit:
         except orjson.JSONDecodeError:
             message = ""
         try:
-            await anyio.to_thread.run_sync(audit.record, self.engine, ctx, status or 500, message)
+            await anyio.to_thread.run_sync(self.store.record_audit, ctx, status or 500, message)
         except Exception as e:  # the database is gone: the answer still goes out
             log.warning("audit: cannot record %s %s: %s", ctx.method, ctx.resource, str(e).splitlines()[0])
             ctx.recorded = True
@@ -174,7 +174,7 @@ def oci_app(app: FastAPI) -> Router:
     keep the main app as ``request.app`` (settings, rate limits) and every error reaches ``_Boundary``."""
     store = app.state.store
     files = app.state.files
-    records = OciRecords(store.engine)
+    records = store.oci
     registry = Registry(
         view=View(files, records, store),
         records=records,
@@ -203,7 +203,7 @@ def oci_app(app: FastAPI) -> Router:
 def install_oci(app: FastAPI) -> None:
     """Mount the door at ``/v2`` (after the file service and the rate limits are installed)."""
     router = oci_app(app)
-    app.mount("/v2", OciAudit(_Boundary(router), app.state.oci.records))
+    app.mount("/v2", OciAudit(_Boundary(router), app.state.store))
 
 
 class _Boundary:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 import anyio.to_thread
 import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
+from modelyard import doorway
+from modelyard.errors import RegistryError
 from modelyard.oci import access, modelpack
 from modelyard.oci.errors import OciError
 from modelyard.oci.registry import (
@@ -45,15 +48,22 @@ async def base(request: Request) -> Response:
     return JSONResponse({}, headers=API_VERSION)
 
 
+#: The largest OAuth2 token form (``grant_type=password&username=...&password=<API key>``).
+TOKEN_FORM_BYTES = 64 * 1024
+
+
 async def token(request: Request) -> Response:
     """The Docker token endpoint: Basic (any user, an API key as password) gets a token for that key;
     no credentials get a short-lived anonymous token (pulls of public models)."""
     reg = registry(request)
     key: str | None = None
     if request.method == "POST":  # the OAuth2 form (grant_type=password) some clients use
-        form = await request.form()
-        password = form.get("password")
-        key = password if isinstance(password, str) and password else None
+        try:
+            raw = await doorway.read_body(request, TOKEN_FORM_BYTES)
+        except RegistryError:
+            raise OciError("SIZE_INVALID", f"the token form is over {TOKEN_FORM_BYTES} bytes") from None
+        passwords = parse_qs(raw.decode("utf-8", errors="replace"), max_num_fields=16).get("password", [])
+        key = passwords[0] if passwords and passwords[0] else None
     if key is None:
         found = access.credentials(request)
         if found is not None and found[0] == "key":

@@ -18,6 +18,8 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from modelyard import doorway
+from modelyard.errors import RegistryError
 from modelyard.oci import access, layers, modelpack
 from modelyard.oci.errors import OciError, name_unknown
 from modelyard.oci.pull import blob_size
@@ -193,15 +195,12 @@ async def cancel_upload(request: Request) -> Response:
 
 
 async def _body(request: Request) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_MANIFEST:
-        raise OciError("SIZE_INVALID", f"a manifest may have at most {MAX_MANIFEST} bytes", status=413)
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > MAX_MANIFEST:
-            raise OciError("SIZE_INVALID", f"a manifest may have at most {MAX_MANIFEST} bytes", status=413)
-    return bytes(data)
+    try:
+        return await doorway.read_body(request, MAX_MANIFEST)
+    except RegistryError:
+        raise OciError(
+            "SIZE_INVALID", f"a manifest may have at most {MAX_MANIFEST} bytes", status=413
+        ) from None
 
 
 def _parse(body: bytes, content_type: str) -> dict[str, Any]:

@@ -32,9 +32,9 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="Run the jobs waiting now, then exit.")] = False,
 ) -> None:
     """Run jobs (:prepare) from the database until stopped."""
-    from modelyard.api.files import file_service
     from modelyard.cli_failures import CommandFailure
     from modelyard.cli_support import open_store
+    from modelyard.files.opening import file_service
     from modelyard.prepare.jobs import handlers
     from modelyard.prepare.worker import Worker
     from modelyard.settings import Settings
@@ -60,7 +60,7 @@ def worker(
         for w in workers[:1]:
             while w.run_once() is not None:
                 pass
-        store.engine.dispose()
+        store.dispose()
         return
     stop = threading.Event()
 
@@ -81,4 +81,4 @@ def worker(
     while any(t.is_alive() for t in threads):
         for thread in threads:
             thread.join(0.5)
-    store.engine.dispose()
+    store.dispose()

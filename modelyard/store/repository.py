@@ -36,10 +36,12 @@ from modelyard.store.errors import (
 )
 from modelyard.store.existing import existing_names
 from modelyard.store.files import FileStore
+from modelyard.store.hub_objects import HubObjects
 from modelyard.store.jobs import Jobs
 from modelyard.store.keys import ApiKeys, KeyOwner, hash_key, list_keys
 from modelyard.store.listing import SQLITE_LIST_THREADS, Lister, Page
 from modelyard.store.models import Models
+from modelyard.store.oci import OciRecords
 from modelyard.store.planner import Scope, scope_condition
 from modelyard.store.revisions import Revisions
 from modelyard.store.secrets import shared_secret
@@ -91,6 +93,10 @@ class Store:
         self.models = Models(self.database, self.accounts)
         #: Revisions and refs of model files (``store/revisions.py``; its methods are translated).
         self.revisions = Revisions(self.database)
+        #: The OCI door's manifests, tags and pushed blobs (``store/oci.py``; its methods are translated).
+        self.oci = OciRecords(engine)
+        #: The Hub door's LFS objects per repository (``store/hub_objects.py``), every call translated.
+        self.hub_objects = translated_part(HubObjects(engine))
         self.batches = BatchWriter(self.database, self.accounts)
         self.lister = Lister(self.database)
         #: Jobs (``jobs.py``): call through ``Store.jobs_call`` so driver errors are translated.
