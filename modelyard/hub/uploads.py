@@ -65,8 +65,8 @@ def repo_not_found(account_id: str, model_id: str) -> HubError:
     return errors.repo_not_found(f"{account_id}/{model_id}")
 
 
-#: How many times a commit that lost a race is applied again.
-COMMIT_ATTEMPTS = 5
+#: How many times a commit that lost a race is applied again (each round of racing commits lands one).
+COMMIT_ATTEMPTS = 20
 
 
 class _Raced(Exception):
