@@ -26,7 +26,7 @@ from modelyard.aip.ordering import parse_order_by
 from modelyard.aip.pagetoken import ListCursor, PageTokenCodec
 from modelyard.hub.errors import HubError
 from modelyard.hub.identity import caller
-from modelyard.hub.names import hub_id
+from modelyard.hub.names import repo_ids
 from modelyard.hub.repos import Repo, card, files_of, hub_route, iso, json_response, sibling, store_of
 from modelyard.resources.model import MODEL, MODEL_FILTER_SCHEMA
 from modelyard.store.planner import Scope
@@ -73,7 +73,7 @@ async def list_models(request: Request) -> Response:
     if not who.may_download():
         raise HubError(403, "this key cannot read models")
     author = request.query_params.get("author")
-    target = hub_id(author) if author else "-"
+    target = repo_ids(author, "x")[0] if author else "-"  # 400 for what no account id can be
     search = request.query_params.get("search", "")
     sort_key = request.query_params.get("sort", "id")
     column = _SORTS.get(sort_key.lower(), "name")

@@ -105,7 +105,13 @@ def raw_tail(request: Request, skip: int) -> list[str]:
     segments = raw.decode("latin-1").split("?", 1)[0].split("/")
     root = request.scope.get("root_path", "")
     start = (len(root.rstrip("/").split("/")) if root.strip("/") else 1) + skip
-    return [unquote(s, errors="strict") for s in segments[start:]]
+    try:
+        tail = [unquote(s, errors="strict") for s in segments[start:]]
+    except UnicodeDecodeError:
+        raise HubError(400, "the URL's path is not percent-encoded UTF-8") from None
+    if any("\x00" in s for s in tail):
+        raise HubError(400, "the URL's path holds a NUL character")
+    return tail
 
 
 def revision_and_path(request: Request, skip: int) -> tuple[str, str]:

@@ -173,6 +173,15 @@ class FileStore:
         return bool(done.rowcount)
 
     @translating
+    def add_blob(self, sha256: str, size: int, place: Callable[[], None]) -> None:
+        """Record blob ``sha256`` and ``place()`` its bytes under the blob's row lock, for bytes that arrive
+        without a declared file (a Hub LFS upload before its commit). Until a revision refers to it, garbage
+        collection keeps it for its grace period (``files/gc.py``), then frees it."""
+        with self._write() as conn:
+            self._lock_blob(conn, sha256, size, create=True)
+            place()
+
+    @translating
     def set_location(self, ref: FileRef, location: str) -> None:
         """Record where a file's bytes are (S3: found by HeadObject with the declared size)."""
         with self._write() as conn:

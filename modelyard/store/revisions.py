@@ -31,8 +31,10 @@ translation, so a database that does not answer raises ``Unavailable``)::
           (and a missing branch is created pointing at it). Compare ``result.commit_id`` with the parent
           to tell.
         Every SHA-256 a commit adds must be a blob the storage holds and the server hashed (a row of
-        ``blobs``), else BlobMissing: a committed file always has a verified SHA-256. Committing to a
-        tag raises InvalidRef; a model that does not exist raises ModelNotFound.
+        ``blobs``, made by a PUT to a signed URL, ``:validateUpload`` on S3, or ``FileStore.add_blob``
+        for bytes that arrive before their commit), else BlobMissing: a committed file always has a
+        verified SHA-256. Garbage collection keeps a blob no revision holds yet for its grace period.
+        Committing to a tag raises InvalidRef; a model that does not exist raises ModelNotFound.
     refs(account, model) -> list[Ref]                   branches and tags, by name
     log(account, model, rev, *, limit=50, after=None) -> list[Revision]
         newest first from ``rev``, following parents; ``after`` (a commit id) continues a walk after it.
@@ -166,6 +168,8 @@ class Revisions:
         return None if row is None else Ref(row.name, row.kind, row.commit_id)
 
     def _resolve(self, conn: Connection, account_id: str, model_id: str, rev: str) -> Revision:
+        if "\x00" in rev or len(rev) > 255:  # names no ref (and PostgreSQL refuses NUL in text)
+            raise RevisionNotFound(f"revision {rev[:100]!r} not found in {_name(account_id, model_id)}")
         if is_commit_id(rev):
             found = self._get(conn, account_id, model_id, rev)
         else:
@@ -201,6 +205,8 @@ class Revisions:
 
     @translating
     def entry(self, cid: str, path: str) -> TreeEntry | None:
+        if "\x00" in path:
+            return None
         with self.database.reader() as conn:
             row = conn.execute(
                 select(revision_files.c.sha256, revision_files.c.size).where(
@@ -311,6 +317,8 @@ class Revisions:
     ) -> Revision:
         check_ref_name(branch)
         for path, change in changes.items():
+            if not path or "\x00" in path or len(path.encode()) > 1024:
+                raise ValueError(f"{path[:100]!r}: a path is 1-1024 bytes without NUL")
             if change is not None and (SHA256.fullmatch(change[0]) is None or change[1] < 0):
                 raise ValueError(f"{path}: a change is (sha256 as 64 lower-case hex digits, size >= 0)")
         with self.database.write() as conn:
@@ -409,6 +417,8 @@ class Revisions:
     def _delete_ref(self, account_id: str, model_id: str, name: str, kind: str) -> None:
         if kind == BRANCH and name == MAIN:
             raise InvalidRef("the branch 'main' cannot be deleted")
+        if "\x00" in name:
+            raise RevisionNotFound(f"{kind} {name[:100]!r} not found in {_name(account_id, model_id)}")
         with self.database.write() as conn:
             gone = conn.execute(
                 delete(refs).where(

@@ -5,6 +5,7 @@ file and S3 storage)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from modelyard.api.files import file_service
 from modelyard.files.gc import collect
 from modelyard.files.service import FileService
 from modelyard.storage import open_storage
+from modelyard.storage.local import LocalStorage
 from modelyard.storage.s3 import S3Storage
 from modelyard.store.revisions import MAIN
 from tests.support.api import uid
@@ -170,3 +172,47 @@ def test_s3_files_from_before_revisions_are_hashed_and_committed_when_first_read
     assert head.author == "modelyard"
     tree = {e.path: e.sha256 for e in store.revisions.tree(head.commit_id)}
     assert tree == {p: hashlib.sha256(d).hexdigest() for p, d in files.items()}
+
+
+def test_a_blob_waiting_for_its_commit_is_kept_for_the_grace_period(
+    files_server: FilesServer, tmp_path: Path
+) -> None:
+    """``FileStore.add_blob`` (bytes that arrive before the commit naming them, as a Hub LFS upload
+    does): garbage collection keeps such a blob for its grace period, and for as long as any revision
+    holds it once committed."""
+    account, model_id, _, _, _ = _ready_model(files_server, tmp_path)
+    revs = files_server.store.revisions
+    waiting, orphan = os.urandom(1000), os.urandom(1000)
+    with _service(files_server) as service:
+        storage = service.storage
+
+        def add(data: bytes) -> str:
+            sha = hashlib.sha256(data).hexdigest()
+            if isinstance(storage, S3Storage):
+                key = storage.blob_key(sha)
+                place = functools.partial(
+                    storage.client.put_object, Bucket=storage.bucket, Key=key, Body=data
+                )
+            else:
+                assert isinstance(storage, LocalStorage)
+                temp = storage.tmp / f"{sha}.part"
+                temp.write_bytes(data)
+                place = functools.partial(storage.place, temp, sha)
+            service.files.add_blob(sha, len(data), place)
+            return sha
+
+        sha, orphan_sha = add(waiting), add(orphan)
+        collect(service)  # within the grace period: both stay
+        assert service.files.blob_known(sha) and service.files.blob_known(orphan_sha)
+        revs.commit(
+            account, model_id, changes={"extra.bin": (sha, 1000)}, author="accounts/a/users/u", message="m"
+        )
+        revs.commit(account, model_id, changes={"extra.bin": None}, author="accounts/a/users/u", message="m")
+        collect(service, grace=0)
+        assert service.files.blob_known(sha)  # an older revision still holds it
+        assert not service.files.blob_known(orphan_sha)  # never committed, past its grace: freed
+        first_with_it = revs.log(account, model_id, MAIN)[1]
+        entry = revs.entry(first_with_it.commit_id, "extra.bin")
+        assert entry is not None
+        url = service.download_url(account, model_id, entry, files_server.base_url, 2**40)
+    assert httpx.get(url, timeout=30).content == waiting

@@ -203,3 +203,26 @@ def test_hub_style_names_map_to_ids(files_server: FilesServer, tmp_path: Path) -
     assert info.id == model.repo
     whoami = model.api().whoami()
     assert whoami["name"] == model.account and whoami["auth"]["accessToken"]["role"] == "write"
+
+
+def test_hostile_paths_get_hub_errors_not_500(file_storage_server: FilesServer, tmp_path: Path) -> None:
+    model = hub_model(file_storage_server, tmp_path)
+    auth = {"Authorization": f"Bearer {model.key}"}
+    base = f"{model.endpoint}/{model.repo}"
+    api = f"{model.endpoint}/api/models/{model.repo}"
+    with httpx.Client(headers=auth, timeout=30) as http:
+        for url in (
+            f"{base}/resolve/ma%00in/config.json",
+            f"{base}/resolve/main/config%00.json",
+            f"{base}/resolve/main/%FF%FE",
+            f"{api}/tree/main/%00",
+            f"{api}/commits/ma%00in",
+            f"{api}/revision/{'x' * 5000}",
+        ):
+            response = http.get(url)
+            assert response.status_code in (400, 404), (url, response.status_code, response.text)
+            assert "error" in response.json()
+        listing = http.get(f"{model.endpoint}/api/models", params={"author": "a\x00b"})
+        assert listing.status_code == 400 and "error" in listing.json()
+        commits = http.get(f"{api}/commits/main", params={"cursor": "\x00"})
+        assert commits.status_code == 400

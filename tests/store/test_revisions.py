@@ -265,3 +265,22 @@ def test_0008_carries_ready_models_files_into_a_first_revision(blank_db: str) ->
             store.revisions.resolve("acme", "uploading", MAIN)
     finally:
         engine.dispose()
+
+
+def test_nul_and_overlong_names_are_refused_not_crashed(store: Store) -> None:
+    """PostgreSQL refuses NUL in text: every entry point turns it into the store's own answer."""
+    revs = store.revisions
+    account, model_id = _model(store)
+    blob = _blob(store, b"nul test")
+    revs.commit(account, model_id, changes={"f": blob}, author=AUTHOR, message="m", allow_create_branch=True)
+    for rev in ("ma\x00in", "x" * 300):
+        with pytest.raises(RevisionNotFound):
+            revs.resolve(account, model_id, rev)
+    head = revs.resolve(account, model_id, MAIN)
+    assert revs.entry(head.commit_id, "f\x00") is None
+    with pytest.raises(ValueError):
+        revs.commit(account, model_id, changes={"a\x00b": blob}, author=AUTHOR, message="m")
+    with pytest.raises(InvalidRef):
+        revs.create_tag(account, model_id, "v\x001")
+    with pytest.raises(RevisionNotFound):
+        revs.delete_tag(account, model_id, "v\x001")
