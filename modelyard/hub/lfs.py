@@ -304,7 +304,7 @@ async def put_object(account_id: str, model_id: str, oid: str, request: Request)
                 400, f"the bytes sent hash to SHA-256 {sha}, not to the LFS oid {oid}; nothing was kept"
             )
         await anyio.to_thread.run_sync(
-            hub.files.files.record_blob, oid, size, lambda: storage.place(temp.path, sha)
+            hub.files.files.add_blob, oid, size, lambda: storage.place(temp.path, sha)
         )
         await anyio.to_thread.run_sync(hub.received, account_id, model_id, oid, size)
     finally:
@@ -439,7 +439,7 @@ def _complete_local(hub: HubUploads, upload: str, oid: str, size: int, etags: li
                 400,
                 f"the parts hash to SHA-256 {sha} ({got} bytes), not to the LFS oid {oid}; nothing was kept",
             )
-        hub.files.files.record_blob(oid, size, lambda: storage.place(whole, sha))
+        hub.files.files.add_blob(oid, size, lambda: storage.place(whole, sha))
     finally:
         storage.hash_states.drop(whole)
         with contextlib.suppress(FileNotFoundError):

@@ -67,8 +67,8 @@ def repo_not_found(account_id: str, model_id: str) -> HubError:
     return errors.repo_not_found(f"{account_id}/{model_id}")
 
 
-#: How many times a commit that lost a race is applied again.
-COMMIT_ATTEMPTS = 5
+#: How many times a commit that lost a race is applied again (each round of racing commits lands one).
+COMMIT_ATTEMPTS = 20
 
 
 class _Raced(Exception):
@@ -129,7 +129,7 @@ class HubUploads:
                     f.write(data)
                     f.flush()
                     os.fsync(f.fileno())
-                self.files.files.record_blob(sha256, len(data), lambda: storage.place(temp, sha256))
+                self.files.files.add_blob(sha256, len(data), lambda: storage.place(temp, sha256))
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     temp.unlink()
@@ -142,7 +142,7 @@ class HubUploads:
                 except Exception as e:
                     raise StorageError(f"cannot write s3://{storage.bucket}/{key}: {e}") from e
 
-            self.files.files.record_blob(sha256, len(data), place)
+            self.files.files.add_blob(sha256, len(data), place)
         else:  # pragma: no cover - the two backends above are all there is
             raise StorageError(f"storage {storage.url} cannot take Hub uploads")
 
@@ -163,7 +163,7 @@ class HubUploads:
                     400,
                     f"the uploaded bytes hash to SHA-256 {sha}, not to the LFS oid {oid}; nothing was kept",
                 )
-            self.files.files.record_blob(oid, size, lambda: storage.place_blob(ref, sha, etag))
+            self.files.files.add_blob(oid, size, lambda: storage.place_blob(ref, sha, etag))
             self.received(ref.account_id, ref.model_id, oid, size)
         finally:
             with contextlib.suppress(StorageError):

@@ -301,15 +301,7 @@ class FileStore:
             )
             return {(str(a), str(m), str(u)) for a, m, u in rows}
 
-    # -- blobs written outside a declared file list (the Hugging Face Hub door) --------------------------
-    @translating
-    def record_blob(self, sha256: str, size: int, place: Callable[[], None]) -> None:
-        """Lock (creating) the row of blob ``sha256`` and ``place()`` its bytes, in one transaction: the
-        bytes were hashed by the server and are in place once this returns."""
-        with self._write() as conn:
-            self._lock_blob(conn, sha256, size, create=True)
-            place()
-
+    # -- blobs (the Hugging Face Hub door) --------------------------------------------------------------
     @translating
     def blob_size(self, sha256: str) -> int | None:
         """The size of blob ``sha256``, or None when the storage does not hold it."""
