@@ -23,6 +23,7 @@ facade) and files (``FileService``).
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,7 +75,7 @@ def render_markdown(text: str) -> str:
     tokens = _markdown.parse(text)
     _demote_headings(tokens)
     html = _markdown.renderer.render(tokens, _markdown.options, {})
-    return nh3.clean(
+    clean = nh3.clean(
         html,
         tags=_TAGS,
         attributes=_ATTRIBUTES,
@@ -82,6 +83,20 @@ def render_markdown(text: str) -> str:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
+    return _IMG.sub(_with_alt, clean)
+
+
+#: An ``<img>`` as nh3 (html5ever) writes it: every attribute value in double quotes, none inside one.
+_IMG = re.compile(r'<img((?:\s+[\w-]+="[^"]*")*)\s*/?>')
+
+
+def _with_alt(match: re.Match[str]) -> str:
+    """An image the card gives no alternative text is marked decorative (``alt=""``), as screen readers
+    would otherwise read its URL."""
+    attributes = match.group(1)
+    if re.search(r'\salt="', attributes):
+        return match.group(0)
+    return f'<img{attributes} alt="">'
 
 
 def _demote_headings(tokens: list[Token]) -> None:
@@ -187,7 +202,7 @@ def load(
     the model's)."""
     _, account_id, _, model_id = str(model["name"]).split("/")
     revisions = store.revisions
-    details = Details(hub_snippets=hub_snippets(account_id, model_id, base_url))
+    details = Details()
     try:
         log = revisions.log(account_id, model_id, MAIN, limit=LOG_PAGE + 1, after=after)
     except RevisionNotFound:
@@ -195,6 +210,7 @@ def load(
             raise
         return details  # no revision yet (uploading, or a model without files)
     details.after = after
+    details.hub_snippets = hub_snippets(account_id, model_id, base_url)
     details.revisions = [_revision_row(r) for r in log[:LOG_PAGE]]
     if len(log) > LOG_PAGE:
         details.older = log[LOG_PAGE - 1].commit_id
