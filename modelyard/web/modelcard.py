@@ -10,6 +10,8 @@ revisions and refs of ``main``, the prepared precisions, and the Hugging Face sn
   with ``rel="noopener noreferrer nofollow"``. The page's Content Security Policy (no inline script) is
   the second wall. The card's headings are moved two levels down (its ``#`` becomes ``<h3>``) so they
   sit under the page's "Model card" heading.
+  Rendered cards are kept (at most 256) by the README's SHA-256; a card the storage cannot read is
+  replaced by a sentence saying so.
 * **Revisions**: the newest :data:`LOG_PAGE` of ``main`` (short id, author, message, time), paged by the
   last shown commit id (``?after=``); the refs (branches and tags) with the commit each names.
 * **Precisions**: ``main`` (its ``defaultPrecision``) and each precision branch (``fp8``, ``bf16``,
@@ -23,7 +25,10 @@ facade) and files (``FileService``).
 from __future__ import annotations
 
 import datetime
+import logging
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +40,7 @@ from modelyard.files.card import MAX_CARD_BYTES, split_card
 from modelyard.files.service import FileService
 from modelyard.prepare.precisions import Precision
 from modelyard.resources.revision import BRANCH, MAIN, Ref, Revision, TreeEntry
+from modelyard.storage.base import StorageError
 from modelyard.store.repository import Store
 from modelyard.store.revisions import RevisionNotFound
 from modelyard.web.present import Fact, Snippet, human_bytes, safe_url
@@ -111,6 +117,8 @@ class ModelCard:
     html: str
     facts: list[Fact]
     truncated: bool
+    #: The storage did not answer: the page says so instead of the card.
+    unreadable: bool = False
 
 
 def card_facts(data: dict[str, Any] | None) -> list[Fact]:
@@ -225,12 +233,33 @@ def load(
     return details
 
 
+#: Rendered cards by their README's SHA-256 (content-addressed: a rendering never goes stale).
+_CARDS: OrderedDict[str, ModelCard] = OrderedDict()
+_CARD_CACHE_SIZE = 256
+_cards_lock = threading.Lock()
+
+
 def _card(service: FileService, account_id: str, model_id: str, tree: list[TreeEntry]) -> ModelCard | None:
     readme = next((e for e in tree if e.path == "README.md"), None)
     if readme is None:
         return None
-    data, body = split_card(service.read_committed(account_id, model_id, readme, MAX_CARD_BYTES))
-    return ModelCard(render_markdown(body), card_facts(data), readme.size > MAX_CARD_BYTES)
+    with _cards_lock:
+        if (cached := _CARDS.get(readme.sha256)) is not None:
+            _CARDS.move_to_end(readme.sha256)
+            return cached
+    try:
+        data, body = split_card(service.read_committed(account_id, model_id, readme, MAX_CARD_BYTES))
+    except StorageError:
+        logging.getLogger("modelyard").warning(
+            "reading the model card of accounts/%s/models/%s failed", account_id, model_id, exc_info=True
+        )
+        return ModelCard("", [], False, unreadable=True)
+    card = ModelCard(render_markdown(body), card_facts(data), readme.size > MAX_CARD_BYTES)
+    with _cards_lock:
+        _CARDS[readme.sha256] = card
+        while len(_CARDS) > _CARD_CACHE_SIZE:
+            _CARDS.popitem(last=False)
+    return card
 
 
 def _precisions(

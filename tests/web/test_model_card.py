@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from modelyard.resources.revision import MAIN
+from modelyard.storage.local import LocalStorage
 from modelyard.web.modelcard import LOG_PAGE
 from modelyard.web.present import human_bytes
 from tests.support.api import uid
@@ -214,3 +215,22 @@ def test_the_log_of_main_is_paged_newest_first(card_server: FilesServer, tmp_pat
     missing = account.client.get(url, params={"after": "0" * 40})
     assert missing.status_code == 404 and "Revision not found" in missing.text
     assert account.client.get(url, params={"after": "not a commit"}).status_code == 404
+
+
+def test_a_card_the_storage_cannot_read_is_a_sentence_not_an_error(
+    card_server: FilesServer, tmp_path: Path
+) -> None:
+    account = card_server.new_account("lost")
+    client = card_server.sdk(account)
+    files, _ = qwen2_files(tmp_path)
+    files["README.md"] = f"# Card {secrets.token_hex(8)}\n\nGone before anyone reads it.\n".encode()
+    model_id = uid("lost")
+    client.models.create(model_id=model_id, model={"kind": "HF_BASE_MODEL", "base_model_details": {}})
+    upload(client, model_id, files)
+    client.models.validate_upload(model_id)
+    LocalStorage(card_server.root).blob_path(hashlib.sha256(files["README.md"]).hexdigest()).unlink()
+
+    page = account.client.get(f"/catalog/accounts/{account.id}/models/{model_id}")
+    assert page.status_code == 200
+    assert "could not be read from storage" in page.text and "Gone before" not in page.text
+    assert len(_tables(page.text, "Revisions of main")) == 1  # the rest of the page is there
