@@ -382,9 +382,12 @@ class FileService:
         self.release(declared)
         return head
 
-    def listing(self, account_id: str, model_id: str, base_url: str) -> list[tuple[str, int, str | None]]:
-        """The files of a model the caller may read (the catalog's model page): ``main``'s with signed
-        download URLs valid for :data:`URL_TTL_SECONDS` once it is READY, else the declared ones."""
+    def listing(
+        self, account_id: str, model_id: str, base_url: str
+    ) -> list[tuple[str, int, str | None, str | None]]:
+        """The files of a model the caller may read (the catalog's model page): ``main``'s as
+        ``(path, size, signed download URL valid for URL_TTL_SECONDS once it is READY, SHA-256)``, else
+        the declared ones (no SHA-256 before they are committed)."""
         model = self.files.model(account_id, model_id)
         if model is None:
             return []
@@ -397,10 +400,15 @@ class FileService:
                     e.path,
                     e.size,
                     self.download_url(account_id, model_id, e, base_url, expires) if ready else None,
+                    e.sha256,
                 )
                 for e in self.revisions.tree(head.commit_id)
             ]
-        return [(f.ref.path, f.ref.size, None) for f in self.files.files(account_id, model_id)]
+        return [(f.ref.path, f.ref.size, None, None) for f in self.files.files(account_id, model_id)]
+
+    def read_committed(self, account_id: str, model_id: str, entry: TreeEntry, limit: int) -> bytes:
+        """The first ``limit`` bytes of a committed file (e.g. a model card), read through the storage."""
+        return self.storage.open_reader(_ref(account_id, model_id, entry)).read(0, min(entry.size, limit))
 
     def serves(self, account_id: str, model_id: str, path: str, sha256: str) -> bool:
         """Whether a revision of the model holds ``path`` with these bytes (a signed URL of a committed

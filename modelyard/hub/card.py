@@ -1,60 +1,8 @@
-"""The model card: ``README.md``'s YAML front matter is the Hub's ``cardData`` (license, tags,
-base_model, pipeline_tag, ...). Read with ``yaml.safe_load`` (no tags that build objects), from at most
-:data:`MAX_CARD_BYTES`; a card without front matter, or whose front matter is not a YAML mapping, has none.
-"""
+"""The model card's front matter as the Hub's ``cardData``: parsed below the doors, in
+``modelyard/files/card.py`` (the catalog's model page reads cards too); re-exported here for the Hub door."""
 
 from __future__ import annotations
 
-import datetime
-import re
-from typing import Any
+from modelyard.files.card import MAX_CARD_BYTES, MAX_NODES, card_data
 
-import yaml
-
-#: The most of a README read for its front matter.
-MAX_CARD_BYTES = 1024 * 1024
-#: The most values a card's front matter may hold.
-MAX_NODES = 100_000
-_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n?^---[ \t]*$", re.S | re.M)
-
-
-def card_data(readme: bytes) -> dict[str, Any] | None:
-    """The front matter of a model card as JSON-ready data, or None."""
-    text = readme[:MAX_CARD_BYTES].decode("utf-8", errors="replace").replace("\r\n", "\n")
-    match = _FRONT_MATTER.match(text)
-    if match is None:
-        return None
-    try:
-        data = yaml.safe_load(match.group(1))
-    except yaml.YAMLError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    try:
-        cleaned = _jsonable(data, [MAX_NODES])
-    except _TooLarge:
-        return None
-    return cleaned if isinstance(cleaned, dict) else None
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _jsonable(value: Any, budget: list[int], depth: int = 0) -> Any:
-    """YAML values as JSON values (dates as ISO text, keys as text). Nesting past 32 levels is dropped;
-    more than :data:`MAX_NODES` values (YAML aliases can repeat a value exponentially) is no card."""
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _TooLarge
-    if depth > 32:
-        return None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, budget, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v, budget, depth + 1) for v in value]
-    if isinstance(value, datetime.date | datetime.datetime):
-        return value.isoformat()
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    return str(value)
+__all__ = ["MAX_CARD_BYTES", "MAX_NODES", "card_data"]

@@ -214,13 +214,15 @@ class FileRow:
     name: str
     size: str = ""
     href: str | None = None
+    sha256: str | None = None
 
 
-def files(model: dict[str, Any], stored: list[tuple[str, int, str | None]]) -> list[FileRow]:
+def files(model: dict[str, Any], stored: list[tuple[str, int, str | None, str | None]]) -> list[FileRow]:
     """The model's files: the ones stored in modelyard (name, size, a signed download link once the model
-    is READY), else the names its ``baseModelDetails.huggingfaceFiles`` records."""
+    is READY, the SHA-256 once committed), else the names its ``baseModelDetails.huggingfaceFiles``
+    records."""
     if stored:
-        return [FileRow(name, human_bytes(size), href) for name, size, href in stored]
+        return [FileRow(name, human_bytes(size), href, sha) for name, size, href, sha in stored]
     names = (model.get("baseModelDetails") or {}).get("huggingfaceFiles") or []
     return [FileRow(str(n)) for n in names]
 

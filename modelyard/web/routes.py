@@ -7,6 +7,10 @@ the reader in SQL (the visibility rule). A key entered on the page stays in the 
 storage; the page's script sends it as an ``Authorization`` header when it fetches a catalog page and
 swaps the result in, so a key never appears in a URL. Responses carry a strict Content Security Policy
 (scripts and styles from modelyard only, none inline), so text from a model can never run.
+
+The model page also shows what ``modelyard.web.modelcard`` reads of the model's revisions: its card
+(``README.md`` of ``main`` as sanitised Markdown), the log of ``main`` (``?after=COMMIT`` pages it), the
+refs, the prepared precisions with their sizes, and Hugging Face snippets for each.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from modelyard.files.service import FileService
 from modelyard.resources.codec import ResourceError, check_id
 from modelyard.store.facets import FacetCounter
 from modelyard.store.repository import Store
-from modelyard.web import present
+from modelyard.store.revisions import RevisionNotFound
+from modelyard.web import modelcard, present
 from modelyard.web.facets import SORTS
 from modelyard.web.listing import build_list
 from modelyard.web.query import CatalogQuery
@@ -153,6 +158,12 @@ async def model_page(account_id: str, model_id: str, request: Request) -> Respon
     service: FileService = request.app.state.files
     stored = await anyio.to_thread.run_sync(service.listing, account_id, model_id, base_url)
     files = present.files(model, stored)
+    after = request.query_params.get("after") or None
+    try:
+        details = await anyio.to_thread.run_sync(modelcard.load, store, service, model, base_url, after)
+    except RevisionNotFound:
+        message = f"{name} has no revision {after!r} to continue its history from."
+        return _render("message.html", 404, title="Revision not found", caller=caller, message=message)
     return _render(
         "model.html",
         model=model,
@@ -160,5 +171,6 @@ async def model_page(account_id: str, model_id: str, request: Request) -> Respon
         facts=present.facts(model),
         snippets=present.snippets(model, base_url),
         files=files,
+        details=details,
         caller=caller,
     )

@@ -21,7 +21,9 @@ from modelyard.importers.demo import load_demo
 from modelyard.store.engine import make_engine
 from modelyard.store.migrate import upgrade
 from modelyard.store.repository import Store
+from tests.support.files import qwen2_files, upload
 from tests.support.server import start_server, stop_server
+from tests.web.test_model_card import README
 
 CHROMIUM = os.environ.get("MODELYARD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,6 +44,7 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
 from axe_playwright_python.sync_playwright import Axe  # noqa: E402
+from fireworks import Fireworks  # noqa: E402
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright  # noqa: E402
 
 PRIVATE_ID = "secret-llama"
@@ -395,3 +398,55 @@ def test_the_file_lists_size_header_aligns_with_its_column(page: Page) -> None:
     cell = page.locator(".file-table td.num").first
     align = "e => getComputedStyle(e).textAlign"
     assert header.evaluate(align) == cell.evaluate(align) == "right"
+
+
+@pytest.fixture(scope="module")
+def card_site(tmp_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A server with file storage holding a public model uploaded through the Fireworks flow, whose
+    README.md has front matter, Markdown and hostile HTML (tests/web/test_model_card.py's README)."""
+    db = f"sqlite:///{tmp_root / 'browser-card.db'}"
+    store = Store(make_engine(db))
+    upgrade(store.engine)
+    key = store.create_api_key("carder", "browser card test")
+    store.engine.dispose()
+    proc, base = start_server(db, "--storage", f"file://{tmp_root / 'browser-card-blobs'}")
+    try:
+        files, _ = qwen2_files(tmp_path_factory.mktemp("card"))
+        files["README.md"] = README
+        with Fireworks(api_key=key, base_url=base, account_id="carder", max_retries=0) as client:
+            model = {"kind": "HF_BASE_MODEL", "public": True, "base_model_details": {}}
+            client.models.create(model_id="tiny-card", model=model)
+            upload(client, "tiny-card", files)
+            client.models.validate_upload("tiny-card")
+        yield {"base": base, "path": "/catalog/accounts/carder/models/tiny-card"}
+    finally:
+        stop_server(proc)
+
+
+def test_the_model_card_renders_and_no_script_in_it_runs(browser: Browser, card_site: dict[str, str]) -> None:
+    context = browser.new_context(base_url=card_site["base"], viewport={"width": 1280, "height": 900})
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.on("dialog", lambda d: (errors.append("dialog: " + d.message), d.dismiss()))
+    p.goto(card_site["path"])
+    card = p.locator(".model-card .markdown")
+    expect(card.locator("h3")).to_have_text("Tiny Qwen")
+    expect(card.locator("strong")).to_have_text("bold words")
+    expect(card.get_by_role("cell", name="cell 2")).to_be_visible()
+    expect(p.locator("dl.card-facts")).to_contain_text("apache-2.0")
+    expect(p.locator("#snippet-hf-vllm")).to_contain_text("vllm serve carder/tiny-card")
+    p.wait_for_load_state("networkidle")  # the image without its onerror has failed to load by now
+    card.get_by_text("raw div").click()  # its onclick is gone
+    card.get_by_text("raw link").click()  # its javascript: href is gone
+    assert p.evaluate("window.pwned") is None
+    assert card.locator("script, iframe, style, [onerror], [onclick]").count() == 0
+    assert p.locator('a[href^="javascript:"]').count() == 0
+    for scheme in ("light", "dark"):
+        p.emulate_media(color_scheme=scheme)
+        results = Axe().run(p)
+        assert results.violations_count == 0, results.generate_report()
+    p.set_viewport_size(PHONE)  # the SHA-256 column and the snippets wrap: no sideways scrolling
+    assert p.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    context.close()
+    assert errors == []
