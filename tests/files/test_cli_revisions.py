@@ -1,0 +1,133 @@
+"""``modelyard models prepare`` and ``modelyard models download --revision/--include/--exclude`` as real
+subprocesses against ``modelyard serve`` (SQLite; file storage and S3 storage on moto's S3 server): a tiny
+BF16 checkpoint prepared in FP8 by the server's job thread while ``prepare --wait`` polls, the ``fp8``
+branch (and a tag and a commit id of it) downloaded and checked against the revision's tree in the
+store, a changed byte repaired by a re-run, unknown revisions and refused precisions as one error line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from modelyard.store.revisions import MAIN
+from tests.files.test_cli_commands import Cli, make_env, tree
+from tests.prepare.checkpoints import dense_tensors, write_checkpoint
+from tests.support.api import uid
+from tests.support.client_cli import Result, fails, ok, run_cli
+from tests.support.files import FilesServer, checkpoint_files, upload
+
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _ready_model(srv: FilesServer, tmp_path: Path, **shape: int) -> tuple[Cli, str, str]:
+    """A ``READY`` model of a fresh account (a tiny BF16 checkpoint sent through the SDK), and a
+    ``modelyard`` runner with that account's key: ``(cli, account, model_id)``."""
+    account = srv.new_account("clirev")
+    folder = tmp_path / "ckpt"
+    write_checkpoint(folder, dense_tensors(layers=1, **shape))
+    model_id = uid("rev")
+    sdk = srv.sdk(account)
+    sdk.models.create(model_id=model_id, model={"kind": "HF_BASE_MODEL", "base_model_details": {}})
+    upload(sdk, model_id, checkpoint_files(folder))
+    sdk.models.validate_upload(model_id)
+    environ = make_env(tmp_path / "home", srv, account.key, account.id)
+
+    def run(command: str, **env: str | None) -> Result:
+        return run_cli(environ, command, **env)
+
+    return run, account.id, model_id
+
+
+def _revision_digests(srv: FilesServer, account: str, model_id: str, rev: str) -> dict[str, str]:
+    """Path -> SHA-256 of every file of ``rev``, as the store holds the revision."""
+    head = srv.store.revisions.resolve(account, model_id, rev)
+    return {e.path: e.sha256 for e in srv.store.revisions.tree(head.commit_id)}
+
+
+@sqlite_only
+def test_prepare_wait_then_download_the_fp8_branch(files_server: FilesServer, tmp_path: Path) -> None:
+    cli, account, model_id = _ready_model(files_server, tmp_path, hidden=160, inter=200, vocab=150, kv=32)
+
+    # prepare --wait: the server's job thread converts; the CLI polls until the precision is supported
+    done = cli(f"models prepare {model_id} --precision fp8 --wait --interval 0.1")
+    assert ok(done).strip() == f"accounts/{account}/models/{model_id}: FP8 prepared (revision fp8)"
+    assert "preparing FP8" in done.stderr  # the status messages, one a line off a terminal
+    model = json.loads(ok(cli(f"models get {model_id} -o json")))
+    assert model["state"] == "READY" and "FP8" in model["supportedPrecisions"]
+    assert model["status"]["message"] == "FP8 prepared (revision fp8)"
+    shown = ok(cli(f"models get {model_id}"))
+    assert "status.message" in shown and "FP8 prepared (revision fp8)" in shown
+    again = ok(cli(f"models prepare {model_id} --precision FP8"))  # prepared already: says so, no job
+    assert again.strip().endswith("FP8 prepared (revision fp8)")
+
+    main = _revision_digests(files_server, account, model_id, MAIN)
+    fp8 = _revision_digests(files_server, account, model_id, "fp8")
+    assert main["model.safetensors"] != fp8["model.safetensors"] and main["config.json"] != fp8["config.json"]
+
+    # --include/--exclude: globs over the revision's paths, as hf download reads them
+    some = tmp_path / "some"
+    out = ok(cli(f"models download {model_id} {some} --revision fp8 --include '*.json' --exclude 'tok*'"))
+    got = tree(some)
+    assert set(got) == {"config.json", "generation_config.json"}, out
+    assert {k: _sha(v) for k, v in got.items()} == {k: fp8[k] for k in got}
+    assert "quantization_config" in json.loads(got["config.json"])
+    assert "(revision fp8)" in out
+
+    # the whole branch; every file has the revision's SHA-256
+    out_dir = tmp_path / "fp8"
+    first = ok(cli(f"models download {model_id} {out_dir} --revision fp8"))
+    files = tree(out_dir)
+    assert {k: _sha(v) for k, v in files.items()} == fp8
+    assert f"{len(fp8)} checked by SHA-256/MD5" in first
+
+    # a changed byte (same size) is found by the re-run and repaired; a third run has nothing to do
+    weights = bytearray(files["model.safetensors"])
+    weights[len(weights) // 2] ^= 0x01
+    (out_dir / "model.safetensors").write_bytes(bytes(weights))
+    second = ok(cli(f"models download {model_id} {out_dir} --revision fp8"))
+    assert "downloaded 1 file" in second and "1 repaired" in second, second
+    assert tree(out_dir) == files
+    third = ok(cli(f"models download {model_id} {out_dir} --revision fp8"))
+    assert f"skipped {len(fp8)} already complete" in third and "0 repaired" in third
+
+    # the same revision by commit id and by a tag; main without --revision is still main
+    head = files_server.store.revisions.resolve(account, model_id, "fp8")
+    files_server.store.revisions.create_tag(account, model_id, "v1-fp8", revision="fp8")
+    for rev in (head.commit_id, "v1-fp8"):
+        where = tmp_path / f"by-{rev[:8]}"
+        ok(cli(f"models download {model_id} {where} --revision {rev} --include config.json"))
+        assert _sha((where / "config.json").read_bytes()) == fp8["config.json"]
+    plain = tmp_path / "main"
+    ok(cli(f"models download {model_id} {plain} --include '*.safetensors'"))
+    assert {k: _sha(v) for k, v in tree(plain).items()} == {"model.safetensors": main["model.safetensors"]}
+
+    # unknown revisions, and globs that match nothing: one error line each
+    error = fails(cli(f"models download {model_id} {tmp_path / 'x'} --revision nope"), 1)
+    assert "NOT_FOUND (404)" in error and "revision 'nope' not found" in error
+    error = fails(cli(f"models download {model_id} {tmp_path / 'x'} --revision {'0' * 40}"), 1)
+    assert "NOT_FOUND (404)" in error
+    error = fails(cli(f"models download {model_id} {tmp_path / 'x'} --include '*.gguf'"), 1)
+    assert "matches --include/--exclude" in error
+    assert not (tmp_path / "x").exists()
+
+
+@sqlite_only
+@pytest.mark.parametrize("files_server", ["file"], indirect=True)
+def test_prepare_refuses_other_precisions_and_unknown_models(
+    files_server: FilesServer, tmp_path: Path
+) -> None:
+    cli, _, model_id = _ready_model(files_server, tmp_path, hidden=64, inter=96, vocab=80, kv=16)
+
+    error = fails(cli(f"models prepare {model_id} --precision INT8 --wait"), 1)
+    assert "INVALID_ARGUMENT (400)" in error and all(p in error for p in ("FP8", "BF16", "FP16")), error
+    model = json.loads(ok(cli(f"models get {model_id} -o json")))
+    assert model["state"] == "READY" and "status" not in model  # nothing was queued
+    error = fails(cli("models prepare no-such-model --precision FP8"), 1)
+    assert "NOT_FOUND (404)" in error
