@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from modelyard.store.revisions import MAIN
 from tests.files.test_cli_commands import Cli, make_env, tree
 from tests.prepare.checkpoints import dense_tensors, write_checkpoint
+from tests.support.accounts import Account
 from tests.support.api import uid
 from tests.support.client_cli import Result, fails, ok, run_cli
 from tests.support.files import FilesServer, checkpoint_files, upload
@@ -26,12 +28,14 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _ready_model(srv: FilesServer, tmp_path: Path, **shape: int) -> tuple[Cli, str, str]:
+def _ready_model(
+    srv: FilesServer, tmp_path: Path, config: dict[str, Any] | None = None, **shape: int
+) -> tuple[Cli, Account, str]:
     """A ``READY`` model of a fresh account (a tiny BF16 checkpoint sent through the SDK), and a
     ``modelyard`` runner with that account's key: ``(cli, account, model_id)``."""
     account = srv.new_account("clirev")
     folder = tmp_path / "ckpt"
-    write_checkpoint(folder, dense_tensors(layers=1, **shape))
+    write_checkpoint(folder, dense_tensors(layers=1, **shape), config=config)
     model_id = uid("rev")
     sdk = srv.sdk(account)
     sdk.models.create(model_id=model_id, model={"kind": "HF_BASE_MODEL", "base_model_details": {}})
@@ -42,7 +46,7 @@ def _ready_model(srv: FilesServer, tmp_path: Path, **shape: int) -> tuple[Cli, s
     def run(command: str, **env: str | None) -> Result:
         return run_cli(environ, command, **env)
 
-    return run, account.id, model_id
+    return run, account, model_id
 
 
 def _revision_digests(srv: FilesServer, account: str, model_id: str, rev: str) -> dict[str, str]:
@@ -53,7 +57,8 @@ def _revision_digests(srv: FilesServer, account: str, model_id: str, rev: str) -
 
 @sqlite_only
 def test_prepare_wait_then_download_the_fp8_branch(files_server: FilesServer, tmp_path: Path) -> None:
-    cli, account, model_id = _ready_model(files_server, tmp_path, hidden=160, inter=200, vocab=150, kv=32)
+    cli, owner, model_id = _ready_model(files_server, tmp_path, hidden=160, inter=200, vocab=150, kv=32)
+    account = owner.id
 
     # prepare --wait: the server's job thread converts; the CLI polls until the precision is supported
     done = cli(f"models prepare {model_id} --precision fp8 --wait --interval 0.1")
@@ -123,7 +128,7 @@ def test_prepare_wait_then_download_the_fp8_branch(files_server: FilesServer, tm
 def test_prepare_refuses_other_precisions_and_unknown_models(
     files_server: FilesServer, tmp_path: Path
 ) -> None:
-    cli, _, model_id = _ready_model(files_server, tmp_path, hidden=64, inter=96, vocab=80, kv=16)
+    cli, owner, model_id = _ready_model(files_server, tmp_path, hidden=64, inter=96, vocab=80, kv=16)
 
     error = fails(cli(f"models prepare {model_id} --precision INT8 --wait"), 1)
     assert "INVALID_ARGUMENT (400)" in error and all(p in error for p in ("FP8", "BF16", "FP16")), error
@@ -131,3 +136,39 @@ def test_prepare_refuses_other_precisions_and_unknown_models(
     assert model["state"] == "READY" and "status" not in model  # nothing was queued
     error = fails(cli("models prepare no-such-model --precision FP8"), 1)
     assert "NOT_FOUND (404)" in error
+
+    # the endpoint's revision parameter (a modelyard extension): empty is 400, the answer names the commit
+    path = f"/v1/accounts/{owner.id}/models/{model_id}:getDownloadEndpoint"
+    empty = owner.client.get(path, params={"revision": ""})
+    assert empty.status_code == 400 and empty.json()["details"][0]["reason"] == "INVALID_REVISION"
+    answer = owner.client.get(path, params={"revision": "main"}).json()
+    head = files_server.store.revisions.resolve(owner.id, model_id, MAIN)
+    assert answer["revision"] == head.commit_id
+    assert answer["filenameToSha256"] == {
+        e.path: e.sha256 for e in files_server.store.revisions.tree(head.commit_id)
+    }
+    assert answer == {**owner.client.get(path).json(), "filenameToSignedUrls": answer["filenameToSignedUrls"]}
+
+
+@sqlite_only
+@pytest.mark.parametrize("files_server", ["file"], indirect=True)
+def test_prepare_wait_reports_a_failed_job(files_server: FilesServer, tmp_path: Path) -> None:
+    """A checkpoint the job refuses (quantised already): --wait ends with the model's failure status."""
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "torch_dtype": "bfloat16",
+        "quantization_config": {"quant_method": "awq", "bits": 4},
+    }
+    cli, owner, model_id = _ready_model(files_server, tmp_path, config, hidden=64, inter=96, vocab=80, kv=16)
+    waited = cli(f"models prepare {model_id} --precision FP8 --wait --interval 0.1")
+    assert waited.returncode == 1 and waited.stdout == "" and "Traceback" not in waited.stderr
+    *progress, error = waited.stderr.strip().splitlines()  # status lines while it ran, then the error
+    assert all(line.startswith("preparing FP8") for line in progress), waited.stderr
+    assert error.startswith(f"error: accounts/{owner.id}/models/{model_id}: preparing FP8 failed: "), error
+    assert "quantised already" in error and error.endswith("(FAILED_PRECONDITION)"), error
+    model = json.loads(ok(cli(f"models get {model_id} -o json")))
+    assert model["state"] == "READY" and "FP8" not in model.get("supportedPrecisions", [])
+    assert model["status"]["code"] == "FAILED_PRECONDITION"
+    error = fails(cli(f"models download {model_id} {tmp_path / 'y'} --revision fp8"), 1)
+    assert "revision 'fp8' not found" in error  # nothing was committed
