@@ -87,7 +87,7 @@ def prepare(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="MODEL_ID or accounts/ACCOUNT_ID/models/MODEL_ID.")],
     precision: Annotated[
-        str, typer.Option("--precision", "-p", help="FP8, BF16 or FP16 (the server names what it prepares).")
+        str, typer.Option("--precision", help="FP8, BF16 or FP16 (the server names what it prepares).")
     ],
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait (with progress) until the precision is prepared or failed.")

@@ -6,20 +6,30 @@ store, a changed byte repaired by a re-run, unknown revisions and refused precis
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from modelyard.store.engine import make_engine
+from modelyard.store.migrate import upgrade
+from modelyard.store.repository import Store
 from modelyard.store.revisions import MAIN
 from tests.files.test_cli_commands import Cli, make_env, tree
 from tests.prepare.checkpoints import dense_tensors, write_checkpoint
+from tests.prepare.test_prepare_api import run_worker
 from tests.support.accounts import Account
 from tests.support.api import uid
 from tests.support.client_cli import Result, fails, ok, run_cli
-from tests.support.files import FilesServer, checkpoint_files, upload
+from tests.support.files import FilesServer, checkpoint_files, storage_for, upload
+from tests.support.server import start_server, stop_server
 
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
@@ -172,3 +182,70 @@ def test_prepare_wait_reports_a_failed_job(files_server: FilesServer, tmp_path: 
     assert model["status"]["code"] == "FAILED_PRECONDITION"
     error = fails(cli(f"models download {model_id} {tmp_path / 'y'} --revision fp8"), 1)
     assert "revision 'fp8' not found" in error  # nothing was committed
+
+
+@pytest.fixture(scope="module")
+def idle_server(backend: str, tmp_root: Path) -> Iterator[FilesServer]:
+    """``modelyard serve`` (file storage) that runs no jobs itself (``MODELYARD_SERVER_JOBS=0``): a
+    preparation waits for a ``modelyard worker --once`` the test runs."""
+    storage_url, env = storage_for("file", tmp_root / "idle", None)
+    store = Store(make_engine(backend))
+    upgrade(store.engine)
+    env = {**env, "MODELYARD_GC_INTERVAL": "0", "MODELYARD_SERVER_JOBS": "0"}
+    proc, base = start_server(backend, "--storage", storage_url, env=env)
+    srv = FilesServer(base, backend, storage_url, "file", store, proc, env, None)
+    try:
+        yield srv
+    finally:
+        for c in srv.clients:
+            c.close()
+        stop_server(proc)
+        store.engine.dispose()
+
+
+@sqlite_only
+def test_ctrl_c_stops_waiting_and_the_job_goes_on(idle_server: FilesServer, tmp_path: Path) -> None:
+    cli, owner, model_id = _ready_model(idle_server, tmp_path, hidden=64, inter=96, vocab=80, kv=16)
+    environ = make_env(tmp_path / "home", idle_server, owner.key, owner.id)
+    command = [
+        sys.executable,
+        "-m",
+        "modelyard.cli",
+        "models",
+        "prepare",
+        model_id,
+        "--precision",
+        "FP8",
+        "--wait",
+    ]
+    waiting = subprocess.Popen(
+        [*command, "--interval", "0.1"],
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert waiting.stderr is not None
+        first = waiting.stderr.readline()  # the first status line: the CLI is polling now
+        assert first.strip() == "preparing FP8: queued", first
+        waiting.send_signal(signal.SIGINT)
+        out, err = waiting.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            waiting.kill()
+    assert waiting.returncode == 130 and out == "", (out, err)
+    assert err.strip().splitlines()[-1] == (
+        f"error: stopped waiting; the preparation of FP8 goes on on the server ('modelyard models get "
+        f"accounts/{owner.id}/models/{model_id}' shows its status)"
+    )
+    assert json.loads(ok(cli(f"models get {model_id} -o json")))["state"] == "PREPARING"
+
+    run_worker(idle_server)  # the job was not cancelled: a worker finishes it
+    done = ok(cli(f"models prepare {model_id} --precision FP8 --wait"))
+    assert done.strip().endswith("FP8 prepared (revision fp8)")
+    fp8 = _revision_digests(idle_server, owner.id, model_id, "fp8")
+    out_dir = tmp_path / "fp8"
+    ok(cli(f"models download {model_id} {out_dir} --revision fp8"))
+    assert {k: _sha(v) for k, v in tree(out_dir).items()} == fp8
