@@ -2,13 +2,17 @@
 subprocesses against ``modelyard serve`` (SQLite; file storage and S3 storage on moto's S3 server): a tiny
 BF16 checkpoint prepared in FP8 by the server's job thread while ``prepare --wait`` polls, the ``fp8``
 branch (and a tag and a commit id of it) downloaded and checked against the revision's tree in the
-store, a changed byte repaired by a re-run, unknown revisions and refused precisions as one error line."""
+store, a changed byte repaired by a re-run, unknown revisions and refused precisions as one error line, a
+failed job's status, and Ctrl-C that stops the waiting while the job goes on (a worker finishes it).
+
+Each test server has a database of its own (see ``_own_server``)."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,14 +32,50 @@ from tests.prepare.test_prepare_api import run_worker
 from tests.support.accounts import Account
 from tests.support.api import uid
 from tests.support.client_cli import Result, fails, ok, run_cli
-from tests.support.files import FilesServer, checkpoint_files, storage_for, upload
+from tests.support.files import FilesServer, S3Server, checkpoint_files, storage_for, upload
 from tests.support.server import start_server, stop_server
-
-sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@contextlib.contextmanager
+def _own_server(tmp_root: Path, kind: str, s3: S3Server | None, *, jobs: int) -> Iterator[FilesServer]:
+    """``modelyard serve`` on a SQLite database of its own, with ``jobs`` job threads
+    (``MODELYARD_SERVER_JOBS``). Its own: the session's database is polled by the job threads of the
+    other test servers, whose storage does not hold this one's blobs, so they must not take its jobs."""
+    name = f"{kind}-{jobs}-{secrets.token_hex(3)}"
+    storage_url, env = storage_for(kind, tmp_root / name, s3)
+    backend = f"sqlite:///{tmp_root / (name + '.db')}"
+    store = Store(make_engine(backend))
+    upgrade(store.engine)
+    env = {**env, "MODELYARD_GC_INTERVAL": "0", "MODELYARD_SERVER_JOBS": str(jobs)}
+    proc, base = start_server(backend, "--storage", storage_url, env=env)
+    srv = FilesServer(base, backend, storage_url, kind, store, proc, env, s3)
+    try:
+        yield srv
+    finally:
+        for c in srv.clients:
+            c.close()
+        stop_server(proc)
+        store.engine.dispose()
+
+
+@pytest.fixture(scope="module", params=["file", "s3"])
+def jobs_server(request: pytest.FixtureRequest, tmp_root: Path) -> Iterator[FilesServer]:
+    """A server (file or S3 storage) whose job thread runs the preparations."""
+    kind: str = request.param
+    s3: S3Server | None = request.getfixturevalue("s3_server") if kind == "s3" else None
+    with _own_server(tmp_root, kind, s3, jobs=1) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def idle_server(tmp_root: Path) -> Iterator[FilesServer]:
+    """A server (file storage) that runs no jobs: a preparation waits for ``modelyard worker --once``."""
+    with _own_server(tmp_root, "file", None, jobs=0) as srv:
+        yield srv
 
 
 def _ready_model(
@@ -65,9 +105,8 @@ def _revision_digests(srv: FilesServer, account: str, model_id: str, rev: str) -
     return {e.path: e.sha256 for e in srv.store.revisions.tree(head.commit_id)}
 
 
-@sqlite_only
-def test_prepare_wait_then_download_the_fp8_branch(files_server: FilesServer, tmp_path: Path) -> None:
-    cli, owner, model_id = _ready_model(files_server, tmp_path, hidden=160, inter=200, vocab=150, kv=32)
+def test_prepare_wait_then_download_the_fp8_branch(jobs_server: FilesServer, tmp_path: Path) -> None:
+    cli, owner, model_id = _ready_model(jobs_server, tmp_path, hidden=160, inter=200, vocab=150, kv=32)
     account = owner.id
 
     # prepare --wait: the server's job thread converts; the CLI polls until the precision is supported
@@ -82,8 +121,8 @@ def test_prepare_wait_then_download_the_fp8_branch(files_server: FilesServer, tm
     again = ok(cli(f"models prepare {model_id} --precision FP8"))  # prepared already: says so, no job
     assert again.strip().endswith("FP8 prepared (revision fp8)")
 
-    main = _revision_digests(files_server, account, model_id, MAIN)
-    fp8 = _revision_digests(files_server, account, model_id, "fp8")
+    main = _revision_digests(jobs_server, account, model_id, MAIN)
+    fp8 = _revision_digests(jobs_server, account, model_id, "fp8")
     assert main["model.safetensors"] != fp8["model.safetensors"] and main["config.json"] != fp8["config.json"]
 
     # --include/--exclude: globs over the revision's paths, as hf download reads them
@@ -113,8 +152,8 @@ def test_prepare_wait_then_download_the_fp8_branch(files_server: FilesServer, tm
     assert f"skipped {len(fp8)} already complete" in third and "0 repaired" in third
 
     # the same revision by commit id and by a tag; main without --revision is still main
-    head = files_server.store.revisions.resolve(account, model_id, "fp8")
-    files_server.store.revisions.create_tag(account, model_id, "v1-fp8", revision="fp8")
+    head = jobs_server.store.revisions.resolve(account, model_id, "fp8")
+    jobs_server.store.revisions.create_tag(account, model_id, "v1-fp8", revision="fp8")
     for rev in (head.commit_id, "v1-fp8"):
         where = tmp_path / f"by-{rev[:8]}"
         ok(cli(f"models download {model_id} {where} --revision {rev} --include config.json"))
@@ -133,12 +172,10 @@ def test_prepare_wait_then_download_the_fp8_branch(files_server: FilesServer, tm
     assert not (tmp_path / "x").exists()
 
 
-@sqlite_only
-@pytest.mark.parametrize("files_server", ["file"], indirect=True)
 def test_prepare_refuses_other_precisions_and_unknown_models(
-    files_server: FilesServer, tmp_path: Path
+    idle_server: FilesServer, tmp_path: Path
 ) -> None:
-    cli, owner, model_id = _ready_model(files_server, tmp_path, hidden=64, inter=96, vocab=80, kv=16)
+    cli, owner, model_id = _ready_model(idle_server, tmp_path, hidden=64, inter=96, vocab=80, kv=16)
 
     error = fails(cli(f"models prepare {model_id} --precision INT8 --wait"), 1)
     assert "INVALID_ARGUMENT (400)" in error and all(p in error for p in ("FP8", "BF16", "FP16")), error
@@ -152,17 +189,15 @@ def test_prepare_refuses_other_precisions_and_unknown_models(
     empty = owner.client.get(path, params={"revision": ""})
     assert empty.status_code == 400 and empty.json()["details"][0]["reason"] == "INVALID_REVISION"
     answer = owner.client.get(path, params={"revision": "main"}).json()
-    head = files_server.store.revisions.resolve(owner.id, model_id, MAIN)
+    head = idle_server.store.revisions.resolve(owner.id, model_id, MAIN)
     assert answer["revision"] == head.commit_id
     assert answer["filenameToSha256"] == {
-        e.path: e.sha256 for e in files_server.store.revisions.tree(head.commit_id)
+        e.path: e.sha256 for e in idle_server.store.revisions.tree(head.commit_id)
     }
     assert answer == {**owner.client.get(path).json(), "filenameToSignedUrls": answer["filenameToSignedUrls"]}
 
 
-@sqlite_only
-@pytest.mark.parametrize("files_server", ["file"], indirect=True)
-def test_prepare_wait_reports_a_failed_job(files_server: FilesServer, tmp_path: Path) -> None:
+def test_prepare_wait_reports_a_failed_job(jobs_server: FilesServer, tmp_path: Path) -> None:
     """A checkpoint the job refuses (quantised already): --wait ends with the model's failure status."""
     config = {
         "architectures": ["LlamaForCausalLM"],
@@ -170,7 +205,7 @@ def test_prepare_wait_reports_a_failed_job(files_server: FilesServer, tmp_path: 
         "torch_dtype": "bfloat16",
         "quantization_config": {"quant_method": "awq", "bits": 4},
     }
-    cli, owner, model_id = _ready_model(files_server, tmp_path, config, hidden=64, inter=96, vocab=80, kv=16)
+    cli, owner, model_id = _ready_model(jobs_server, tmp_path, config, hidden=64, inter=96, vocab=80, kv=16)
     waited = cli(f"models prepare {model_id} --precision FP8 --wait --interval 0.1")
     assert waited.returncode == 1 and waited.stdout == "" and "Traceback" not in waited.stderr
     *progress, error = waited.stderr.strip().splitlines()  # status lines while it ran, then the error
@@ -184,26 +219,6 @@ def test_prepare_wait_reports_a_failed_job(files_server: FilesServer, tmp_path: 
     assert "revision 'fp8' not found" in error  # nothing was committed
 
 
-@pytest.fixture(scope="module")
-def idle_server(backend: str, tmp_root: Path) -> Iterator[FilesServer]:
-    """``modelyard serve`` (file storage) that runs no jobs itself (``MODELYARD_SERVER_JOBS=0``): a
-    preparation waits for a ``modelyard worker --once`` the test runs."""
-    storage_url, env = storage_for("file", tmp_root / "idle", None)
-    store = Store(make_engine(backend))
-    upgrade(store.engine)
-    env = {**env, "MODELYARD_GC_INTERVAL": "0", "MODELYARD_SERVER_JOBS": "0"}
-    proc, base = start_server(backend, "--storage", storage_url, env=env)
-    srv = FilesServer(base, backend, storage_url, "file", store, proc, env, None)
-    try:
-        yield srv
-    finally:
-        for c in srv.clients:
-            c.close()
-        stop_server(proc)
-        store.engine.dispose()
-
-
-@sqlite_only
 def test_ctrl_c_stops_waiting_and_the_job_goes_on(idle_server: FilesServer, tmp_path: Path) -> None:
     cli, owner, model_id = _ready_model(idle_server, tmp_path, hidden=64, inter=96, vocab=80, kv=16)
     environ = make_env(tmp_path / "home", idle_server, owner.key, owner.id)
