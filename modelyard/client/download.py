@@ -30,7 +30,6 @@ paths of ``[A-Za-z0-9._-]`` segments, never ``..``, never outside the target dir
 from __future__ import annotations
 
 import base64
-import fnmatch
 import hashlib
 import os
 import re
@@ -93,18 +92,17 @@ class DownloadResult:
     verified: list[str] = field(default_factory=list)
 
 
-def _pattern(p: str) -> str:
-    return p + "*" if p.endswith("/") else p  # "sub/" means everything under sub/, as in huggingface_hub
-
-
 def wanted(name: str, include: list[str] | None, exclude: list[str] | None) -> bool:
     """Whether file ``name`` is downloaded: it matches one of ``include`` (when any is given) and none of
-    ``exclude``. Patterns are ``fnmatch`` globs over the whole path (``*`` crosses ``/``), a pattern
-    ending in ``/`` takes the folder: ``huggingface_hub.utils.filter_repo_objects``, which ``hf download
-    --include/--exclude`` uses."""
-    if include and not any(fnmatch.fnmatch(name, _pattern(p)) for p in include):
-        return False
-    return not (exclude and any(fnmatch.fnmatch(name, _pattern(p)) for p in exclude))
+    ``exclude``, as ``hf download --include/--exclude`` decides it (``huggingface_hub``'s
+    ``filter_repo_objects``: ``fnmatch`` globs over the whole path, ``*`` crosses ``/``, a pattern ending
+    in ``/`` takes the folder)."""
+    if not include and not exclude:
+        return True
+    # imported only when globs are given (a slow import); its public path, re-exported without __all__
+    from huggingface_hub.utils import filter_repo_objects  # type: ignore[attr-defined]
+
+    return any(True for _ in filter_repo_objects([name], allow_patterns=include, ignore_patterns=exclude))
 
 
 def safe_target(root: Path, name: str) -> Path:
