@@ -230,7 +230,8 @@ def export(
 
 
 def _mount_client() -> None:
-    from modelyard.client import cli_files  # noqa: F401 - registers 'models upload' and 'models download'
+    # registers 'models upload', 'models download' and 'models prepare'
+    from modelyard.client import cli_files, cli_prepare  # noqa: F401
     from modelyard.client.cli import login, models_app
     from modelyard.client.cli_users import audit_command, users_app
     from modelyard.identity_cli import keys_app

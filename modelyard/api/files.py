@@ -2,7 +2,8 @@
 
 * ``POST .../models/{id}:getUploadEndpoint`` ``{"filenameToSize": {...}, "enableResumableUpload"}``
 * ``GET  .../models/{id}:validateUpload?configOnly&skipHfConfigValidation&trustRemoteCode``
-* ``GET  .../models/{id}:getDownloadEndpoint``
+* ``GET  .../models/{id}:getDownloadEndpoint`` (``?revision=`` a branch, tag or commit id: a modelyard
+  extension; without it ``main``)
 (``POST .../models/{id}:prepare`` is ``api/prepare.py``.)
 
 Thin: authentication, parameters and errors here; the rules live in ``modelyard.files``.
@@ -106,9 +107,12 @@ async def validate_upload(account_id: str, model_id: str, request: Request) -> R
 @router.get(MODEL_PATH + ":getDownloadEndpoint", include_in_schema=False)
 async def get_download_endpoint(account_id: str, model_id: str, request: Request) -> Response:
     caller, _ = await _admit(request, account_id, model_id, Action.READ_FILES)
+    revision = request.query_params.get("revision")  # a modelyard extension: a branch, tag or commit id
     service = _service(request)
     return _json(
-        await run_in_threadpool(service.download_endpoint, caller, account_id, model_id, base_url(request))
+        await run_in_threadpool(
+            service.download_endpoint, caller, account_id, model_id, base_url(request), revision
+        )
     )
 
 

@@ -16,6 +16,7 @@ _PATH_PARAMS = [
     for name, text in (("account_id", "The Account Id"), ("model_id", "The Model Id"))
 ]
 _URL_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_STRING_MAP = _URL_MAP  # file name -> a string (an int64 size, a SHA-256 in hex)
 
 
 def _bool(name: str, description: str) -> dict[str, Any]:
@@ -87,13 +88,32 @@ def file_paths() -> dict[str, Any]:
             "get": {
                 "tags": ["Gateway"],
                 "summary": "Get Model Download Endpoint",
-                "description": "One signed GET URL per file of a READY model (Range honoured), valid 1 hour.",
+                "description": "One signed GET URL per file of a READY model's main revision (Range "
+                "honoured), valid 1 hour. modelyard extensions: `revision` serves another revision, and the "
+                "answer names each file's size and SHA-256 and the commit id served.",
                 "operationId": "Gateway_GetModelDownloadEndpoint",
                 "parameters": [
                     *_PATH_PARAMS,
                     {"name": "readMask", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "revision",
+                        "in": "query",
+                        "description": "A branch (main, fp8, ...), a tag or a 40-hex commit id; default main "
+                        "(a modelyard extension). An unknown one is 404 REVISION_NOT_FOUND.",
+                        "schema": {"type": "string"},
+                    },
                 ],
-                "responses": {"200": _ok({"filenameToSignedUrls": _URL_MAP}), "default": _ERROR},
+                "responses": {
+                    "200": _ok(
+                        {
+                            "filenameToSignedUrls": _URL_MAP,
+                            "filenameToSize": _STRING_MAP,
+                            "filenameToSha256": _STRING_MAP,
+                            "revision": {"type": "string", "description": "The commit id served."},
+                        }
+                    ),
+                    "default": _ERROR,
+                },
             }
         },
     }

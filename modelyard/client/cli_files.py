@@ -3,10 +3,11 @@
 Upload creates the model when it is missing (its kind and details read from the files, as
 ``modelyard import hf`` reads them), sends every file with a progress bar (several at once, skipping files
 an earlier run completed, resuming interrupted ones), validates, and prints the final state and the
-server's warnings. Download fetches every file of a ``READY`` model, resuming partial files. The engines
-are :mod:`modelyard.client.upload` and :mod:`modelyard.client.download`; this module only wires them
-to the command line. Failures print one ``error:`` line: exit status 1 (API, connection or transfer
-errors), 2 (usage).
+server's warnings. Download fetches the files of a ``READY`` model (``main``, or ``--revision``;
+``--include`` and ``--exclude`` globs choose files), resuming partial files and repairing files whose
+SHA-256 differs. The engines are :mod:`modelyard.client.upload` and :mod:`modelyard.client.download`;
+this module only wires them to the command line. Failures print one ``error:`` line: exit status 1
+(API, connection or transfer errors), 2 (usage).
 """
 
 from __future__ import annotations
@@ -356,10 +357,30 @@ def download(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="MODEL_ID or accounts/ACCOUNT_ID/models/MODEL_ID.")],
     directory: Annotated[Path, typer.Argument(help="Where to put the files (created if missing).")],
+    revision: Annotated[
+        str | None,
+        typer.Option(
+            "--revision",
+            help="A branch (main, fp8, ...), a tag or a 40-hex commit id (modelyard servers). Default: main.",
+        ),
+    ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include",
+            metavar="GLOB",
+            help="Only files matching GLOB (repeatable; '*.json', 'sub/'), as hf download reads it.",
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", metavar="GLOB", help="Not the files matching GLOB (repeatable)."),
+    ] = None,
     jobs: JobsOpt = 4,
     conn: ConnectionFlags = NO_FLAGS,
 ) -> None:
-    """Download every file of a READY model into DIRECTORY; a run after an interruption resumes."""
+    """Download the files of a READY model (main, or --revision) into DIRECTORY; a run after an
+    interruption resumes, and a re-run checks every file's SHA-256 and repairs the ones that differ."""
     with errors() as run:
         settings = run.settings = connection_settings(ctx, conn)
         acct, model_id = _model_ref(model, settings)
@@ -367,7 +388,16 @@ def download(
             raise UsageProblem(f"{directory}: exists and is not a directory")
         err = _stderr()
         with api_client(settings) as client:
-            downloader = Downloader(client, acct, model_id, directory, jobs=jobs)
+            downloader = Downloader(
+                client,
+                acct,
+                model_id,
+                directory,
+                jobs=jobs,
+                revision=revision,
+                include=include,
+                exclude=exclude,
+            )
             started = time.monotonic()
             try:
                 with RichProgress(err, "Downloaded", {}) as bars:
@@ -387,7 +417,9 @@ def download(
             f"downloaded {_files(len(result.downloaded))} ({_size(result.bytes_received)}, {_size(rate)}/s; "
             f"{len(result.resumed)} resumed, {len(result.repaired)} repaired, "
             f"{len(result.verified)} checked by SHA-256/MD5), "
-            f"skipped {len(result.skipped)} already complete, into {directory}\n"
+            f"skipped {len(result.skipped)} already complete, into {directory}"
+            + (f" (revision {revision})" if revision else "")
+            + "\n"
         )
 
 

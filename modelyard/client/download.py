@@ -9,6 +9,13 @@ file's digest: when there is one, the local file is hashed and compared, and a f
 downloaded again (``repaired``), as ``hf download`` does. Only a file of the right size whose server sends
 no digest at all is taken on its size.
 
+A modelyard server names every file's size and SHA-256 in its ``:getDownloadEndpoint`` answer
+(``filenameToSize``, ``filenameToSha256``: the digests of the revision being downloaded, whatever the
+storage sends): then a present file is checked locally, against those, with no request, and every
+received file is checked against that SHA-256. ``revision`` asks for a branch, a tag or a commit id
+(``?revision=``, a modelyard extension; without it the server serves ``main``); ``include`` and
+``exclude`` are glob patterns as ``hf download`` reads them (:func:`wanted`).
+
 Sizes are checked against ``Content-Range`` / ``Content-Length``; a SHA-256 is checked when the server
 sends one (``Repr-Digest: sha-256=:...:``, ``Digest: SHA-256=...``, ``x-amz-checksum-sha256``, or a strong
 ``ETag`` / ``x-modelyard-sha256`` of 64 hex digits, as modelyard's file storage names blobs), an MD5
@@ -83,6 +90,19 @@ class DownloadResult:
     resumed: list[str] = field(default_factory=list)
     bytes_received: int = 0
     verified: list[str] = field(default_factory=list)
+
+
+def wanted(name: str, include: list[str] | None, exclude: list[str] | None) -> bool:
+    """Whether file ``name`` is downloaded: it matches one of ``include`` (when any is given) and none of
+    ``exclude``, as ``hf download --include/--exclude`` decides it (``huggingface_hub``'s
+    ``filter_repo_objects``: ``fnmatch`` globs over the whole path, ``*`` crosses ``/``, a pattern ending
+    in ``/`` takes the folder)."""
+    if not include and not exclude:
+        return True
+    # imported only when globs are given (a slow import); its public path, re-exported without __all__
+    from huggingface_hub.utils import filter_repo_objects  # type: ignore[attr-defined]
+
+    return any(True for _ in filter_repo_objects([name], allow_patterns=include, ignore_patterns=exclude))
 
 
 def safe_target(root: Path, name: str) -> Path:
@@ -228,8 +248,15 @@ class Downloader:
         retry: RetryPolicy | None = None,
         progress: Progress | None = None,
         transport: httpx.BaseTransport | None = None,
+        revision: str | None = None,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
     ) -> None:
         self.api, self.account, self.model_id = api, account, model_id
+        self.revision = revision
+        self.include, self.exclude = include or [], exclude or []
+        #: The revision's SHA-256 and size of each file, when the server names them.
+        self._expected: dict[str, tuple[Digest, int | None]] = {}
         self.root = root
         self.jobs = max(1, jobs)
         self.retry = retry or RetryPolicy()
@@ -240,11 +267,21 @@ class Downloader:
         self.result = DownloadResult()
 
     def run(self) -> DownloadResult:
-        answer = self.retry.call_api(lambda: self.api.get_download_endpoint(self.account, self.model_id))
+        answer = self.retry.call_api(
+            lambda: self.api.get_download_endpoint(self.account, self.model_id, revision=self.revision)
+        )
         raw = answer.get("filenameToSignedUrls")
         urls = raw if isinstance(raw, dict) else {}
+        listed = bool(urls)
+        urls = {str(k): v for k, v in urls.items() if wanted(str(k), self.include, self.exclude)}
+        name = f"accounts/{self.account}/models/{self.model_id}"
+        if listed and not urls:
+            raise NoFilesListed(
+                f"no file of {name}"
+                + (f" at revision {self.revision}" if self.revision else "")
+                + " matches --include/--exclude"
+            )
         if not urls:
-            name = f"accounts/{self.account}/models/{self.model_id}"
             raise NoFilesListed(
                 f"the server lists no files for {name}: it holds the model's description only (a model "
                 "moved with 'modelyard export' and 'import' arrives without its files; see the README, "
@@ -255,10 +292,14 @@ class Downloader:
             for name, url in sorted(urls.items())
         ]
         sizes = answer.get("filenameToSize")  # modelyard's servers say it: the total is known up front
-        if isinstance(sizes, dict) and set(sizes) == set(urls):
-            planned = {str(k): int(v) for k, v in sizes.items() if str(v).isdigit()}
-            if len(planned) == len(urls):
-                self.progress_plan(planned)
+        sizes = sizes if isinstance(sizes, dict) else {}
+        planned = {k: int(v) for k, v in sizes.items() if k in urls and str(v).isdigit()}
+        if len(planned) == len(urls):
+            self.progress_plan(planned)
+        digests = answer.get("filenameToSha256")
+        for file, hexdigest in (digests if isinstance(digests, dict) else {}).items():
+            if file in urls and isinstance(hexdigest, str) and _HEX64.fullmatch(hexdigest):
+                self._expected[file] = (Digest("sha256", bytes.fromhex(hexdigest)), planned.get(file))
         if self.root.exists() and not self.root.is_dir():
             raise TransferError(f"{self.root}: exists and is not a directory")
         with signed_url_client(self._transport, self.jobs) as http:
@@ -281,9 +322,14 @@ class Downloader:
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(target.name + PART_SUFFIX)
         repaired = False
+        expected, expected_size = self._expected.get(name, (None, None))
         if target.is_file() and not part.exists():
             have = target.stat().st_size
-            complete, known = self._complete_at(http, name, url, have)
+            known: Digest | None = expected
+            if expected is not None and expected_size is not None:  # checked here, with no request
+                complete = have == expected_size
+            else:
+                complete, known = self._complete_at(http, name, url, have)
             if complete and (known is None or local_digest(target, known) == known.value):
                 self.progress.start(name, have, have)
                 self.progress.finish(name, skipped=True)
@@ -292,10 +338,11 @@ class Downloader:
                     if known is not None:
                         self.result.verified.append(name)
                 return
-            repaired = complete  # the right size, other bytes: fetched again (the file stays until then)
+            # the right size and other bytes, or (the revision's size known) any other file: fetched again
+            repaired = complete or expected is not None  # (the file stays until then)
         resumed_from = part.stat().st_size if part.is_file() else 0
         size, digest, computed = self.retry.run(
-            lambda attempt: self._fetch(http, name, url, part, attempt == 1)
+            lambda attempt: self._fetch(http, name, url, part, attempt == 1, expected)
         )
         have = part.stat().st_size
         if have != size:
@@ -342,10 +389,11 @@ class Downloader:
         return self.retry.run(attempt)
 
     def _fetch(
-        self, http: httpx.Client, name: str, url: str, part: Path, first: bool
+        self, http: httpx.Client, name: str, url: str, part: Path, first: bool, expected: Digest | None
     ) -> tuple[int, Digest | None, bytes | None]:
-        """GET the rest of ``name`` into ``part``; returns the file's size, the digest the server sent and
-        the digest of the part file (None when nothing was received)."""
+        """GET the rest of ``name`` into ``part``; returns the file's size, the digest to check (the
+        revision's ``expected`` one, else the one the server sent) and the digest of the part file (None
+        when nothing was received)."""
         offset = part.stat().st_size if part.is_file() else 0
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         with http.stream("GET", url, headers=headers) as response:
@@ -354,7 +402,7 @@ class Downloader:
                 total = _total(response.headers.get("Content-Range", "")) or _actual_size(response)
                 if total == offset:  # the part holds the whole file already
                     self._started(name, total, offset, first)
-                    return total, digest_of(response.headers), None
+                    return total, expected or digest_of(response.headers), None
                 part.unlink()  # longer than the file: start over
                 raise Transient(f"{name}: the partial file did not match the server's; starting over")
             check_answer(response, f"{name}: download refused")
@@ -372,7 +420,7 @@ class Downloader:
             else:
                 raise TransferError(f"{name}: unexpected answer {status} to a download")
             self._started(name, size, offset, first)
-            digest = digest_of(response.headers)
+            digest = expected or digest_of(response.headers)
             out = _PartFile(part, mode, digest.streamed if digest is not None else None)
             try:
                 batch: list[bytes] = []
@@ -424,4 +472,5 @@ __all__ = [
     "digest_of",
     "local_digest",
     "safe_target",
+    "wanted",
 ]

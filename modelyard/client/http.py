@@ -359,9 +359,24 @@ class ModelyardClient:
         params = {k: "true" for k, v in flags.items() if v}
         return self._request("GET", self._resource(account, model_id) + ":validateUpload", params=params)
 
-    def get_download_endpoint(self, account: str, model_id: str) -> dict[str, Any]:
-        """``{"filenameToSignedUrls": {name: url}}``: one signed GET URL per file of a ``READY`` model."""
-        return self._request("GET", self._resource(account, model_id) + ":getDownloadEndpoint")
+    def get_download_endpoint(
+        self, account: str, model_id: str, *, revision: str | None = None
+    ) -> dict[str, Any]:
+        """``{"filenameToSignedUrls": {name: url}}``: one signed GET URL per file of a ``READY`` model's
+        ``main``. modelyard adds ``filenameToSize``, ``filenameToSha256`` and ``revision`` (the commit id),
+        and takes ``revision`` (a branch, a tag or a 40-hex commit id; Fireworks serves ``main`` only)."""
+        return self._request(
+            "GET",
+            self._resource(account, model_id) + ":getDownloadEndpoint",
+            params={"revision": revision},
+        )
+
+    def prepare_model(self, account: str, model_id: str, precision: str) -> dict[str, Any]:
+        """``:prepare`` (``{"precision": "FP8"}``): ``{}`` at once; the model is ``PREPARING`` until the
+        precision is in ``supportedPrecisions`` (``READY``), or ``READY`` with a failure ``status``."""
+        return self._request(
+            "POST", self._resource(account, model_id) + ":prepare", body={"precision": precision}
+        )
 
     # -- multipart uploads (S3 storage; a modelyard extension, see modelyard.files.multipart) ----------------
 

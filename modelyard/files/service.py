@@ -7,8 +7,9 @@ is ``UPLOADING``, their signed URLs receive the bytes, and a successful ``:valid
 as a revision on ``main`` (``store/revisions.py``; author: the caller) and then removes the declared rows,
 so the old upload URLs stop working: a committed file is immutable. On S3 each upload is hashed once and
 copied to its content-addressed key before the commit, so every committed file has a verified SHA-256 on
-both backends. ``:getDownloadEndpoint`` and the catalog serve ``main``. A ``READY`` model from before
-revisions whose files are on S3 (no SHA-256 yet) is hashed and committed the first time its files are
+both backends. ``:getDownloadEndpoint`` serves ``main``, or with ``?revision=`` (a modelyard extension) a
+branch, a tag or a commit id; the catalog serves ``main``. A ``READY`` model from before revisions whose
+files are on S3 (no SHA-256 yet) is hashed and committed the first time its files are
 read (``ensure_main``).
 """
 
@@ -337,9 +338,19 @@ class FileService:
 
     # -- :getDownloadEndpoint --------------------------------------------------------------------------
     def download_endpoint(
-        self, caller: Principal, account_id: str, model_id: str, base_url: str
+        self, caller: Principal, account_id: str, model_id: str, base_url: str, revision: str | None = None
     ) -> dict[str, Any]:
-        """Signed URLs of ``main``'s files."""
+        """Signed URLs of ``main``'s files, or of ``revision``'s (a branch, a tag or a 40-hex commit id of
+        the model; a modelyard extension, ``?revision=``). Besides ``filenameToSignedUrls`` the answer
+        carries ``filenameToSize`` and ``filenameToSha256`` (modelyard extensions), so a client knows
+        the transfer before its first byte and checks every file against the revision's digest."""
+        if revision is not None and not revision:
+            raise FileError(
+                "INVALID_ARGUMENT",
+                "revision: empty; name a branch, a tag or a 40-hex commit id (or leave it out for main)",
+                reason="INVALID_REVISION",
+                field="revision",
+            )
         model = self.files.model(account_id, model_id)
         if model is None:
             raise _model_not_found(account_id, model_id)
@@ -354,11 +365,29 @@ class FileService:
                 metadata={"state": model.state},
             )
         head = self.ensure_main(account_id, model_id)
+        if revision is not None and revision != MAIN:
+            try:
+                head = self.revisions.resolve(account_id, model_id, revision)
+            except RevisionNotFound:
+                raise FileError(
+                    "NOT_FOUND",
+                    f"revision {revision[:100]!r} not found in accounts/{account_id}/models/{model_id}: "
+                    "name a branch, a tag or a 40-hex commit id of this model",
+                    reason="REVISION_NOT_FOUND",
+                    field="revision",
+                    metadata={"revision": revision[:100]},
+                ) from None
         expires = int(time.time()) + URL_TTL_SECONDS
         tree = self.revisions.tree(head.commit_id) if head is not None else []
         urls = {e.path: self.download_url(account_id, model_id, e, base_url, expires) for e in tree}
-        # filenameToSize (a modelyard extension): a client knows the whole transfer before its first byte
-        return {"filenameToSignedUrls": urls, "filenameToSize": {e.path: str(e.size) for e in tree}}
+        answer: dict[str, Any] = {
+            "filenameToSignedUrls": urls,
+            "filenameToSize": {e.path: str(e.size) for e in tree},
+            "filenameToSha256": {e.path: e.sha256 for e in tree},
+        }
+        if head is not None:
+            answer["revision"] = head.commit_id
+        return answer
 
     def download_url(
         self, account_id: str, model_id: str, entry: TreeEntry, base_url: str, expires: int

@@ -88,3 +88,30 @@ def test_http_client_errors_and_paging_guard() -> None:
     with ModelyardClient("http://127.0.0.1:9", "k") as client, pytest.raises(ApiConnectionError) as conn:
         client.list_models("acct")
     assert str(conn.value) == "cannot reach http://127.0.0.1:9: connection refused"
+
+
+@pytest.mark.parametrize(
+    ("include", "exclude"),
+    [
+        (["*.json"], None),
+        (["*.json", "sub/"], ["tok*"]),
+        (None, ["*.safetensors", "sub/deep/"]),
+        (["sub/*.txt"], None),
+        (["model-0000?-of-*.safetensors"], ["*-00002-*"]),
+        (["[ab]*"], None),
+    ],
+)
+def test_download_globs_choose_the_files_hf_download_chooses(
+    include: list[str] | None, exclude: list[str] | None
+) -> None:
+    """``--include/--exclude`` keep exactly what huggingface_hub's ``filter_repo_objects`` keeps."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    from modelyard.client.download import wanted
+
+    names = [
+        "config.json", "tokenizer.json", "tokenizer_config.json", "a/b.json", "sub/x.txt", "sub/deep/y.bin",
+        "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "README.md", "b.txt",
+    ]  # fmt: skip
+    hf = list(filter_repo_objects(names, allow_patterns=include, ignore_patterns=exclude))
+    assert [n for n in names if wanted(n, include, exclude)] == hf
