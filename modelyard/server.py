@@ -219,6 +219,10 @@ def serve(
         # Header size and count, header and body timeouts, connections per worker (httpprotocol.py).
         config.http_limits = settings.http
         sock = _reserve(config) if workers > 1 and per_worker_sockets() else config.bind_socket()
+        if workers == 1:
+            # Listen before saying so: a client that connects while the app is still starting up waits in
+            # the backlog instead of being refused (asyncio's create_server listens on it again).
+            sock.listen(config.backlog)
         if on_ready is not None:
             on_ready(sock.getsockname()[1])
         if workers > 1:

@@ -10,9 +10,8 @@ from pathlib import Path
 import httpx
 
 from modelyard.files.gc import collect
-from modelyard.files.service import FileService
+from modelyard.files.opening import file_service
 from modelyard.storage import open_storage
-from modelyard.store.files import FileStore
 from tests.oci.helpers import fireworks_model, uid
 from tests.support.files import FilesServer
 
@@ -99,9 +98,7 @@ def test_gc_keeps_linked_blobs_and_forgets_abandoned_pushes(oci_server: FilesSer
         f"/v2/{account.id}/{nowhere}/blobs/uploads/", params={"digest": _digest(abandoned)}, content=abandoned
     )
     store = oci_server.store
-    service = FileService(
-        store, FileStore(store.engine), open_storage(oci_server.storage_url), store.revisions
-    )
+    service = file_service(store, open_storage(oci_server.storage_url))
     collect(service, grace=0)  # forgets the link of the model that never came, then the blob it held
     assert http.get(f"/v2/{account.id}/{model_id}/blobs/{_digest(kept)}").content == kept
 

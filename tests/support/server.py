@@ -50,6 +50,10 @@ def start_server(
     The server's output goes to a log file (a pipe nobody drains would block the server once full);
     with ``capture`` it goes to ``proc.stdout`` instead, for tests that read the server's logs. The server
     leads a process group of its own, so that :func:`kill_server` reaches its workers too.
+
+    Test servers run no preparation jobs unless ``env`` asks for them (``MODELYARD_SERVER_JOBS``): servers
+    of other tests share the session's database but not its storage, and a job thread of one would take
+    (and fail) the jobs another test queued.
     """
     cmd = [
         sys.executable, "-m", "modelyard.cli", "serve", "--db", db_url, "--port", "0",
@@ -62,7 +66,7 @@ def start_server(
         stdout=subprocess.PIPE if capture else log,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={"MODELYARD_SERVER_JOBS": "0", **os.environ, **(env or {})},
         start_new_session=True,
     )
     deadline = time.monotonic() + 120  # a hang guard: a busy machine starts workers slowly
