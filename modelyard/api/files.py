@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from modelyard.access import Action, Principal
 from modelyard.api.errors import invalid
+from modelyard.api.params import json_object
 from modelyard.doorway import Permission, admit
 from modelyard.files.gc import collect
 from modelyard.files.multipart import MultipartUploads
@@ -76,14 +77,7 @@ def _bool(request: Request, camel: str, snake: str) -> bool:
 @router.post(MODEL_PATH + ":getUploadEndpoint", include_in_schema=False)
 async def get_upload_endpoint(account_id: str, model_id: str, request: Request) -> Response:
     caller, raw = await _admit(request, account_id, model_id, Action.WRITE_FILES, body=True)
-    try:
-        body = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError as e:
-        raise invalid(
-            f"the request body is not valid JSON: {e}", field="body", reason="INVALID_JSON"
-        ) from None
-    if not isinstance(body, dict):
-        raise invalid("the request body must be a JSON object", field="body", reason="INVALID_JSON")
+    body = json_object(raw)
     service = _service(request)
     return _json(
         await run_in_threadpool(
@@ -125,14 +119,7 @@ MultipartVerb = Callable[[MultipartUploads, Principal, str, str, dict[str, Any]]
 
 async def _multipart(request: Request, account_id: str, model_id: str, verb: MultipartVerb) -> Response:
     caller, raw = await _admit(request, account_id, model_id, Action.WRITE_FILES, body=True)
-    try:
-        body = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError as e:
-        raise invalid(
-            f"the request body is not valid JSON: {e}", field="body", reason="INVALID_JSON"
-        ) from None
-    if not isinstance(body, dict):
-        raise invalid("the request body must be a JSON object", field="body", reason="INVALID_JSON")
+    body = json_object(raw)
     service = _service(request)
     uploads = MultipartUploads(service.files, service.storage)
     return _json(await run_in_threadpool(verb, uploads, caller, account_id, model_id, body))

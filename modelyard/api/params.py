@@ -37,6 +37,16 @@ def read_body(raw: bytes) -> Any:
         ) from None
 
 
+def json_object(raw: bytes) -> dict[str, Any]:
+    """An optional JSON object body (empty: ``{}``), as the file verbs and ``:prepare`` take it."""
+    if not raw.strip():
+        return {}
+    body = read_body(raw)
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object", field="body", reason="INVALID_JSON")
+    return body
+
+
 def json_response(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type=JSON)
 

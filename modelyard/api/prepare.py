@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from modelyard.access import Action
-from modelyard.api.errors import invalid
 from modelyard.api.models import MODEL_METHODS
+from modelyard.api.params import json_object
 from modelyard.doorway import Permission, admit
 from modelyard.prepare.service import PrepareService
 from modelyard.prepare.worker import Worker
@@ -35,14 +35,7 @@ async def prepare(request: Request, account_id: str, model_id: str) -> Response:
     ids = {"account_id": account_id, "model_id": model_id}
     admitted = await admit(request, ids, Permission(Action.READ_MODELS, account_id), body=True)
     principal, raw = admitted.principal, admitted.body
-    try:
-        body = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError as e:
-        raise invalid(
-            f"the request body is not valid JSON: {e}", field="body", reason="INVALID_JSON"
-        ) from None
-    if not isinstance(body, dict):
-        raise invalid("the request body must be a JSON object", field="body", reason="INVALID_JSON")
+    body = json_object(raw)
     service: PrepareService = request.app.state.prepare
     answer = await run_in_threadpool(service.request, principal, account_id, model_id, body)
     return Response(orjson.dumps(answer), media_type="application/json")
