@@ -17,6 +17,7 @@ from huggingface_hub import constants
 from huggingface_hub.errors import BadRequestError
 
 from modelyard.store.files import FileStore
+from tests.support.databases import fresh_pg_database
 from tests.support.files import S3Server
 from tests.support.hf_fixtures import make_qwen2
 from tests.support.hub_upload import HubServer, serving
@@ -32,9 +33,15 @@ def _no_xet(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def hub(pg_database: str, tmp_root: Path, s3_server: S3Server) -> Iterator[HubServer]:
-    """PostgreSQL, two worker processes and S3 (moto's server, ``tests/files``' ``s3_server``)."""
-    with serving(pg_database, "s3", tmp_root, s3_server, threshold=PART, part_size=PART, workers=2) as srv:
+def hub(tmp_root: Path, s3_server: S3Server) -> Iterator[HubServer]:
+    """PostgreSQL, two worker processes and S3 (moto's server, ``tests/files``' ``s3_server``), on a
+    database of its own: blobs are content-addressed in one table per database, and the session's database
+    is shared with servers on other storage whose garbage collection (``grace=0`` in tests) would free a
+    row this server's bucket still needs, as no real deployment (one database, one storage) would."""
+    with (
+        fresh_pg_database() as database,
+        serving(database, "s3", tmp_root, s3_server, threshold=PART, part_size=PART, workers=2) as srv,
+    ):
         yield srv
 
 
@@ -67,7 +74,7 @@ def test_push_to_s3_basic_and_multipart(hub: HubServer, s3_server: S3Server, tmp
     (folder / "extra" / "big.bin").write_bytes(big)
     info = api.upload_folder(repo_id=repo, folder_path=folder, commit_message="weights")
     found = hub.store.get_model(f"accounts/{account}/models/{name}")
-    assert found is not None and found[0]["state"] == "READY"
+    assert found is not None and found[0]["state"] == "READY", found[0]
     head = hub.store.revisions.resolve(account, name, "main")
     assert head.commit_id == info.oid
     files = {e.path: (e.sha256, e.size) for e in hub.store.revisions.tree(head.commit_id)}
