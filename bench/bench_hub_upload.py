@@ -31,7 +31,6 @@ os.environ["HF_HUB_DISABLE_XET"] = "1"
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 
 from modelyard.store.engine import make_engine  # noqa: E402
-from modelyard.store.migrate import upgrade  # noqa: E402
 from modelyard.store.repository import Store  # noqa: E402
 from tests.support.server import start_server, stop_server  # noqa: E402
 
@@ -67,7 +66,7 @@ def main() -> None:
     for case, threshold in (("upload_multipart", 64 << 20), ("upload_basic", (args.size_mib + 1) << 20)):
         db = f"sqlite:///{work / (case + '.db')}"
         store = Store(make_engine(db))
-        upgrade(store.engine)
+        store.upgrade()
         proc, base = start_server(
             db, "--storage", f"file://{work / (case + '-blobs')}",
             env={"MODELYARD_GC_INTERVAL": "0", "MODELYARD_ACCESS_LOG": "0",
@@ -91,7 +90,7 @@ def main() -> None:
                 shutil.rmtree(work / f"copy-{case}-{run}")
         finally:
             stop_server(proc)
-            store.engine.dispose()
+            store.dispose()
     copy = statistics.median(results["copy"])
     report = {"files": args.files, "size_mib": args.size_mib, "total_mib": total, "runs": args.runs}
     for case, times in results.items():

@@ -37,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_upload_cli import CONFIG, reference_copy, write_shard  # noqa: E402
 from modelyard.store.engine import make_engine  # noqa: E402
-from modelyard.store.migrate import upgrade  # noqa: E402
 from modelyard.store.repository import Store  # noqa: E402
 from tests.support.server import start_server, stop_server  # noqa: E402
 
@@ -68,12 +67,12 @@ def main() -> None:
         total = sum(p.stat().st_size for p in model_dir.iterdir())
         db = f"sqlite:///{base / 'bench.db'}"
         store = Store(make_engine(db))
-        upgrade(store.engine)
+        store.upgrade()
         key = store.create_api_key("bench", "bench")
         # Pushes go to another account: skopeo would otherwise mount the blobs it knows from bench/m (a
         # cross-repository mount sends no bytes); bench-push cannot read bench/m, so every byte is sent.
         push_key = store.create_api_key("bench-push", "bench")
-        store.engine.dispose()
+        store.dispose()
         proc, url = start_server(
             db, "--storage", f"file://{base / 'storage'}", env={"MODELYARD_GC_INTERVAL": "0"}
         )

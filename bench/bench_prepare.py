@@ -176,7 +176,6 @@ def bench_storage_job(total_mib: int, shards: int) -> dict[str, Any]:
     from modelyard.prepare.worker import Worker
     from modelyard.storage.local import LocalStorage
     from modelyard.store.engine import make_engine
-    from modelyard.store.migrate import upgrade
     from modelyard.store.repository import Store
 
     results: dict[str, Any] = {}
@@ -186,7 +185,7 @@ def bench_storage_job(total_mib: int, shards: int) -> dict[str, Any]:
         source.mkdir()
         make_checkpoint(source, total_mib, shards)
         store = Store(make_engine(f"sqlite:///{root / 'db.sqlite'}"))
-        upgrade(store.engine)
+        store.upgrade()
         storage = LocalStorage(root / "storage")
 
         def put(path: Path) -> tuple[str, int]:
@@ -225,7 +224,7 @@ def bench_storage_job(total_mib: int, shards: int) -> dict[str, Any]:
         results["job_fp8_source_mb_s"] = round(source_bytes / job_s / 1e6, 1)
         results["job_fp8_vs_copy"] = round(copy_s / job_s, 2)
         results["job_peak_rss_growth_mib"] = round(rss_mib() - before, 1)
-        store.engine.dispose()
+        store.dispose()
     return results
 
 

@@ -29,7 +29,6 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from modelyard.store.files import FileStore
 from tests.support.hf_fixtures import make_peft, make_qwen2
 from tests.support.hub_upload import MULTIPART_THRESHOLD, PART_SIZE, HubServer, Team, serving
 
@@ -374,7 +373,7 @@ def test_bytes_that_do_not_hash_to_the_oid_are_refused(hub: HubServer, team: Tea
         assert tampered.status_code == 403
     verify = hub.http(team.keys["admin"]).post(action["verify"]["href"], json={"oid": sha, "size": 1000})
     assert verify.status_code == 400
-    assert FileStore(hub.store.engine).blob_size(sha) is None
+    assert hub.store.files.blob_size(sha) is None
     # The commit cannot name it either.
     ops = b'{"key":"header","value":{"summary":"x"}}\n' + (
         b'{"key":"lfsFile","value":{"path":"w.bin","algo":"sha256","oid":"%s","size":1000}}\n' % sha.encode()
@@ -604,7 +603,7 @@ def test_a_part_sent_again_with_other_bytes_is_caught(hub: HubServer, team: Team
         assert http.put(urls[1], content=os.urandom(PART_SIZE)).status_code == 200
         done = http.post(upload["href"], json={"oid": sha, "parts": etags})
     assert done.status_code == 400 and "not to the LFS oid" in done.json()["error"]
-    assert FileStore(hub.store.engine).blob_size(sha) is None
+    assert hub.store.files.blob_size(sha) is None
 
 
 def test_creating_a_repository_in_another_account_is_forbidden(hub: HubServer, team: Team) -> None:
