@@ -18,7 +18,7 @@ In one run, on one file system (a temporary directory, or ``--dir``):
    ``write`` calls and 1.4-2.7 s of its own CPU per GiB, so on a 2-core machine it, not the server, sets
    the pace), and with a minimal HTTP/1.1 client that moves the body from the socket to the file with
    ``splice(2)`` (no copy through user space: the cheapest a client can be, which shows how fast the
-   server sends). The server sends a whole file with ``sendfile(2)`` (``modelyard/pathsend.py``). The
+   server sends). The server sends a whole file with ``sendfile(2)`` (``modelyard/serving/pathsend.py``). The
    first GET of each run reads a blob just written with ``O_DIRECT`` (not in the page cache);
 4. the server's resident memory (VmRSS, sampled every 20 ms) before and during the transfers;
 5. validation: a base model whose ``model.safetensors`` holds ``--tensors`` tensors, uploaded, then the

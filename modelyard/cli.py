@@ -83,7 +83,7 @@ def serve(
     from modelyard.api.ratelimit import RateLimit
     from modelyard.cli_failures import CommandFailure, port_failure
     from modelyard.cli_support import database_url
-    from modelyard.server import check_listen
+    from modelyard.serving.server import check_listen
     from modelyard.settings import Settings
 
     try:
@@ -138,7 +138,7 @@ def _serve(
     demo: Path | None = None,
 ) -> None:
     from modelyard.importers.demo import DEMO_ACCOUNT, load_demo
-    from modelyard.server import serve as run_server
+    from modelyard.serving.server import serve as run_server
     from modelyard.settings import Settings
 
     settings = dataclasses.replace(

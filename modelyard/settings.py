@@ -2,7 +2,7 @@
 environment) and passed to :func:`modelyard.api.app.create_app`.
 
 Nothing below ``create_app`` reads the environment. Worker processes get the settings through
-``modelyard.server.AppFactory``, a picklable callable that uvicorn hands to each worker it spawns (it
+``modelyard.serving.server.AppFactory``, a picklable callable that uvicorn hands to each worker it spawns (it
 lives beside the server, not here: settings are read by every layer and import none of them). Every field is
 documented in the README's configuration table; a new feature adds a field here, a line there and (if a
 user sets it) a flag or an environment variable in :meth:`Settings.from_env`.
@@ -162,8 +162,8 @@ def _metrics_accounts(raw: str) -> str:
 
 @dataclass(frozen=True)
 class HttpLimits:
-    """What one connection may cost the HTTP server (``modelyard.httpprotocol``), each from an environment
-    variable; a value that is not a positive number is ignored with a warning."""
+    """What one connection may cost the HTTP server (``modelyard.serving.httpprotocol``), each from an
+    environment variable; a value that is not a positive number is ignored with a warning."""
 
     #: Most bytes of a request's header fields, the request line not counted (``MODELYARD_MAX_HEADER_BYTES``,
     #: default 32 KiB); more is a 431.

@@ -35,7 +35,7 @@ FORBIDDEN = {
 #: The doors: each translates its protocol and calls what is below; nothing below imports one.
 DOORS = ("modelyard.api", "modelyard.web", "modelyard.hub", "modelyard.oci")
 #: What hosts the doors (builds the app, runs the server or the command line): may import a door.
-ABOVE_DOORS = ("modelyard.server", "modelyard.cli", "modelyard.cli_support", "modelyard.cli_group",
+ABOVE_DOORS = ("modelyard.serving.server", "modelyard.cli", "modelyard.cli_support", "modelyard.cli_group",
                "modelyard.cli_failures", "modelyard.identity_cli")  # fmt: skip
 #: The module that composes the app out of every door (may import each of them).
 COMPOSER = "modelyard.api.app"
@@ -43,7 +43,7 @@ COMPOSER = "modelyard.api.app"
 #: or start-up order (importer -> imported).
 LAZY_IMPORTS = {
     # prometheus_client picks its value class when first imported: the worker sets its directory first.
-    ("modelyard.server", "modelyard.api.app"),
+    ("modelyard.serving.server", "modelyard.api.app"),
 }
 
 
@@ -224,6 +224,17 @@ def test_layers_do_not_import_what_they_must_not() -> None:
                     if dep.split(".")[0] in banned:
                         offenders.append(f"{name} imports {dep}")
     assert offenders == []
+
+
+def test_only_the_serving_package_imports_uvicorn() -> None:
+    """The serving internals (uvicorn's hooks, sendfile) are fenced in ``modelyard.serving``."""
+    importers = sorted(
+        name
+        for name, path in _modules().items()
+        if not (name == "modelyard.serving" or name.startswith("modelyard.serving."))
+        and any(dep.split(".")[0] == "uvicorn" for dep in _imports(name, path, top_level_only=False))
+    )
+    assert importers == []
 
 
 def test_no_module_over_the_size_limit() -> None:

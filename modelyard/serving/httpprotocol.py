@@ -15,7 +15,7 @@ once. A file PUT of 1 GiB is copied twice less (measured: the event loop's share
 went from 1.0 to 0.7 s).
 
 On plain-TCP connections it offers the ASGI ``http.response.pathsend`` extension: a whole-file
-``FileResponse`` is sent with ``sendfile(2)`` (:mod:`modelyard.pathsend`).
+``FileResponse`` is sent with ``sendfile(2)`` (:mod:`modelyard.serving.pathsend`).
 
 Limits (:class:`modelyard.settings.HttpLimits`, read from the uvicorn config's ``http_limits``), each
 answered in the same google.rpc form before the application sees the request:
@@ -50,8 +50,8 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from modelyard.errors import RegistryError, rpc_body
-from modelyard.pathsend import EXTENSION, PathsendCycle, supported
 from modelyard.requestid import request_id_or_new
+from modelyard.serving.pathsend import EXTENSION, PathsendCycle, supported
 from modelyard.settings import HttpLimits
 
 #: The longest request target (path and query string, as sent) that the server parses.

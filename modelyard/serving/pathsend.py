@@ -40,7 +40,7 @@ READ_AHEAD = 16 * 1024 * 1024
 #: The chunks of a response without Content-Length.
 CHUNK_BYTES = 1024 * 1024
 
-logger = logging.getLogger("modelyard.server")
+logger = logging.getLogger("modelyard.serving.server")
 _FADVISE = hasattr(os, "posix_fadvise")
 
 

@@ -40,7 +40,7 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from modelyard.httpprotocol import RpcHttpToolsProtocol
+from modelyard.serving.httpprotocol import RpcHttpToolsProtocol
 from modelyard.settings import METRICS_DIR_ENV, HttpLimits, Settings
 
 

@@ -4,7 +4,7 @@ checkpoints through the real server and compare SHA-256s; this covers the buffer
 
 from __future__ import annotations
 
-from modelyard.httpprotocol import BodyPieces
+from modelyard.serving.httpprotocol import BodyPieces
 
 
 def test_body_pieces_behave_like_the_bytearray_they_replace() -> None:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from modelyard.httpprotocol import MAX_TARGET_BYTES
+from modelyard.serving.httpprotocol import MAX_TARGET_BYTES
 from modelyard.settings import HttpLimits, Settings
 from modelyard.store.repository import Store
 from modelyard.store.tables import model_files

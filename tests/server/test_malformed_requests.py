@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelyard.httpprotocol import MAX_TARGET_BYTES
+from modelyard.serving.httpprotocol import MAX_TARGET_BYTES
 from tests.support.databases import migrated_store, sqlite_url
 from tests.support.server import start_server, stop_server
 

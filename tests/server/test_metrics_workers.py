@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelyard.server import per_worker_sockets
+from modelyard.serving.server import per_worker_sockets
 from tests.support.api import base_model, uid
 from tests.support.databases import migrated_store, sqlite_url
 from tests.support.metrics import LIST_ROUTE, labelled, scrape, value

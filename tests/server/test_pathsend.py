@@ -1,4 +1,4 @@
-"""``http.response.pathsend`` (``modelyard/pathsend.py``): file responses sent with ``sendfile(2)``.
+"""``http.response.pathsend`` (``modelyard/serving/pathsend.py``): file responses sent with ``sendfile(2)``.
 
 A real uvicorn server with modelyard's protocol on a loopback socket, on uvloop and on asyncio's own loop,
 serving Starlette ``FileResponse``s; clients are raw sockets and httpx. ``os.sendfile`` is wrapped to
@@ -24,8 +24,8 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from modelyard import pathsend
-from modelyard.httpprotocol import RpcHttpToolsProtocol
+from modelyard.serving import pathsend
+from modelyard.serving.httpprotocol import RpcHttpToolsProtocol
 
 MIB = 1024 * 1024
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelyard.server import WorkerSocket, per_worker_sockets, reuse_port_socket
+from modelyard.serving.server import WorkerSocket, per_worker_sockets, reuse_port_socket
 from tests.support.databases import migrated_store, sqlite_url
 from tests.support.server import child_pids, kill_server, start_server, stop_server
 

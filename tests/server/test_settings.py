@@ -14,7 +14,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from modelyard.server import AppFactory
+from modelyard.serving.server import AppFactory
 from modelyard.settings import MAX_DRAIN_SECONDS, Settings
 from modelyard.store.engine import make_engine
 from modelyard.store.migrate import upgrade
